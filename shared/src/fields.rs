@@ -1,0 +1,231 @@
+//! Column naming: one logical [`Field`] per billing column curlew reads, found
+//! in any dialect by a canonical form of the header name.
+//!
+//! `lineItem/UnblendedCost`, `line_item_unblended_cost` and `LineItem_UnblendedCost`
+//! all canonicalise to `lineitemunblendedcost`, so the legacy slash style, the
+//! legacy Athena snake_case and CUR 2.0 share one table. FOCUS names
+//! (`BilledCost`) canonicalise the same way. Map columns of CUR 2.0 (`product`)
+//! are consulted through [`MAP_FALLBACKS`].
+
+/// Which family of billing data a file holds, detected from its header/schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dialect {
+    /// Legacy CUR with `lineItem/UnblendedCost` style headers (CSV).
+    Cur1Slash,
+    /// Legacy CUR in the Athena/Parquet snake_case style (`line_item_unblended_cost`).
+    Cur1Snake,
+    /// CUR 2.0 Data Export (snake_case, `product` / `resource_tags` map columns).
+    Cur2,
+    /// FOCUS 1.x (`BilledCost`, `EffectiveCost`, `SubAccountId`, ...).
+    Focus,
+}
+
+impl Dialect {
+    pub fn is_focus(self) -> bool {
+        matches!(self, Dialect::Focus)
+    }
+
+    /// Detect the dialect from the raw column names of a file.
+    pub fn detect<'a>(names: impl IntoIterator<Item = &'a str> + Clone) -> Option<Dialect> {
+        let has = |want: &str| names.clone().into_iter().any(|n| n == want);
+        let canon_has = |want: &str| names.clone().into_iter().any(|n| canonical(n) == want);
+        if has("lineItem/UnblendedCost") || has("lineItem/LineItemType") {
+            Some(Dialect::Cur1Slash)
+        } else if canon_has("lineitemunblendedcost") || canon_has("lineitemlineitemtype") {
+            if has("product") || has("resource_tags") || has("bill_billing_period_start_date") && has("cost_category") {
+                Some(Dialect::Cur2)
+            } else {
+                Some(Dialect::Cur1Snake)
+            }
+        } else if has("BilledCost") && (has("ChargeCategory") || has("ChargePeriodStart")) {
+            Some(Dialect::Focus)
+        } else {
+            None
+        }
+    }
+}
+
+/// Lower-case ASCII alphanumerics only: the dialect-free form of a column name.
+pub fn canonical(name: &str) -> String {
+    name.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+macro_rules! fields {
+    ($($variant:ident => [$($name:literal),+ $(,)?]),+ $(,)?) => {
+        /// A logical column curlew reads.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Field { $($variant),+ }
+
+        impl Field {
+            pub const ALL: &'static [Field] = &[$(Field::$variant),+];
+
+            /// Canonical names that hold this field, most preferred first.
+            pub fn candidates(self) -> &'static [&'static str] {
+                match self { $(Field::$variant => &[$($name),+]),+ }
+            }
+        }
+    };
+}
+
+fields! {
+    // --- CUR (all generations) ---
+    PayerAccount => ["billpayeraccountid"],
+    BillingPeriodStart => ["billbillingperiodstartdate", "billingperiodstart"],
+    UsageAccount => ["lineitemusageaccountid"],
+    LineItemType => ["lineitemlineitemtype"],
+    UsageStart => ["lineitemusagestartdate"],
+    ProductCode => ["lineitemproductcode"],
+    ProductName => ["productproductname"],
+    UsageType => ["lineitemusagetype"],
+    Region => ["productregioncode", "productregion"],
+    AvailabilityZone => ["lineitemavailabilityzone"],
+    Currency => ["lineitemcurrencycode", "billingcurrency"],
+    UsageAmount => ["lineitemusageamount"],
+    UnblendedCost => ["lineitemunblendedcost"],
+    NetUnblendedCost => ["lineitemnetunblendedcost"],
+    BlendedCost => ["lineitemblendedcost"],
+    PublicOnDemandCost => ["pricingpublicondemandcost"],
+    SpEffectiveCost => ["savingsplansavingsplaneffectivecost"],
+    SpTotalCommitment => ["savingsplantotalcommitmenttodate"],
+    SpUsedCommitment => ["savingsplanusedcommitment"],
+    RiEffectiveCost => ["reservationeffectivecost"],
+    RiUnusedAmortizedUpfront => ["reservationunusedamortizedupfrontfeeforbillingperiod"],
+    RiUnusedRecurring => ["reservationunusedrecurringfee"],
+    ReservationArn => ["reservationreservationarn"],
+    // --- FOCUS ---
+    BillingAccountId => ["billingaccountid"],
+    SubAccountId => ["subaccountid"],
+    ChargePeriodStart => ["chargeperiodstart"],
+    ChargeCategory => ["chargecategory"],
+    ServiceName => ["servicename"],
+    RegionId => ["regionid"],
+    ProviderName => ["serviceprovidername", "providername"],
+    BilledCost => ["billedcost"],
+    EffectiveCost => ["effectivecost"],
+    ListCost => ["listcost"],
+    ContractedCost => ["contractedcost"],
+    ConsumedQuantity => ["consumedquantity"],
+    XServiceCode => ["xservicecode"],
+    XUsageType => ["xusagetype"],
+}
+
+/// Fields that CUR 2.0 may only carry inside a map column: (field, map column, key).
+pub const MAP_FALLBACKS: &[(Field, &str, &[&str])] = &[
+    (Field::Region, "product", &["region_code", "region", "regionCode"]),
+    (Field::ProductName, "product", &["product_name", "productName"]),
+];
+
+/// The fields a dialect cannot be ingested without.
+pub fn required(dialect: Dialect) -> &'static [Field] {
+    match dialect {
+        Dialect::Focus => &[Field::BilledCost, Field::ChargePeriodStart, Field::SubAccountId],
+        _ => &[Field::UnblendedCost, Field::LineItemType, Field::UsageAccount, Field::UsageStart],
+    }
+}
+
+/// The source column name to show in an error for a missing field.
+pub fn display_name(field: Field, dialect: Dialect) -> String {
+    let canon = field.candidates()[0];
+    match dialect {
+        Dialect::Focus => match field {
+            Field::BilledCost => "BilledCost".into(),
+            Field::ChargePeriodStart => "ChargePeriodStart".into(),
+            Field::SubAccountId => "SubAccountId".into(),
+            _ => canon.into(),
+        },
+        Dialect::Cur1Slash => match field {
+            Field::UnblendedCost => "lineItem/UnblendedCost".into(),
+            Field::LineItemType => "lineItem/LineItemType".into(),
+            Field::UsageAccount => "lineItem/UsageAccountId".into(),
+            Field::UsageStart => "lineItem/UsageStartDate".into(),
+            _ => canon.into(),
+        },
+        _ => match field {
+            Field::UnblendedCost => "line_item_unblended_cost".into(),
+            Field::LineItemType => "line_item_line_item_type".into(),
+            Field::UsageAccount => "line_item_usage_account_id".into(),
+            Field::UsageStart => "line_item_usage_start_date".into(),
+            _ => canon.into(),
+        },
+    }
+}
+
+/// Where each field sits in a particular file: column index per [`Field`].
+#[derive(Debug, Clone, Default)]
+pub struct ColumnMap {
+    index: Vec<Option<usize>>,
+}
+
+impl ColumnMap {
+    /// Resolve every field against the file's column names (in file order).
+    pub fn resolve<'a>(names: impl IntoIterator<Item = &'a str>) -> ColumnMap {
+        let canon: Vec<String> = names.into_iter().map(canonical).collect();
+        let index = Field::ALL
+            .iter()
+            .map(|f| {
+                f.candidates()
+                    .iter()
+                    .find_map(|want| canon.iter().position(|c| c == want))
+            })
+            .collect();
+        ColumnMap { index }
+    }
+
+    pub fn get(&self, field: Field) -> Option<usize> {
+        self.index[field as usize]
+    }
+
+    /// The first required field of `dialect` that this file lacks.
+    pub fn missing_required(&self, dialect: Dialect) -> Option<Field> {
+        required(dialect).iter().copied().find(|f| self.get(*f).is_none())
+    }
+
+    /// Every column index this map uses, sorted (the Parquet projection).
+    pub fn used_columns(&self) -> Vec<usize> {
+        let mut v: Vec<usize> = self.index.iter().flatten().copied().collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dialects_share_canonical_names() {
+        assert_eq!(canonical("lineItem/UnblendedCost"), canonical("line_item_unblended_cost"));
+        assert_eq!(canonical("reservation/ReservationARN"), canonical("reservation_reservation_a_r_n"));
+        assert_eq!(
+            canonical("savingsPlan/SavingsPlanEffectiveCost"),
+            canonical("savings_plan_savings_plan_effective_cost")
+        );
+    }
+
+    #[test]
+    fn detects_each_dialect() {
+        let slash = ["identity/LineItemId", "lineItem/UnblendedCost", "lineItem/LineItemType"];
+        assert_eq!(Dialect::detect(slash), Some(Dialect::Cur1Slash));
+        let snake = ["line_item_unblended_cost", "line_item_line_item_type", "product_region"];
+        assert_eq!(Dialect::detect(snake), Some(Dialect::Cur1Snake));
+        let cur2 = ["line_item_unblended_cost", "line_item_line_item_type", "product", "resource_tags"];
+        assert_eq!(Dialect::detect(cur2), Some(Dialect::Cur2));
+        let focus = ["BilledCost", "ChargeCategory", "SubAccountId"];
+        assert_eq!(Dialect::detect(focus), Some(Dialect::Focus));
+        assert_eq!(Dialect::detect(["a", "b"]), None);
+    }
+
+    #[test]
+    fn resolves_reordered_columns() {
+        let m = ColumnMap::resolve(["resourceTags/user:team", "lineItem/UnblendedCost", "bill/PayerAccountId"]);
+        assert_eq!(m.get(Field::UnblendedCost), Some(1));
+        assert_eq!(m.get(Field::PayerAccount), Some(2));
+        assert_eq!(m.get(Field::BlendedCost), None);
+        assert_eq!(m.missing_required(Dialect::Cur1Slash), Some(Field::LineItemType));
+    }
+}

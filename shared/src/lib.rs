@@ -1,0 +1,10 @@
+//! curlew: the AWS billing engine. Discovery of CUR / CUR 2.0 / FOCUS
+//! deliveries, exact parsing and rollups, and the revision ledger.
+//!
+//! See ARCHITECTURE.md at the repository root for the code map and invariants.
+
+pub mod charge;
+pub mod fields;
+pub mod money;
+pub mod read;
+pub mod rollup;

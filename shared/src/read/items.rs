@@ -1,0 +1,196 @@
+//! Turning one row of any dialect into a [`LineItem`]: the only place that
+//! knows CUR and FOCUS semantics row by row. Parsing does no I/O.
+
+use crate::charge::{amortized_input, charge_category, cur_measures, AmortizedInput, CurValues, Measures};
+use crate::fields::{ColumnMap, Dialect, Field};
+use crate::money::{BadNumber, Money};
+use crate::rollup::{LineItem, RollupBuilder};
+
+/// Access to the fields of the current row, whatever the file format.
+pub trait RowAccess {
+    /// The text of a field, `b""` if the file lacks it or it is null.
+    fn text(&self, f: Field) -> &[u8];
+    /// The value of a money/quantity field, `None` if absent or null.
+    fn number(&self, f: Field) -> Result<Option<Money>, BadNumber>;
+}
+
+/// A value that failed to parse: which field, and why.
+#[derive(Debug)]
+pub struct BadField {
+    pub field: Field,
+    pub problem: String,
+}
+
+impl BadField {
+    fn number(field: Field, e: BadNumber) -> Self {
+        BadField { field, problem: e.to_string() }
+    }
+}
+
+/// Per-file normaliser: knows the dialect and which optional columns exist.
+pub struct Normaliser {
+    pub dialect: Dialect,
+    has_net: bool,
+    /// The file is FOCUS with several providers; non-AWS rows are skipped.
+    pub other_provider_rows: u64,
+}
+
+fn nullish(b: &[u8]) -> &[u8] {
+    if b == b"NULL" {
+        b""
+    } else {
+        b
+    }
+}
+
+/// `YYYY-MM-DD...` -> `YYYY-MM-DD`, checked.
+fn day_of(ts: &[u8]) -> Option<&[u8]> {
+    (ts.len() >= 10 && ts[4] == b'-' && ts[7] == b'-' && ts[..4].iter().all(u8::is_ascii_digit))
+        .then(|| &ts[..10])
+}
+
+/// Region code from an availability zone (`us-east-1a` -> `us-east-1`).
+fn region_of_az(az: &[u8]) -> &[u8] {
+    match az.last() {
+        Some(c) if c.is_ascii_lowercase() && az.len() > 1 && az[az.len() - 2].is_ascii_digit() => &az[..az.len() - 1],
+        _ => b"",
+    }
+}
+
+impl Normaliser {
+    pub fn new(dialect: Dialect, columns: &ColumnMap) -> Self {
+        Normaliser { dialect, has_net: columns.get(Field::NetUnblendedCost).is_some(), other_provider_rows: 0 }
+    }
+
+    /// Normalise the current row and add it to `builder`.
+    pub fn add_row<R: RowAccess>(&mut self, r: &R, builder: &mut RollupBuilder) -> Result<(), BadField> {
+        if self.dialect.is_focus() {
+            self.add_focus(r, builder)
+        } else {
+            self.add_cur(r, builder)
+        }
+    }
+
+    fn add_cur<R: RowAccess>(&mut self, r: &R, builder: &mut RollupBuilder) -> Result<(), BadField> {
+        let num = |f: Field| r.number(f).map_err(|e| BadField::number(f, e));
+        let lit = r.text(Field::LineItemType);
+        let code = r.text(Field::ProductCode);
+        let start = r.text(Field::UsageStart);
+        let day = day_of(start).ok_or_else(|| BadField {
+            field: Field::UsageStart,
+            problem: format!("{:?} is not a timestamp", String::from_utf8_lossy(start)),
+        })?;
+        let bp = r.text(Field::BillingPeriodStart);
+        let period = day_of(bp).map_or(&day[..7], |d| &d[..7]);
+        let rule = amortized_input(lit, code, !r.text(Field::ReservationArn).is_empty());
+        let mut v = CurValues {
+            unblended: num(Field::UnblendedCost)?,
+            blended: num(Field::BlendedCost)?,
+            public_on_demand: num(Field::PublicOnDemandCost)?,
+            usage_amount: num(Field::UsageAmount)?,
+            ..CurValues::default()
+        };
+        if self.has_net {
+            v.net_unblended = num(Field::NetUnblendedCost)?;
+        }
+        match rule {
+            AmortizedInput::SpEffective => v.sp_effective = num(Field::SpEffectiveCost)?,
+            AmortizedInput::SpCommitment => {
+                v.sp_total_commitment = num(Field::SpTotalCommitment)?;
+                v.sp_used_commitment = num(Field::SpUsedCommitment)?;
+            }
+            AmortizedInput::RiEffective => v.ri_effective = num(Field::RiEffectiveCost)?,
+            AmortizedInput::RiUnused => {
+                v.ri_unused_amortized_upfront = num(Field::RiUnusedAmortizedUpfront)?;
+                v.ri_unused_recurring = num(Field::RiUnusedRecurring)?;
+            }
+            AmortizedInput::Unblended | AmortizedInput::Zero => {}
+        }
+        let mut region = r.text(Field::Region);
+        if region.is_empty() {
+            region = region_of_az(r.text(Field::AvailabilityZone));
+        }
+        let name = r.text(Field::ProductName);
+        let category = charge_category(lit);
+        builder.add(&LineItem {
+            period,
+            day,
+            payer: r.text(Field::PayerAccount),
+            account: r.text(Field::UsageAccount),
+            service_code: code,
+            service_name: if name.is_empty() { code } else { name },
+            region,
+            charge_category: category.unwrap_or("Usage").as_bytes(),
+            line_item_type: lit,
+            usage_type: r.text(Field::UsageType),
+            currency: r.text(Field::Currency),
+            measures: cur_measures(rule, &v),
+        });
+        if category.is_none() {
+            builder.note_unknown_type(period, lit);
+        }
+        Ok(())
+    }
+
+    fn add_focus<R: RowAccess>(&mut self, r: &R, builder: &mut RollupBuilder) -> Result<(), BadField> {
+        let num = |f: Field| r.number(f).map_err(|e| BadField::number(f, e));
+        let start = r.text(Field::ChargePeriodStart);
+        let day = day_of(start).ok_or_else(|| BadField {
+            field: Field::ChargePeriodStart,
+            problem: format!("{:?} is not a timestamp", String::from_utf8_lossy(start)),
+        })?;
+        let bp = r.text(Field::BillingPeriodStart);
+        let period = day_of(bp).map_or(&day[..7], |d| &d[..7]);
+        let provider = nullish(r.text(Field::ProviderName));
+        if !provider.is_empty() && !is_aws(provider) {
+            self.other_provider_rows += 1;
+            let billed = num(Field::BilledCost)?.unwrap_or_default();
+            builder.note_other_provider(period, provider, billed);
+            return Ok(());
+        }
+        let measures = Measures {
+            billed: num(Field::BilledCost)?.unwrap_or_default(),
+            effective: num(Field::EffectiveCost)?.unwrap_or_default(),
+            list: num(Field::ListCost)?.unwrap_or_default(),
+            contracted: Some(num(Field::ContractedCost)?.unwrap_or_default()),
+            unblended: None,
+            net_unblended: None,
+            blended: None,
+            usage_amount: num(Field::ConsumedQuantity)?.unwrap_or_default(),
+        };
+        builder.add(&LineItem {
+            period,
+            day,
+            payer: nullish(r.text(Field::BillingAccountId)),
+            account: nullish(r.text(Field::SubAccountId)),
+            service_code: nullish(r.text(Field::XServiceCode)),
+            service_name: nullish(r.text(Field::ServiceName)),
+            region: nullish(r.text(Field::RegionId)),
+            charge_category: nullish(r.text(Field::ChargeCategory)),
+            line_item_type: b"",
+            usage_type: nullish(r.text(Field::XUsageType)),
+            currency: nullish(r.text(Field::Currency)),
+            measures,
+        });
+        Ok(())
+    }
+}
+
+fn is_aws(provider: &[u8]) -> bool {
+    provider == b"AWS" || provider == b"Amazon Web Services" || provider.starts_with(b"Amazon Web Services")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn day_and_region_helpers() {
+        assert_eq!(day_of(b"2023-11-01T00:00:00Z"), Some(&b"2023-11-01"[..]));
+        assert_eq!(day_of(b"2024-09-18 22:00:00"), Some(&b"2024-09-18"[..]));
+        assert_eq!(day_of(b"11/01/2023"), None);
+        assert_eq!(region_of_az(b"us-east-1a"), b"us-east-1");
+        assert_eq!(region_of_az(b""), b"");
+        assert_eq!(nullish(b"NULL"), b"");
+    }
+}

@@ -1,0 +1,329 @@
+//! Parquet billing files: schema -> dialect -> projection of only the needed
+//! columns, then record batches through the same normaliser as CSV.
+
+use super::error::{Location, ReadError, ReadErrorKind};
+use super::items::{BadField, Normaliser, RowAccess};
+use super::{FileReport, ReadOptions};
+use crate::fields::{display_name, ColumnMap, Dialect, Field, MAP_FALLBACKS};
+use crate::money::{from_f64, parse_money, BadNumber, Money};
+use crate::rollup::RollupBuilder;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Date32Type, Decimal128Type, Float32Type, Float64Type, Int32Type, Int64Type, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+};
+use arrow_array::{Array, ArrayRef, MapArray, RecordBatch, StringArray};
+use arrow_schema::{DataType, TimeUnit};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+use std::fs::File;
+use std::sync::atomic::Ordering;
+
+enum TextCol {
+    None,
+    Str(StringArray),
+    /// Dates rendered once per batch as `YYYY-MM-DD` (10 bytes a row; empty when null).
+    Days(Vec<[u8; 10]>, Vec<bool>),
+    Owned(Vec<Option<String>>),
+}
+
+enum NumCol {
+    None,
+    F64(arrow_array::Float64Array),
+    F32(arrow_array::Float32Array),
+    Dec(arrow_array::Decimal128Array, u32),
+    I64(arrow_array::Int64Array),
+    I32(arrow_array::Int32Array),
+    Str(StringArray),
+}
+
+struct BatchRow<'a> {
+    text: &'a [TextCol],
+    num: &'a [NumCol],
+    row: usize,
+}
+
+impl RowAccess for BatchRow<'_> {
+    #[inline]
+    fn text(&self, f: Field) -> &[u8] {
+        let i = self.row;
+        match &self.text[f as usize] {
+            TextCol::None => b"",
+            TextCol::Str(a) => {
+                if a.is_null(i) {
+                    b""
+                } else {
+                    a.value(i).as_bytes()
+                }
+            }
+            TextCol::Days(d, valid) => {
+                if valid[i] {
+                    &d[i]
+                } else {
+                    b""
+                }
+            }
+            TextCol::Owned(v) => v[i].as_deref().unwrap_or("").as_bytes(),
+        }
+    }
+
+    #[inline]
+    fn number(&self, f: Field) -> Result<Option<Money>, BadNumber> {
+        let i = self.row;
+        let conv = |v: f64| from_f64(v).ok_or_else(|| BadNumber(v.to_string())).map(Some);
+        match &self.num[f as usize] {
+            NumCol::None => Ok(None),
+            NumCol::F64(a) => a.is_valid(i).then(|| conv(a.value(i))).unwrap_or(Ok(None)),
+            NumCol::F32(a) => a.is_valid(i).then(|| conv(f64::from(a.value(i)))).unwrap_or(Ok(None)),
+            NumCol::Dec(a, scale) => Ok(a.is_valid(i).then(|| {
+                Money::try_from_i128_with_scale(a.value(i), *scale).unwrap_or_else(|_| Money::MAX)
+            })),
+            NumCol::I64(a) => Ok(a.is_valid(i).then(|| Money::from(a.value(i)))),
+            NumCol::I32(a) => Ok(a.is_valid(i).then(|| Money::from(a.value(i)))),
+            NumCol::Str(a) => {
+                if a.is_null(i) {
+                    Ok(None)
+                } else {
+                    parse_money(a.value(i).as_bytes())
+                }
+            }
+        }
+    }
+}
+
+fn corrupt(name: &str, e: impl std::fmt::Display) -> ReadError {
+    ReadError::new(
+        name,
+        ReadErrorKind::Corrupt,
+        Location::File,
+        format!("corrupt Parquet file: {e}"),
+        "re-download the file; it may be truncated or still uploading",
+    )
+}
+
+/// Read a Parquet file into `builder`, decoding only the columns curlew uses.
+pub fn read_parquet(
+    name: &str,
+    file: File,
+    builder: &mut RollupBuilder,
+    opts: &ReadOptions,
+) -> Result<FileReport, ReadError> {
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let pb = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| corrupt(name, e))?;
+    let schema = pb.schema().clone();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let dialect = Dialect::detect(names.iter().copied()).ok_or_else(|| {
+        ReadError::new(
+            name,
+            ReadErrorKind::Format,
+            Location::File,
+            format!("the schema is not CUR, CUR 2.0 or FOCUS (first columns: {})", names[..names.len().min(4)].join(", ")),
+            "point curlew at AWS Cost and Usage Report, Data Export or FOCUS files",
+        )
+    })?;
+    let columns = ColumnMap::resolve(names.iter().copied());
+    if let Some(f) = columns.missing_required(dialect) {
+        return Err(ReadError::new(
+            name,
+            ReadErrorKind::Format,
+            Location::File,
+            format!("required column {} is missing", display_name(f, dialect)),
+            "enable the column in the report/export definition, or check the file is not cut",
+        ));
+    }
+    let mut roots = columns.used_columns();
+    let mut fallbacks: Vec<(Field, usize, &[&str])> = Vec::new();
+    for (field, map_col, keys) in MAP_FALLBACKS {
+        if columns.get(*field).is_none() {
+            if let Some(i) = names.iter().position(|n| n == map_col) {
+                if matches!(schema.field(i).data_type(), DataType::Map(..)) {
+                    fallbacks.push((*field, i, keys));
+                    roots.push(i);
+                }
+            }
+        }
+    }
+    roots.sort_unstable();
+    roots.dedup();
+    let row_group_rows: Vec<i64> = pb.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
+    let mask = ProjectionMask::roots(pb.parquet_schema(), roots.iter().copied());
+    let reader = pb.with_projection(mask).with_batch_size(8192).build().map_err(|e| corrupt(name, e))?;
+    let projected: Vec<usize> = roots.clone();
+    let mut norm = Normaliser::new(dialect, &columns);
+    let mut rows_done: u64 = 0;
+    let total_rows: i64 = row_group_rows.iter().sum();
+    for batch in reader {
+        let batch: RecordBatch = batch.map_err(|e| corrupt(name, e))?;
+        let col_of = |root: usize| -> ArrayRef {
+            let pos = projected.iter().position(|r| *r == root).expect("projected column");
+            batch.column(pos).clone()
+        };
+        let mut text: Vec<TextCol> = Vec::with_capacity(Field::ALL.len());
+        let mut num: Vec<NumCol> = Vec::with_capacity(Field::ALL.len());
+        for f in Field::ALL {
+            let (t, n) = match columns.get(*f) {
+                Some(root) => {
+                    let a = col_of(root);
+                    (text_col(&a), num_col(&a))
+                }
+                None => (TextCol::None, NumCol::None),
+            };
+            text.push(t);
+            num.push(n);
+        }
+        for (field, root, keys) in &fallbacks {
+            let a = col_of(*root);
+            text[*field as usize] = TextCol::Owned(map_values(a.as_map(), keys));
+        }
+        for row in 0..batch.num_rows() {
+            let r = BatchRow { text: &text, num: &num, row };
+            if let Err(BadField { field, problem }) = norm.add_row(&r, builder) {
+                let abs = rows_done + row as u64;
+                let (rg, in_rg) = locate(&row_group_rows, abs);
+                let column = columns.get(field).map_or_else(|| display_name(field, dialect), |i| names[i].to_owned());
+                return Err(ReadError::new(
+                    name,
+                    ReadErrorKind::BadData,
+                    Location::RowGroup { row_group: rg, row: in_rg, column },
+                    problem,
+                    "fix or remove that row, then re-run",
+                ));
+            }
+        }
+        rows_done += batch.num_rows() as u64;
+        if let Some(p) = &opts.progress {
+            let share = size.saturating_mul(batch.num_rows() as u64) / (total_rows.max(1) as u64);
+            p.fetch_add(share, Ordering::Relaxed);
+        }
+    }
+    Ok(FileReport { dialect, rows: rows_done - norm.other_provider_rows, other_provider_rows: norm.other_provider_rows })
+}
+
+/// Row group index and row within it of absolute row `abs`.
+fn locate(row_groups: &[i64], abs: u64) -> (usize, u64) {
+    let mut start = 0u64;
+    for (i, n) in row_groups.iter().enumerate() {
+        let n = *n as u64;
+        if abs < start + n {
+            return (i, abs - start);
+        }
+        start += n;
+    }
+    (row_groups.len().saturating_sub(1), abs - start)
+}
+
+fn text_col(a: &ArrayRef) -> TextCol {
+    match a.data_type() {
+        DataType::Utf8 => TextCol::Str(a.as_string::<i32>().clone()),
+        DataType::Timestamp(unit, _) => {
+            let per_day: i64 = match unit {
+                TimeUnit::Second => 86_400,
+                TimeUnit::Millisecond => 86_400_000,
+                TimeUnit::Microsecond => 86_400_000_000,
+                TimeUnit::Nanosecond => 86_400_000_000_000,
+            };
+            let raw: Vec<Option<i64>> = match unit {
+                TimeUnit::Second => a.as_primitive::<TimestampSecondType>().iter().collect(),
+                TimeUnit::Millisecond => a.as_primitive::<TimestampMillisecondType>().iter().collect(),
+                TimeUnit::Microsecond => a.as_primitive::<TimestampMicrosecondType>().iter().collect(),
+                TimeUnit::Nanosecond => a.as_primitive::<TimestampNanosecondType>().iter().collect(),
+            };
+            days_col(raw.into_iter().map(|v| v.map(|v| v.div_euclid(per_day) as i32)))
+        }
+        DataType::Date32 => days_col(a.as_primitive::<Date32Type>().iter()),
+        DataType::Map(..) | DataType::Struct(..) | DataType::List(..) => TextCol::None,
+        _ => match arrow_cast::cast(a, &DataType::Utf8) {
+            Ok(s) => TextCol::Str(s.as_string::<i32>().clone()),
+            Err(_) => TextCol::None,
+        },
+    }
+}
+
+fn days_col(days: impl Iterator<Item = Option<i32>>) -> TextCol {
+    let mut out = Vec::new();
+    let mut valid = Vec::new();
+    let mut last: Option<(i32, [u8; 10])> = None;
+    for d in days {
+        match d {
+            Some(d) => {
+                let s = match last {
+                    Some((ld, s)) if ld == d => s,
+                    _ => {
+                        let s = format_day(d);
+                        last = Some((d, s));
+                        s
+                    }
+                };
+                out.push(s);
+                valid.push(true);
+            }
+            None => {
+                out.push([b'0'; 10]);
+                valid.push(false);
+            }
+        }
+    }
+    TextCol::Days(out, valid)
+}
+
+/// Days since 1970-01-01 -> `YYYY-MM-DD`.
+fn format_day(days: i32) -> [u8; 10] {
+    let date = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
+        + chrono::Duration::days(i64::from(days));
+    let s = date.format("%Y-%m-%d").to_string();
+    let mut out = [b'0'; 10];
+    out.copy_from_slice(&s.as_bytes()[..10]);
+    out
+}
+
+fn num_col(a: &ArrayRef) -> NumCol {
+    match a.data_type() {
+        DataType::Float64 => NumCol::F64(a.as_primitive::<Float64Type>().clone()),
+        DataType::Float32 => NumCol::F32(a.as_primitive::<Float32Type>().clone()),
+        DataType::Decimal128(_, s) if *s >= 0 => {
+            NumCol::Dec(a.as_primitive::<Decimal128Type>().clone(), u32::try_from(*s).unwrap_or(0))
+        }
+        DataType::Int64 => NumCol::I64(a.as_primitive::<Int64Type>().clone()),
+        DataType::Int32 => NumCol::I32(a.as_primitive::<Int32Type>().clone()),
+        DataType::Utf8 => NumCol::Str(a.as_string::<i32>().clone()),
+        DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(..) => {
+            match arrow_cast::cast(a, &DataType::Utf8) {
+                Ok(s) => NumCol::Str(s.as_string::<i32>().clone()),
+                Err(_) => NumCol::None,
+            }
+        }
+        _ => NumCol::None,
+    }
+}
+
+/// Per row, the value of the first of `keys` present in a map<string,string> column.
+fn map_values(m: &MapArray, keys: &[&str]) -> Vec<Option<String>> {
+    let (Some(k), Some(v)) = (m.keys().as_string_opt::<i32>(), m.values().as_string_opt::<i32>()) else {
+        return vec![None; m.len()];
+    };
+    let offsets = m.value_offsets();
+    (0..m.len())
+        .map(|row| {
+            if m.is_null(row) {
+                return None;
+            }
+            let (s, e) = (offsets[row] as usize, offsets[row + 1] as usize);
+            keys.iter().find_map(|want| {
+                (s..e).find(|j| k.value(*j) == *want).and_then(|j| v.is_valid(j).then(|| v.value(j).to_owned()))
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_and_row_groups() {
+        assert_eq!(&format_day(0), b"1970-01-01");
+        assert_eq!(&format_day(17805), b"2018-10-01");
+        assert_eq!(locate(&[10, 5], 0), (0, 0));
+        assert_eq!(locate(&[10, 5], 12), (1, 2));
+    }
+}
