@@ -1,0 +1,258 @@
+//! Discovery: from a root (a bucket prefix or a directory standing in for one)
+//! to the newest revision of every (report, billing period), from manifests only.
+//!
+//! Layouts handled, all by the manifests' own contents:
+//! - legacy CUR, overwrite: `<report>/<yyyymmdd-yyyymmdd>/<report>-Manifest.json`;
+//! - legacy CUR, new version: the same top-level copy plus `<period>/<assemblyId>/<report>-Manifest.json`;
+//! - legacy CUR Parquet (`year=YYYY/month=M/`);
+//! - Data Exports: `<export>/metadata/BILLING_PERIOD=YYYY-MM/<export>-Manifest.json`.
+//!
+//! With no manifest at all under the root, every data file is taken as one
+//! "bare" delivery, with a warning that nothing vouches for completeness.
+
+use crate::manifest::{parse_manifest, DeliveryKind, Manifest};
+use crate::store::{ObjectMeta, Store, StoreError};
+use chrono::{DateTime, Utc};
+use md5::{Digest, Md5};
+use std::collections::{BTreeMap, HashMap};
+
+/// Where billing data is read from: a store and a key prefix within it.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub store: Store,
+    pub prefix: String,
+}
+
+/// A revision's identity; revisions order by manifest time, then id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Revision {
+    pub time: DateTime<Utc>,
+    pub id: String,
+}
+
+impl Revision {
+    /// The path segment: sortable time, then a filesystem-safe id.
+    pub fn name(&self) -> String {
+        let id: String = self
+            .id
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .take(64)
+            .collect();
+        format!("{}-{}", self.time.format("%Y%m%dT%H%M%SZ"), id)
+    }
+}
+
+/// One revision of one report/export to ingest.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub kind: DeliveryKind,
+    pub report: String,
+    /// `YYYY-MM`; `None` for bare files (periods come from the rows).
+    pub period: Option<String>,
+    pub revision: Revision,
+    /// The manifest (key, ETag) that vouches for this revision.
+    pub manifest: Option<(String, String)>,
+    /// Data files, as keys in the source store, in manifest order.
+    pub files: Vec<ObjectMeta>,
+    /// Keys the manifest names that the store does not have (yet).
+    pub missing: Vec<String>,
+}
+
+/// What discovery found under a root.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    pub deliveries: Vec<Delivery>,
+    /// Manifests that could not be used (not JSON, no file list, ...), with why.
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+    /// Older revisions seen and passed over: (report, period, revision name).
+    pub superseded: Vec<(String, String, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoverError {
+    #[error("cannot list {root}: {source}")]
+    List { root: String, source: StoreError },
+    #[error("no billing data under {root}: no *-Manifest.json and no .csv/.csv.gz/.zip/.parquet files. What to do: point curlew at the report's S3 prefix (or a copy of it), or at a directory of data files")]
+    Nothing { root: String },
+}
+
+const DATA_SUFFIXES: &[&str] = &[".csv", ".csv.gz", ".csv.zip", ".zip", ".gz", ".parquet"];
+
+fn is_manifest(key: &str) -> bool {
+    key.ends_with("-Manifest.json") && !key.contains("cost_and_usage_data_status/")
+}
+
+fn is_data(key: &str) -> bool {
+    !key.contains("cost_and_usage_data_status/") && DATA_SUFFIXES.iter().any(|s| key.ends_with(s))
+}
+
+/// Collapse empty segments (`a//b` -> `a/b`) so doubled slashes compare equal.
+fn norm(key: &str) -> String {
+    key.split('/').filter(|s| !s.is_empty()).collect::<Vec<_>>().join("/")
+}
+
+/// Discover the newest revision per (report, period) under `source`.
+pub async fn discover(source: &Source) -> Result<Discovery, DiscoverError> {
+    let root = source.store.describe(&source.prefix);
+    let listing = source
+        .store
+        .list(&source.prefix)
+        .await
+        .map_err(|e| DiscoverError::List { root: root.clone(), source: e })?;
+    let by_norm: HashMap<String, &ObjectMeta> = listing.iter().map(|m| (norm(&m.key), m)).collect();
+    let mut out = Discovery::default();
+
+    let manifests: Vec<&ObjectMeta> = listing.iter().filter(|m| is_manifest(&m.key)).collect();
+    if manifests.is_empty() {
+        let files: Vec<ObjectMeta> = listing.iter().filter(|m| is_data(&m.key)).cloned().collect();
+        if files.is_empty() {
+            return Err(DiscoverError::Nothing { root });
+        }
+        out.warnings.push(format!(
+            "{root}: no manifest found; ingesting {} data file(s) as they are. No manifest vouches that this is a complete delivery",
+            files.len()
+        ));
+        out.deliveries.push(bare_delivery(files));
+        return Ok(out);
+    }
+
+    // (report, period) -> candidates (revision, manifest key, etag, manifest)
+    let mut candidates: BTreeMap<(String, String), Vec<(Revision, String, String, Manifest)>> = BTreeMap::new();
+    for meta in manifests {
+        let bytes = match source.store.get_bytes(&meta.key).await {
+            Ok((_, b)) => b,
+            Err(e) => {
+                out.errors.push(format!("{}: cannot read manifest: {e}", meta.key));
+                continue;
+            }
+        };
+        match parse_manifest(&meta.key, &bytes) {
+            Ok(m) => {
+                let id = if m.assembly.is_empty() { short_hash(&[&bytes]) } else { m.assembly.clone() };
+                let rev = Revision { time: meta.last_modified, id };
+                candidates
+                    .entry((m.report.clone(), m.period.clone()))
+                    .or_default()
+                    .push((rev, meta.key.clone(), meta.etag.clone(), m));
+            }
+            Err(e) => out.errors.push(e.to_string()),
+        }
+    }
+    for ((report, period), mut cands) in candidates {
+        // Newest first; the top-level copy and the assembly copy share an id: keep the newest.
+        cands.sort_by(|a, b| b.0.cmp(&a.0));
+        let (rev, key, etag, manifest) = cands.remove(0);
+        for (r, ..) in cands.iter().filter(|c| c.3.assembly != manifest.assembly) {
+            out.superseded.push((report.clone(), period.clone(), r.name()));
+        }
+        let (files, missing) = resolve_files(&key, &manifest.data_keys, &by_norm);
+        out.deliveries.push(Delivery {
+            kind: manifest.kind,
+            report,
+            period: Some(period),
+            revision: Revision { time: rev.time, id: rev.id },
+            manifest: Some((key, etag)),
+            files,
+            missing,
+        });
+    }
+    Ok(out)
+}
+
+/// Map manifest keys (full bucket keys) onto the listing. A directory standing
+/// in for `s3://bucket/prefix` lacks the prefix: find the leading part to drop
+/// once, from the first key that resolves, and apply it to all.
+fn resolve_files(
+    manifest_key: &str,
+    keys: &[String],
+    by_norm: &HashMap<String, &ObjectMeta>,
+) -> (Vec<ObjectMeta>, Vec<String>) {
+    let _ = manifest_key;
+    let normed: Vec<String> = keys.iter().map(|k| norm(k)).collect();
+    let mut strip = None;
+    'outer: for k in &normed {
+        let mut rest = k.as_str();
+        let mut dropped = 0;
+        loop {
+            if by_norm.contains_key(rest) {
+                strip = Some(dropped);
+                break 'outer;
+            }
+            match rest.find('/') {
+                Some(i) => {
+                    dropped += i + 1;
+                    rest = &rest[i + 1..];
+                }
+                None => break,
+            }
+        }
+    }
+    let mut files = Vec::new();
+    let mut missing = Vec::new();
+    for (k, raw) in normed.iter().zip(keys) {
+        let found = strip.and_then(|n| k.get(n..)).and_then(|rest| by_norm.get(rest));
+        match found {
+            Some(m) => files.push((*m).clone()),
+            None => missing.push(raw.clone()),
+        }
+    }
+    (files, missing)
+}
+
+fn short_hash(parts: &[&[u8]]) -> String {
+    let mut h = Md5::new();
+    for p in parts {
+        h.update(p);
+        h.update([0u8]);
+    }
+    h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+fn bare_delivery(files: Vec<ObjectMeta>) -> Delivery {
+    let ids: Vec<String> = files.iter().map(|f| format!("{}|{}|{}", f.key, f.size, f.etag)).collect();
+    let refs: Vec<&[u8]> = ids.iter().map(|s| s.as_bytes()).collect();
+    let time = files.iter().map(|f| f.last_modified).max().unwrap_or_default();
+    Delivery {
+        kind: DeliveryKind::Bare,
+        report: String::new(),
+        period: None,
+        revision: Revision { time, id: format!("bare-{}", short_hash(&refs)) },
+        manifest: None,
+        files,
+        missing: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(key: &str) -> ObjectMeta {
+        ObjectMeta { key: key.into(), size: 1, etag: "e".into(), last_modified: DateTime::<Utc>::default() }
+    }
+
+    #[test]
+    fn resolves_keys_of_a_prefixed_bucket_in_a_local_copy() {
+        let listing = [meta("rep/20231101-20231201/a1/rep-1.csv.gz"), meta("rep/20231101-20231201/a1/rep-2.csv.gz")];
+        let by: HashMap<String, &ObjectMeta> = listing.iter().map(|m| (norm(&m.key), m)).collect();
+        let keys = vec![
+            "my/prefix/rep/20231101-20231201/a1/rep-1.csv.gz".to_string(),
+            "my/prefix//rep/20231101-20231201/a1/rep-2.csv.gz".to_string(),
+            "my/prefix/rep/20231101-20231201/a1/rep-3.csv.gz".to_string(),
+        ];
+        let (files, missing) = resolve_files("m", &keys, &by);
+        assert_eq!(files.len(), 2);
+        assert_eq!(missing, vec![keys[2].clone()]);
+    }
+
+    #[test]
+    fn revision_names_sort_by_time() {
+        let t1 = DateTime::parse_from_rfc3339("2024-01-02T03:04:05Z").unwrap().with_timezone(&Utc);
+        let a = Revision { time: t1, id: "zz".into() };
+        let b = Revision { time: t1 + chrono::Duration::seconds(1), id: "aa".into() };
+        assert!(a < b && a.name() < b.name());
+        assert_eq!(a.name(), "20240102T030405Z-zz");
+    }
+}

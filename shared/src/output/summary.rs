@@ -1,0 +1,90 @@
+//! `summary.json`: what a committed revision of one billing period is made of.
+
+use crate::manifest::DeliveryKind;
+use crate::rollup::{PeriodRollup, ProviderSkip, Sums};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One input file of a revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputFile {
+    pub key: String,
+    pub size: u64,
+    pub etag: String,
+    pub rows: u64,
+}
+
+/// Where a revision came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    pub kind: String,
+    pub report: String,
+    pub manifest_key: Option<String>,
+    pub manifest_etag: Option<String>,
+    /// `false` for bare data files: nothing vouches that the delivery is complete.
+    pub vouched_by_manifest: bool,
+    pub dialects: Vec<String>,
+}
+
+/// Spend not attributed because its usage account is not connected.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unattributed {
+    pub total: Sums,
+    pub accounts: BTreeMap<String, Sums>,
+}
+
+/// The summary of one (tenant, billing period, revision).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub tenant: String,
+    pub billing_period: String,
+    pub revision: String,
+    pub source: SourceInfo,
+    pub input_files: Vec<InputFile>,
+    pub rows_read: u64,
+    pub rows_per_line_item_type: BTreeMap<String, u64>,
+    /// Every row read (attributed + unattributed).
+    pub totals: Sums,
+    /// What the rollup file holds.
+    pub attributed: Sums,
+    pub unattributed: Unattributed,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_providers_skipped: BTreeMap<String, ProviderSkip>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown_line_item_types: Vec<String>,
+    pub rollup_rows: u64,
+}
+
+impl Summary {
+    pub fn new(
+        tenant: &str,
+        period: &str,
+        revision: &str,
+        kind: DeliveryKind,
+        source: SourceInfo,
+        input_files: Vec<InputFile>,
+        r: &PeriodRollup,
+    ) -> Summary {
+        let unattributed_total = r.unattributed_total();
+        let mut attributed = Sums::default();
+        for s in r.groups.values() {
+            attributed.merge(s);
+        }
+        let _ = kind;
+        Summary {
+            tenant: tenant.into(),
+            billing_period: period.into(),
+            revision: revision.into(),
+            source,
+            input_files,
+            rows_read: r.totals.rows,
+            rows_per_line_item_type: r.rows_per_type.clone(),
+            totals: r.totals.clone(),
+            attributed,
+            unattributed: Unattributed { total: unattributed_total, accounts: r.unattributed.clone() },
+            other_providers_skipped: r.other_providers.clone(),
+            unknown_line_item_types: r.unknown_types.iter().cloned().collect(),
+            rollup_rows: r.groups.len() as u64,
+        }
+    }
+}
