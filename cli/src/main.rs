@@ -1,1 +1,58 @@
-fn main(){}
+//! `curlew`: the billing engine on your machine.
+
+mod bench;
+mod commands;
+mod render;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "curlew", version, about = "AWS billing connector: ingest CUR, CUR 2.0 and FOCUS exactly", long_about = None)]
+struct Cli {
+    /// Log filter (e.g. info, curlew=debug); logs go to stderr.
+    #[arg(long, global = true, env = "CURLEW_LOG", default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ingest every new revision under ROOT (a directory standing in for s3://bucket/prefix).
+    Ingest(commands::IngestArgs),
+    /// Report on committed rollups (only what CURRENT names).
+    Report(commands::ReportArgs),
+    /// Write a realistic month of billing data in AWS's layout.
+    Sample(commands::SampleArgs),
+    /// Sample + ingest + report in a temporary directory.
+    Demo {
+        /// Rows to generate.
+        #[arg(long, default_value_t = 50_000)]
+        rows: u64,
+        /// Keep the files here instead of a temporary directory.
+        #[arg(long)]
+        keep: Option<PathBuf>,
+    },
+    /// Benchmark parsing: 2M-row legacy CUR CSV.gz and Parquet; prints rows/s, MB/s, peak RSS.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let code = rt.block_on(async {
+        match cli.command {
+            Command::Ingest(a) => commands::ingest(a).await,
+            Command::Report(a) => commands::report(a).await,
+            Command::Sample(a) => commands::sample(a),
+            Command::Demo { rows, keep } => commands::demo(rows, keep).await,
+            Command::Bench(a) => bench::run(a),
+        }
+    })?;
+    std::process::exit(code);
+}

@@ -14,3 +14,5 @@ pub mod output;
 pub mod store;
 pub mod ingest;
 pub mod ledger;
+pub mod sample;
+pub mod report;

@@ -1,0 +1,143 @@
+//! Reading committed rollups back (only through CURRENT) and re-aggregating them.
+
+use crate::ledger::{Current, Ledger, LedgerError};
+use crate::money::Money;
+use crate::output::{read_rollup, OutputError, RollupRow, Summary};
+use crate::rollup::{Measure, Sums};
+use crate::store::StoreError;
+use std::collections::BTreeMap;
+
+/// A report dimension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dim {
+    Period,
+    Day,
+    Payer,
+    Account,
+    Service,
+    Region,
+    Category,
+    Type,
+    UsageType,
+}
+
+impl Dim {
+    pub fn parse(s: &str) -> Option<Dim> {
+        Some(match s {
+            "period" => Dim::Period,
+            "day" => Dim::Day,
+            "payer" => Dim::Payer,
+            "account" => Dim::Account,
+            "service" => Dim::Service,
+            "region" => Dim::Region,
+            "category" => Dim::Category,
+            "type" => Dim::Type,
+            "usage-type" => Dim::UsageType,
+            _ => return None,
+        })
+    }
+    pub fn header(self) -> &'static str {
+        match self {
+            Dim::Period => "BillingPeriod",
+            Dim::Day => "ChargePeriodStart",
+            Dim::Payer => "BillingAccountId",
+            Dim::Account => "SubAccountId",
+            Dim::Service => "ServiceName",
+            Dim::Region => "RegionId",
+            Dim::Category => "ChargeCategory",
+            Dim::Type => "x_LineItemType",
+            Dim::UsageType => "x_UsageType",
+        }
+    }
+    fn value(self, period: &str, r: &RollupRow) -> String {
+        // r.key = KEY_COLUMNS[1..]: payer, account, service code, service name, region, category, type, usage type, currency
+        match self {
+            Dim::Period => period.to_owned(),
+            Dim::Day => r.day.clone(),
+            Dim::Payer => r.key[0].clone(),
+            Dim::Account => r.key[1].clone(),
+            Dim::Service => r.key[3].clone(),
+            Dim::Region => r.key[4].clone(),
+            Dim::Category => r.key[5].clone(),
+            Dim::Type => if r.key[6].is_empty() { r.key[5].clone() } else { r.key[6].clone() },
+            Dim::UsageType => r.key[7].clone(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error("{key} is not a summary ({problem})")]
+    Summary { key: String, problem: String },
+}
+
+/// One committed period: what CURRENT names, its rows and summary.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub period: String,
+    pub current: Current,
+    pub rows: Vec<RollupRow>,
+    pub summary: Summary,
+}
+
+/// The periods a tenant has committed (sorted), optionally just one.
+pub async fn committed_periods(ledger: &Ledger, tenant: &str) -> Result<Vec<String>, ReportError> {
+    let dir = ledger.layout.tenant_dir(tenant);
+    let mut periods: Vec<String> = ledger
+        .store
+        .list(&dir)
+        .await?
+        .into_iter()
+        .filter_map(|m| {
+            let rest = m.key.strip_prefix(&dir)?;
+            let (p, tail) = rest.split_once('/')?;
+            (tail == "CURRENT").then(|| p.strip_prefix("billing_period=").map(str::to_owned)).flatten()
+        })
+        .collect();
+    periods.sort();
+    periods.dedup();
+    Ok(periods)
+}
+
+/// Load what CURRENT names for each committed period (or just `period`).
+pub async fn load_committed(ledger: &Ledger, tenant: &str, period: Option<&str>) -> Result<Vec<Committed>, ReportError> {
+    let periods = match period {
+        Some(p) => vec![p.to_owned()],
+        None => committed_periods(ledger, tenant).await?,
+    };
+    let mut out = Vec::new();
+    for p in periods {
+        let Some((current, _)) = ledger.current(tenant, &p).await? else { continue };
+        let (_, bytes) = ledger.store.get_bytes(&current.rollup_key).await?;
+        let rows = read_rollup(&current.rollup_key, bytes)?;
+        let (_, sbytes) = ledger.store.get_bytes(&current.summary_key).await?;
+        let summary: Summary = serde_json::from_slice(&sbytes)
+            .map_err(|e| ReportError::Summary { key: current.summary_key.clone(), problem: e.to_string() })?;
+        out.push(Committed { period: p, current, rows, summary });
+    }
+    Ok(out)
+}
+
+/// Group committed rows by `dims`, summing every measure exactly. Sorted by
+/// `measure` descending, then key.
+pub fn aggregate(committed: &[Committed], dims: &[Dim], measure: Measure) -> Vec<(Vec<String>, Sums)> {
+    let mut groups: BTreeMap<Vec<String>, Sums> = BTreeMap::new();
+    for c in committed {
+        for r in &c.rows {
+            let key: Vec<String> = dims.iter().map(|d| d.value(&c.period, r)).collect();
+            groups.entry(key).or_default().merge(&r.sums);
+        }
+    }
+    let mut v: Vec<(Vec<String>, Sums)> = groups.into_iter().collect();
+    v.sort_by(|a, b| {
+        let (x, y) = (a.1.measure(measure).unwrap_or(Money::ZERO), b.1.measure(measure).unwrap_or(Money::ZERO));
+        y.cmp(&x).then_with(|| a.0.cmp(&b.0))
+    });
+    v
+}
