@@ -156,7 +156,7 @@ impl ParquetSink {
                         Arc::new(Field::new(
                             "entries",
                             DataType::Struct(
-                                vec![Field::new("keys", DataType::Utf8, false), Field::new("values", DataType::Utf8, true)]
+                                vec![Field::new("key", DataType::Utf8, false), Field::new("value", DataType::Utf8, true)]
                                     .into(),
                             ),
                             false,

@@ -1,0 +1,107 @@
+//! Ingest the real billing files in ../shared/data and compare with totals
+//! computed independently (Python `decimal` for CSV, `math.fsum` over the
+//! doubles for Parquet: see tests/expected/compute_expected.py).
+
+mod common;
+
+use common::{ingest_dir, shared_data, summaries};
+use curlew::money::{dec, Money};
+use std::path::Path;
+
+fn copy_to_temp(src: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join(src.file_name().unwrap());
+    std::fs::copy(src, dst).unwrap();
+    dir
+}
+
+fn close(got: Money, want: &str, tol: f64) {
+    let w: f64 = want.parse().unwrap();
+    let g: f64 = got.to_string().parse().unwrap();
+    assert!((g - w).abs() <= tol * w.abs().max(1.0), "got {got}, want {want}");
+}
+
+#[test]
+fn legacy_cur_csv_totals_are_exact() {
+    let Some(file) = shared_data("cur1-csv-anonymised/sample-anonymous-aws-export-dataset.csv") else { return };
+    let root = copy_to_temp(&file);
+    let out = tempfile::tempdir().unwrap();
+    let report = ingest_dir(root.path(), out.path(), |_| {});
+    assert!(report.warnings.iter().any(|w| w.contains("no manifest")), "bare files must warn: {:?}", report.warnings);
+    let s = summaries(&report);
+    assert_eq!(s.len(), 1);
+    let s = &s[0];
+    assert_eq!(s.billing_period, "2023-11");
+    assert!(!s.source.vouched_by_manifest);
+    assert_eq!(s.rows_read, 1281);
+    assert_eq!(s.rows_per_line_item_type["Usage"], 1269);
+    assert_eq!(s.rows_per_line_item_type["Tax"], 12);
+    // Exact to the last digit (no NetUnblendedCost column: BilledCost = UnblendedCost).
+    assert_eq!(s.totals.unblended_cost, Some(dec("1.68230869740")));
+    assert_eq!(s.totals.billed_cost, dec("1.68230869740"));
+    assert_eq!(s.totals.blended_cost, Some(dec("1.68230869740")));
+    assert_eq!(s.totals.effective_cost, dec("1.68230869740"));
+    assert_eq!(s.totals.list_cost, dec("3.35617269490"));
+    assert_eq!(s.totals.usage_amount, dec("128100.5804537469"));
+    assert_eq!(s.totals.net_unblended_cost, None);
+    assert_eq!(s.attributed, s.totals);
+    assert!(s.unattributed.accounts.is_empty());
+}
+
+#[test]
+fn legacy_cur_csv_unconnected_accounts_are_counted_not_dropped() {
+    let Some(file) = shared_data("cur1-csv-anonymised/sample-anonymous-aws-export-dataset.csv") else { return };
+    let root = copy_to_temp(&file);
+    let out = tempfile::tempdir().unwrap();
+    let report = ingest_dir(root.path(), out.path(), |o| o.accounts = Some(["000000000000".to_string()].into()));
+    let s = &summaries(&report)[0];
+    assert_eq!(s.attributed.rows, 0);
+    assert_eq!(s.unattributed.total.billed_cost, dec("1.68230869740"));
+    assert_eq!(s.unattributed.total.rows, 1281);
+    assert_eq!(s.unattributed.accounts.len(), 1);
+}
+
+#[test]
+fn focus_sample_ingests_aws_rows_and_reports_other_providers() {
+    let Some(file) = shared_data("focus-1.0-sample/focus_sample.csv") else { return };
+    let root = copy_to_temp(&file);
+    let out = tempfile::tempdir().unwrap();
+    let s = summaries(&ingest_dir(root.path(), out.path(), |_| {}));
+    let sept = s.iter().find(|s| s.billing_period == "2024-09").expect("September committed");
+    assert_eq!(sept.rows_read, 942);
+    assert_eq!(sept.rows_per_line_item_type["Usage"], 941);
+    assert_eq!(sept.rows_per_line_item_type["Credit"], 1);
+    assert_eq!(sept.totals.billed_cost, dec("18.00663861840"));
+    assert_eq!(sept.totals.effective_cost, dec("13.00000000000"));
+    assert_eq!(sept.totals.list_cost, dec("18.14931764060"));
+    assert_eq!(sept.totals.contracted_cost, Some(dec("13.00000000000")));
+    // 58 rows of Microsoft and Oracle are counted, not ingested (one is in the next billing period).
+    let skipped: u64 = s.iter().flat_map(|s| s.other_providers_skipped.values()).map(|p| p.rows).sum();
+    let skipped_cost: Money = s.iter().flat_map(|s| s.other_providers_skipped.values()).map(|p| p.billed_cost).sum();
+    assert_eq!(skipped, 58);
+    assert_eq!(skipped_cost, dec("2.51358811059"));
+    let providers: Vec<&String> = s.iter().flat_map(|s| s.other_providers_skipped.keys()).collect();
+    assert!(providers.contains(&&"Microsoft".to_string()) && providers.contains(&&"Oracle".to_string()));
+    assert_eq!(sept.rows_per_line_item_type.len(), 2, "only Usage and Credit charge categories");
+}
+
+#[test]
+fn workshop_parquet_totals_match_within_1e9() {
+    let Some(dir) = shared_data("cur1-parquet-workshop") else { return };
+    let out = tempfile::tempdir().unwrap();
+    let s = summaries(&ingest_dir(&dir, out.path(), |_| {}));
+    assert_eq!(s.len(), 1);
+    let s = &s[0];
+    assert_eq!(s.billing_period, "2018-10");
+    assert_eq!(s.rows_read, 119_307);
+    assert_eq!(s.rows_per_line_item_type["Usage"], 110_953);
+    assert_eq!(s.rows_per_line_item_type["DiscountedUsage"], 8_345);
+    assert_eq!(s.rows_per_line_item_type["RIFee"], 9);
+    close(s.totals.unblended_cost.unwrap(), "4064.4831315379", 1e-9);
+    close(s.totals.blended_cost.unwrap(), "4064.4831300796", 1e-9);
+    close(s.totals.effective_cost, "4195.9571093179", 1e-9);
+    close(s.totals.list_cost, "4237.6817354175", 1e-9);
+    close(s.totals.usage_amount, "18406679.5089076", 1e-9);
+    assert_eq!(s.input_files.len(), 1);
+    assert_eq!(s.input_files[0].rows, 119_307);
+}
