@@ -29,13 +29,24 @@ pub struct BenchArgs {
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|k| k.parse::<f64>().ok())
+        })
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
 fn measure(case: &str, file: &Path, bytes: u64) -> Result<i32> {
-    let opts = ReadOptions { threaded_decompression: case == "csv-2t", progress: None };
+    let opts = ReadOptions {
+        threaded_decompression: case == "csv-2t",
+        progress: None,
+    };
     let mut b = RollupBuilder::new(None);
     let t = Instant::now();
     let r = read_path(&file.display().to_string(), file, &mut b, &opts)?;
@@ -60,7 +71,10 @@ pub fn run(a: BenchArgs) -> Result<i32> {
     let dir = a.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
     let mut inputs = Vec::new();
-    for (format, name) in [(SampleFormat::Cur1Csv, "csv"), (SampleFormat::Cur1Parquet, "parquet")] {
+    for (format, name) in [
+        (SampleFormat::Cur1Csv, "csv"),
+        (SampleFormat::Cur1Parquet, "parquet"),
+    ] {
         let root = dir.join(format!("{name}-{}", a.rows));
         let marker = root.join("bench-bytes.txt");
         let (file, bytes) = if marker.exists() {
@@ -68,7 +82,11 @@ pub fn run(a: BenchArgs) -> Result<i32> {
             let (f, b) = text.trim().split_once(' ').context("bad bench marker")?;
             (root.join(f), b.parse::<u64>()?)
         } else {
-            eprintln!("generating {} rows of legacy CUR as {name} in {} ...", a.rows, root.display());
+            eprintln!(
+                "generating {} rows of legacy CUR as {name} in {} ...",
+                a.rows,
+                root.display()
+            );
             let mut spec = SampleSpec::new(format, a.rows);
             spec.gzip_level = 6;
             spec.bare = true;
@@ -82,10 +100,20 @@ pub fn run(a: BenchArgs) -> Result<i32> {
         inputs.push((name, file, bytes));
     }
     let exe = std::env::current_exe()?;
-    println!("curlew bench: {} rows, {} columns (legacy CUR), this machine: {} cores", a.rows, curlew::sample::CUR1_COLUMNS.len(), std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "curlew bench: {} rows, {} columns (legacy CUR), this machine: {} cores",
+        a.rows,
+        curlew::sample::CUR1_COLUMNS.len(),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     for (name, file, bytes) in &inputs {
         let size = std::fs::metadata(file)?.len();
-        println!("input {name}: {} ({:.1} MB on disk, {:.1} MB uncompressed CSV-equivalent)", file.display(), size as f64 / 1e6, *bytes as f64 / 1e6);
+        println!(
+            "input {name}: {} ({:.1} MB on disk, {:.1} MB uncompressed CSV-equivalent)",
+            file.display(),
+            size as f64 / 1e6,
+            *bytes as f64 / 1e6
+        );
     }
     let csv = &inputs[0];
     let pq = &inputs[1];

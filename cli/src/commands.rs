@@ -83,7 +83,10 @@ pub struct SampleArgs {
 }
 
 fn check_period(p: &str, flag: &str) -> Result<()> {
-    let ok = p.len() == 7 && p.as_bytes()[4] == b'-' && p[..4].parse::<u32>().is_ok() && p[5..].parse::<u32>().is_ok_and(|m| (1..=12).contains(&m));
+    let ok = p.len() == 7
+        && p.as_bytes()[4] == b'-'
+        && p[..4].parse::<u32>().is_ok()
+        && p[5..].parse::<u32>().is_ok_and(|m| (1..=12).contains(&m));
     if !ok {
         bail!("{flag} {p:?} is not a billing period; write it as YYYY-MM, e.g. 2024-01");
     }
@@ -97,11 +100,19 @@ pub async fn ingest(a: IngestArgs) -> Result<i32> {
     if let Some(s) = &a.since {
         check_period(s, "--since")?;
     }
-    let source = Source { store: Store::local(&a.root), prefix: String::new() };
+    let source = Source {
+        store: Store::local(&a.root),
+        prefix: String::new(),
+    };
     let ledger = Ledger::new(Store::local(&a.out), "");
     let mut opts = IngestOptions::new(&a.tenant);
     if !a.accounts.is_empty() {
-        opts.accounts = Some(a.accounts.iter().map(|s| s.trim().to_owned()).collect::<BTreeSet<_>>());
+        opts.accounts = Some(
+            a.accounts
+                .iter()
+                .map(|s| s.trim().to_owned())
+                .collect::<BTreeSet<_>>(),
+        );
     }
     opts.since = a.since.clone();
     opts.report = a.report.clone();
@@ -113,7 +124,8 @@ pub async fn ingest(a: IngestArgs) -> Result<i32> {
     let bar = std::io::stderr().is_terminal().then(|| {
         let b = indicatif::ProgressBar::new_spinner();
         b.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} ingesting: {msg} read, {elapsed}").expect("template"),
+            indicatif::ProgressStyle::with_template("{spinner} ingesting: {msg} read, {elapsed}")
+                .expect("template"),
         );
         b
     });
@@ -128,14 +140,21 @@ pub async fn ingest(a: IngestArgs) -> Result<i32> {
         })
     });
     let started = std::time::Instant::now();
-    let report = run_ingest(&source, &ledger, &opts).await.context("ingest failed")?;
+    let report = run_ingest(&source, &ledger, &opts)
+        .await
+        .context("ingest failed")?;
     if let Some(t) = ticker {
         t.abort();
     }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    render::ingest_summary(&report, &a.out, started.elapsed(), progress.load(Ordering::Relaxed));
+    render::ingest_summary(
+        &report,
+        &a.out,
+        started.elapsed(),
+        progress.load(Ordering::Relaxed),
+    );
     Ok(if report.failed() { 1 } else { 0 })
 }
 
@@ -156,7 +175,10 @@ pub async fn report(a: ReportArgs) -> Result<i32> {
         bail!(
             "nothing committed for tenant {:?}{} in {}; run `curlew ingest ROOT --out {}` first",
             a.tenant,
-            a.period.as_ref().map(|p| format!(" and period {p}")).unwrap_or_default(),
+            a.period
+                .as_ref()
+                .map(|p| format!(" and period {p}"))
+                .unwrap_or_default(),
             a.out.display(),
             a.out.display()
         );
@@ -172,8 +194,13 @@ pub async fn report(a: ReportArgs) -> Result<i32> {
 }
 
 pub fn sample(a: SampleArgs) -> Result<i32> {
-    let format = SampleFormat::parse(&a.format)
-        .with_context(|| format!("--format {:?} is not known; use one of {}", a.format, SampleFormat::NAMES.join(", ")))?;
+    let format = SampleFormat::parse(&a.format).with_context(|| {
+        format!(
+            "--format {:?} is not known; use one of {}",
+            a.format,
+            SampleFormat::NAMES.join(", ")
+        )
+    })?;
     let versioning = match a.versioning.as_str() {
         "overwrite" => Versioning::Overwrite,
         "new" => Versioning::New,
@@ -186,7 +213,12 @@ pub fn sample(a: SampleArgs) -> Result<i32> {
     spec.files = a.files;
     spec.seed = a.seed;
     let out = write_sample(&spec, &a.out)?;
-    println!("wrote {} rows of {} to {}", out.expected.rows, a.format, a.out.display());
+    println!(
+        "wrote {} rows of {} to {}",
+        out.expected.rows,
+        a.format,
+        a.out.display()
+    );
     for k in out.manifest_keys.iter().chain(&out.data_keys) {
         println!("  {k}");
     }
@@ -199,7 +231,10 @@ pub async fn demo(rows: u64, keep: Option<PathBuf>) -> Result<i32> {
     let base = keep.unwrap_or_else(|| tmp.path().to_path_buf());
     let src = base.join("billing");
     let out = base.join("curlew-out");
-    println!("curlew demo: a month of legacy CUR ({rows} rows, 2 files) in {}\n", src.display());
+    println!(
+        "curlew demo: a month of legacy CUR ({rows} rows, 2 files) in {}\n",
+        src.display()
+    );
     let mut spec = SampleSpec::new(SampleFormat::Cur1Csv, rows);
     spec.files = 2;
     spec.versioning = Versioning::New;

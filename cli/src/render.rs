@@ -26,14 +26,24 @@ fn money(m: Money) -> String {
 }
 
 pub fn ingest_summary(r: &IngestReport, out: &Path, took: Duration, bytes: u64) {
-    println!("curlew ingest: {} deliver{} in {:.2?} ({} read)", r.deliveries.len(), if r.deliveries.len() == 1 { "y" } else { "ies" }, took, indicatif::HumanBytes(bytes));
+    println!(
+        "curlew ingest: {} deliver{} in {:.2?} ({} read)",
+        r.deliveries.len(),
+        if r.deliveries.len() == 1 { "y" } else { "ies" },
+        took,
+        indicatif::HumanBytes(bytes)
+    );
     for w in &r.warnings {
         println!("  warning: {w}");
     }
     for d in &r.deliveries {
         let what = format!(
             "{} {} {}",
-            if d.report.is_empty() { "(bare files)" } else { &d.report },
+            if d.report.is_empty() {
+                "(bare files)"
+            } else {
+                &d.report
+            },
             d.period.as_deref().unwrap_or(""),
             d.revision
         );
@@ -42,9 +52,13 @@ pub fn ingest_summary(r: &IngestReport, out: &Path, took: Duration, bytes: u64) 
                 for p in periods {
                     let s = &p.summary;
                     let state = match &p.outcome {
-                        CommitOutcome::Committed { previous: Some(prev) } => format!("committed (replaces {prev})"),
+                        CommitOutcome::Committed {
+                            previous: Some(prev),
+                        } => format!("committed (replaces {prev})"),
                         CommitOutcome::Committed { previous: None } => "committed".into(),
-                        CommitOutcome::NotNewer { current } => format!("not newer than {current}; unchanged"),
+                        CommitOutcome::NotNewer { current } => {
+                            format!("not newer than {current}; unchanged")
+                        }
                     };
                     println!("  {} period {}: {state}", what.trim(), p.period);
                     println!(
@@ -55,27 +69,47 @@ pub fn ingest_summary(r: &IngestReport, out: &Path, took: Duration, bytes: u64) 
                         money(s.totals.effective_cost),
                         money(s.attributed.billed_cost)
                     );
-                    let types: Vec<String> = s.rows_per_line_item_type.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                    let types: Vec<String> = s
+                        .rows_per_line_item_type
+                        .iter()
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect();
                     println!("    rows by type: {}", types.join(", "));
                     if !s.unattributed.accounts.is_empty() {
                         println!(
                             "    unattributed: {} in {} unconnected account(s): {}",
                             money(s.unattributed.total.billed_cost),
                             s.unattributed.accounts.len(),
-                            s.unattributed.accounts.keys().take(8).cloned().collect::<Vec<_>>().join(", ")
+                            s.unattributed
+                                .accounts
+                                .keys()
+                                .take(8)
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         );
                     }
                     for (prov, skip) in &s.other_providers_skipped {
                         println!("    skipped {} row(s) of provider {prov} (BilledCost {}): curlew ingests AWS rows only", skip.rows, money(skip.billed_cost));
                     }
                     if !s.unknown_line_item_types.is_empty() {
-                        println!("    note: unknown line item types ingested as Usage: {}", s.unknown_line_item_types.join(", "));
+                        println!(
+                            "    note: unknown line item types ingested as Usage: {}",
+                            s.unknown_line_item_types.join(", ")
+                        );
                     }
                 }
             }
-            DeliveryStatus::AlreadyCurrent { current } => println!("  {}: already committed (current {current}); nothing to do", what.trim()),
+            DeliveryStatus::AlreadyCurrent { current } => println!(
+                "  {}: already committed (current {current}); nothing to do",
+                what.trim()
+            ),
             DeliveryStatus::BeforeSince => println!("  {}: before --since; skipped", what.trim()),
-            DeliveryStatus::Failed(e) => println!("  {}: FAILED{}: {e}", what.trim(), if e.is_retryable() { " (retryable)" } else { "" }),
+            DeliveryStatus::Failed(e) => println!(
+                "  {}: FAILED{}: {e}",
+                what.trim(),
+                if e.is_retryable() { " (retryable)" } else { "" }
+            ),
         }
     }
     for e in &r.errors {
@@ -84,25 +118,50 @@ pub fn ingest_summary(r: &IngestReport, out: &Path, took: Duration, bytes: u64) 
     println!("  output: {}", out.display());
 }
 
-pub fn table(committed: &[Committed], dims: &[Dim], measure: Measure, rows: &[(Vec<String>, Sums)], top: usize) {
+pub fn table(
+    committed: &[Committed],
+    dims: &[Dim],
+    measure: Measure,
+    rows: &[(Vec<String>, Sums)],
+    top: usize,
+) {
     let periods: Vec<&str> = committed.iter().map(|c| c.period.as_str()).collect();
     println!(
         "{} by {} — tenant {}, period{} {}",
         measure.column(),
-        dims.iter().map(|d| d.header()).collect::<Vec<_>>().join(", "),
-        committed.first().map(|c| c.summary.tenant.as_str()).unwrap_or(""),
+        dims.iter()
+            .map(|d| d.header())
+            .collect::<Vec<_>>()
+            .join(", "),
+        committed
+            .first()
+            .map(|c| c.summary.tenant.as_str())
+            .unwrap_or(""),
         if periods.len() == 1 { "" } else { "s" },
         periods.join(", ")
     );
-    let shown: Vec<&(Vec<String>, Sums)> = if top == 0 { rows.iter().collect() } else { rows.iter().take(top).collect() };
+    let shown: Vec<&(Vec<String>, Sums)> = if top == 0 {
+        rows.iter().collect()
+    } else {
+        rows.iter().take(top).collect()
+    };
     let mut widths: Vec<usize> = dims.iter().map(|d| d.header().len()).collect();
     for (k, _) in &shown {
         for (w, v) in widths.iter_mut().zip(k) {
             *w = (*w).max(v.len().min(48));
         }
     }
-    let values: Vec<String> = shown.iter().map(|(_, s)| s.measure(measure).map(money).unwrap_or_else(|| "-".into())).collect();
-    let vw = values.iter().map(String::len).max().unwrap_or(0).max(measure.column().len()).max(16);
+    let values: Vec<String> = shown
+        .iter()
+        .map(|(_, s)| s.measure(measure).map(money).unwrap_or_else(|| "-".into()))
+        .collect();
+    let vw = values
+        .iter()
+        .map(String::len)
+        .max()
+        .unwrap_or(0)
+        .max(measure.column().len())
+        .max(16);
     let mut line = String::new();
     for (d, w) in dims.iter().zip(&widths) {
         line.push_str(&format!("{:<w$}  ", d.header(), w = *w));
@@ -113,7 +172,15 @@ pub fn table(committed: &[Committed], dims: &[Dim], measure: Measure, rows: &[(V
         let mut line = String::new();
         for (val, w) in k.iter().zip(&widths) {
             let val: String = val.chars().take(48).collect();
-            line.push_str(&format!("{:<w$}  ", if val.is_empty() { "(none)".to_string() } else { val }, w = *w));
+            line.push_str(&format!(
+                "{:<w$}  ",
+                if val.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    val
+                },
+                w = *w
+            ));
         }
         println!("{line}{v:>vw$}  {:>9}", s.rows);
     }
@@ -124,7 +191,13 @@ pub fn table(committed: &[Committed], dims: &[Dim], measure: Measure, rows: &[(V
         }
         let label = format!("({} more)", rows.len() - shown.len());
         let w0: usize = widths.iter().map(|w| w + 2).sum();
-        println!("{label:<w0$}{:>vw$}  {:>9}", rest.measure(measure).map(money).unwrap_or_else(|| "-".into()), rest.rows);
+        println!(
+            "{label:<w0$}{:>vw$}  {:>9}",
+            rest.measure(measure)
+                .map(money)
+                .unwrap_or_else(|| "-".into()),
+            rest.rows
+        );
     }
     let mut total = Sums::default();
     for (_, s) in rows {
@@ -132,13 +205,27 @@ pub fn table(committed: &[Committed], dims: &[Dim], measure: Measure, rows: &[(V
     }
     let w0: usize = widths.iter().map(|w| w + 2).sum();
     println!("{}", "-".repeat(line.len() + vw + 11));
-    println!("{:<w0$}{:>vw$}  {:>9}", "Total", total.measure(measure).map(money).unwrap_or_else(|| "-".into()), total.rows);
+    println!(
+        "{:<w0$}{:>vw$}  {:>9}",
+        "Total",
+        total
+            .measure(measure)
+            .map(money)
+            .unwrap_or_else(|| "-".into()),
+        total.rows
+    );
     if let Some(exact) = total.measure(measure) {
         println!("exact total: {exact}");
     }
-    let unattributed: Money = committed.iter().map(|c| c.summary.unattributed.total.billed_cost).sum();
+    let unattributed: Money = committed
+        .iter()
+        .map(|c| c.summary.unattributed.total.billed_cost)
+        .sum();
     if !unattributed.is_zero() {
-        println!("not attributed (unconnected accounts): BilledCost {}", money(unattributed));
+        println!(
+            "not attributed (unconnected accounts): BilledCost {}",
+            money(unattributed)
+        );
     }
 }
 
@@ -150,7 +237,11 @@ pub fn csv(dims: &[Dim], rows: &[(Vec<String>, Sums)]) -> Result<()> {
     w.write_record(&header)?;
     for (k, s) in rows {
         let mut rec = k.clone();
-        rec.extend(Measure::ALL.iter().map(|m| s.measure(*m).map(|v| v.to_string()).unwrap_or_default()));
+        rec.extend(
+            Measure::ALL
+                .iter()
+                .map(|m| s.measure(*m).map(|v| v.to_string()).unwrap_or_default()),
+        );
         rec.push(s.rows.to_string());
         w.write_record(&rec)?;
     }

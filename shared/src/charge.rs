@@ -11,7 +11,9 @@ pub fn charge_category(line_item_type: &[u8]) -> Option<&'static str> {
         b"Tax" => "Tax",
         b"Fee" | b"RIFee" | b"SavingsPlanRecurringFee" | b"SavingsPlanUpfrontFee" => "Purchase",
         b"Credit" | b"Refund" => "Adjustment",
-        b"Usage" | b"DiscountedUsage" | b"SavingsPlanCoveredUsage" | b"SavingsPlanNegation" => "Usage",
+        b"Usage" | b"DiscountedUsage" | b"SavingsPlanCoveredUsage" | b"SavingsPlanNegation" => {
+            "Usage"
+        }
         t if t.ends_with(b"Discount") => "Usage",
         _ => return None,
     })
@@ -60,7 +62,11 @@ pub enum AmortizedInput {
 }
 
 /// The CUDOS `amortized_cost` CASE, input selection part.
-pub fn amortized_input(line_item_type: &[u8], product_code: &[u8], has_reservation_arn: bool) -> AmortizedInput {
+pub fn amortized_input(
+    line_item_type: &[u8],
+    product_code: &[u8],
+    has_reservation_arn: bool,
+) -> AmortizedInput {
     match line_item_type {
         b"SavingsPlanCoveredUsage" => AmortizedInput::SpEffective,
         b"SavingsPlanRecurringFee" => AmortizedInput::SpCommitment,
@@ -125,10 +131,22 @@ mod tests {
 
     #[test]
     fn cudos_amortized_rule() {
-        assert_eq!(amortized("SavingsPlanCoveredUsage", "AmazonEC2", false), dec("6.5"));
-        assert_eq!(amortized("SavingsPlanRecurringFee", "ComputeSavingsPlans", false), dec("7.75"));
-        assert_eq!(amortized("SavingsPlanNegation", "AmazonEC2", false), dec("0"));
-        assert_eq!(amortized("SavingsPlanUpfrontFee", "ComputeSavingsPlans", false), dec("0"));
+        assert_eq!(
+            amortized("SavingsPlanCoveredUsage", "AmazonEC2", false),
+            dec("6.5")
+        );
+        assert_eq!(
+            amortized("SavingsPlanRecurringFee", "ComputeSavingsPlans", false),
+            dec("7.75")
+        );
+        assert_eq!(
+            amortized("SavingsPlanNegation", "AmazonEC2", false),
+            dec("0")
+        );
+        assert_eq!(
+            amortized("SavingsPlanUpfrontFee", "ComputeSavingsPlans", false),
+            dec("0")
+        );
         assert_eq!(amortized("DiscountedUsage", "AmazonEC2", true), dec("3.3"));
         assert_eq!(amortized("RIFee", "AmazonEC2", true), dec("3.3"));
         assert_eq!(amortized("Fee", "AmazonEC2", true), dec("0"));
@@ -142,9 +160,15 @@ mod tests {
     #[test]
     fn billed_prefers_net_unblended() {
         let mut v = vals();
-        assert_eq!(cur_measures(AmortizedInput::Unblended, &v).billed, dec("10"));
+        assert_eq!(
+            cur_measures(AmortizedInput::Unblended, &v).billed,
+            dec("10")
+        );
         v.net_unblended = Some(dec("9.1"));
-        assert_eq!(cur_measures(AmortizedInput::Unblended, &v).billed, dec("9.1"));
+        assert_eq!(
+            cur_measures(AmortizedInput::Unblended, &v).billed,
+            dec("9.1")
+        );
     }
 
     #[test]

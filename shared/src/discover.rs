@@ -24,7 +24,9 @@ pub struct Source {
 }
 
 /// A revision's identity; revisions order by manifest time, then id.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Revision {
     pub time: DateTime<Utc>,
     pub id: String,
@@ -36,7 +38,13 @@ impl Revision {
         let id: String = self
             .id
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .take(64)
             .collect();
         format!("{}-{}", self.time.format("%Y%m%dT%H%M%SZ"), id)
@@ -90,8 +98,14 @@ fn is_data(key: &str) -> bool {
 
 /// Collapse empty segments (`a//b` -> `a/b`) so doubled slashes compare equal.
 fn norm(key: &str) -> String {
-    key.split('/').filter(|s| !s.is_empty()).collect::<Vec<_>>().join("/")
+    key.split('/')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("/")
 }
+
+/// A manifest seen for a (report, period): revision, key, ETag, contents.
+type Candidate = (Revision, String, String, Manifest);
 
 /// Discover the newest revision per (report, period) under `source`.
 pub async fn discover(source: &Source) -> Result<Discovery, DiscoverError> {
@@ -100,13 +114,20 @@ pub async fn discover(source: &Source) -> Result<Discovery, DiscoverError> {
         .store
         .list(&source.prefix)
         .await
-        .map_err(|e| DiscoverError::List { root: root.clone(), source: e })?;
+        .map_err(|e| DiscoverError::List {
+            root: root.clone(),
+            source: e,
+        })?;
     let by_norm: HashMap<String, &ObjectMeta> = listing.iter().map(|m| (norm(&m.key), m)).collect();
     let mut out = Discovery::default();
 
     let manifests: Vec<&ObjectMeta> = listing.iter().filter(|m| is_manifest(&m.key)).collect();
     if manifests.is_empty() {
-        let files: Vec<ObjectMeta> = listing.iter().filter(|m| is_data(&m.key)).cloned().collect();
+        let files: Vec<ObjectMeta> = listing
+            .iter()
+            .filter(|m| is_data(&m.key))
+            .cloned()
+            .collect();
         if files.is_empty() {
             return Err(DiscoverError::Nothing { root });
         }
@@ -119,19 +140,27 @@ pub async fn discover(source: &Source) -> Result<Discovery, DiscoverError> {
     }
 
     // (report, period) -> candidates (revision, manifest key, etag, manifest)
-    let mut candidates: BTreeMap<(String, String), Vec<(Revision, String, String, Manifest)>> = BTreeMap::new();
+    let mut candidates: BTreeMap<(String, String), Vec<Candidate>> = BTreeMap::new();
     for meta in manifests {
         let bytes = match source.store.get_bytes(&meta.key).await {
             Ok((_, b)) => b,
             Err(e) => {
-                out.errors.push(format!("{}: cannot read manifest: {e}", meta.key));
+                out.errors
+                    .push(format!("{}: cannot read manifest: {e}", meta.key));
                 continue;
             }
         };
         match parse_manifest(&meta.key, &bytes) {
             Ok(m) => {
-                let id = if m.assembly.is_empty() { short_hash(&[&bytes]) } else { m.assembly.clone() };
-                let rev = Revision { time: meta.last_modified, id };
+                let id = if m.assembly.is_empty() {
+                    short_hash(&[&bytes])
+                } else {
+                    m.assembly.clone()
+                };
+                let rev = Revision {
+                    time: meta.last_modified,
+                    id,
+                };
                 candidates
                     .entry((m.report.clone(), m.period.clone()))
                     .or_default()
@@ -145,14 +174,18 @@ pub async fn discover(source: &Source) -> Result<Discovery, DiscoverError> {
         cands.sort_by(|a, b| b.0.cmp(&a.0));
         let (rev, key, etag, manifest) = cands.remove(0);
         for (r, ..) in cands.iter().filter(|c| c.3.assembly != manifest.assembly) {
-            out.superseded.push((report.clone(), period.clone(), r.name()));
+            out.superseded
+                .push((report.clone(), period.clone(), r.name()));
         }
         let (files, missing) = resolve_files(&key, &manifest.data_keys, &by_norm);
         out.deliveries.push(Delivery {
             kind: manifest.kind,
             report,
             period: Some(period),
-            revision: Revision { time: rev.time, id: rev.id },
+            revision: Revision {
+                time: rev.time,
+                id: rev.id,
+            },
             manifest: Some((key, etag)),
             files,
             missing,
@@ -192,7 +225,9 @@ fn resolve_files(
     let mut files = Vec::new();
     let mut missing = Vec::new();
     for (k, raw) in normed.iter().zip(keys) {
-        let found = strip.and_then(|n| k.get(n..)).and_then(|rest| by_norm.get(rest));
+        let found = strip
+            .and_then(|n| k.get(n..))
+            .and_then(|rest| by_norm.get(rest));
         match found {
             Some(m) => files.push((*m).clone()),
             None => missing.push(raw.clone()),
@@ -207,18 +242,32 @@ fn short_hash(parts: &[&[u8]]) -> String {
         h.update(p);
         h.update([0u8]);
     }
-    h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    h.finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn bare_delivery(files: Vec<ObjectMeta>) -> Delivery {
-    let ids: Vec<String> = files.iter().map(|f| format!("{}|{}|{}", f.key, f.size, f.etag)).collect();
+    let ids: Vec<String> = files
+        .iter()
+        .map(|f| format!("{}|{}|{}", f.key, f.size, f.etag))
+        .collect();
     let refs: Vec<&[u8]> = ids.iter().map(|s| s.as_bytes()).collect();
-    let time = files.iter().map(|f| f.last_modified).max().unwrap_or_default();
+    let time = files
+        .iter()
+        .map(|f| f.last_modified)
+        .max()
+        .unwrap_or_default();
     Delivery {
         kind: DeliveryKind::Bare,
         report: String::new(),
         period: None,
-        revision: Revision { time, id: format!("bare-{}", short_hash(&refs)) },
+        revision: Revision {
+            time,
+            id: format!("bare-{}", short_hash(&refs)),
+        },
         manifest: None,
         files,
         missing: Vec::new(),
@@ -230,12 +279,20 @@ mod tests {
     use super::*;
 
     fn meta(key: &str) -> ObjectMeta {
-        ObjectMeta { key: key.into(), size: 1, etag: "e".into(), last_modified: DateTime::<Utc>::default() }
+        ObjectMeta {
+            key: key.into(),
+            size: 1,
+            etag: "e".into(),
+            last_modified: DateTime::<Utc>::default(),
+        }
     }
 
     #[test]
     fn resolves_keys_of_a_prefixed_bucket_in_a_local_copy() {
-        let listing = [meta("rep/20231101-20231201/a1/rep-1.csv.gz"), meta("rep/20231101-20231201/a1/rep-2.csv.gz")];
+        let listing = [
+            meta("rep/20231101-20231201/a1/rep-1.csv.gz"),
+            meta("rep/20231101-20231201/a1/rep-2.csv.gz"),
+        ];
         let by: HashMap<String, &ObjectMeta> = listing.iter().map(|m| (norm(&m.key), m)).collect();
         let keys = vec![
             "my/prefix/rep/20231101-20231201/a1/rep-1.csv.gz".to_string(),
@@ -249,9 +306,17 @@ mod tests {
 
     #[test]
     fn revision_names_sort_by_time() {
-        let t1 = DateTime::parse_from_rfc3339("2024-01-02T03:04:05Z").unwrap().with_timezone(&Utc);
-        let a = Revision { time: t1, id: "zz".into() };
-        let b = Revision { time: t1 + chrono::Duration::seconds(1), id: "aa".into() };
+        let t1 = DateTime::parse_from_rfc3339("2024-01-02T03:04:05Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let a = Revision {
+            time: t1,
+            id: "zz".into(),
+        };
+        let b = Revision {
+            time: t1 + chrono::Duration::seconds(1),
+            id: "aa".into(),
+        };
         assert!(a < b && a.name() < b.name());
         assert_eq!(a.name(), "20240102T030405Z-zz");
     }

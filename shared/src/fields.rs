@@ -33,7 +33,10 @@ impl Dialect {
         if has("lineItem/UnblendedCost") || has("lineItem/LineItemType") {
             Some(Dialect::Cur1Slash)
         } else if canon_has("lineitemunblendedcost") || canon_has("lineitemlineitemtype") {
-            if has("product") || has("resource_tags") || has("bill_billing_period_start_date") && has("cost_category") {
+            if has("product")
+                || has("resource_tags")
+                || has("bill_billing_period_start_date") && has("cost_category")
+            {
                 Some(Dialect::Cur2)
             } else {
                 Some(Dialect::Cur1Snake)
@@ -115,15 +118,32 @@ fields! {
 
 /// Fields that CUR 2.0 may only carry inside a map column: (field, map column, key).
 pub const MAP_FALLBACKS: &[(Field, &str, &[&str])] = &[
-    (Field::Region, "product", &["region_code", "region", "regionCode"]),
-    (Field::ProductName, "product", &["product_name", "productName"]),
+    (
+        Field::Region,
+        "product",
+        &["region_code", "region", "regionCode"],
+    ),
+    (
+        Field::ProductName,
+        "product",
+        &["product_name", "productName"],
+    ),
 ];
 
 /// The fields a dialect cannot be ingested without.
 pub fn required(dialect: Dialect) -> &'static [Field] {
     match dialect {
-        Dialect::Focus => &[Field::BilledCost, Field::ChargePeriodStart, Field::SubAccountId],
-        _ => &[Field::UnblendedCost, Field::LineItemType, Field::UsageAccount, Field::UsageStart],
+        Dialect::Focus => &[
+            Field::BilledCost,
+            Field::ChargePeriodStart,
+            Field::SubAccountId,
+        ],
+        _ => &[
+            Field::UnblendedCost,
+            Field::LineItemType,
+            Field::UsageAccount,
+            Field::UsageStart,
+        ],
     }
 }
 
@@ -181,7 +201,10 @@ impl ColumnMap {
 
     /// The first required field of `dialect` that this file lacks.
     pub fn missing_required(&self, dialect: Dialect) -> Option<Field> {
-        required(dialect).iter().copied().find(|f| self.get(*f).is_none())
+        required(dialect)
+            .iter()
+            .copied()
+            .find(|f| self.get(*f).is_none())
     }
 
     /// Every column index this map uses, sorted (the Parquet projection).
@@ -199,8 +222,14 @@ mod tests {
 
     #[test]
     fn dialects_share_canonical_names() {
-        assert_eq!(canonical("lineItem/UnblendedCost"), canonical("line_item_unblended_cost"));
-        assert_eq!(canonical("reservation/ReservationARN"), canonical("reservation_reservation_a_r_n"));
+        assert_eq!(
+            canonical("lineItem/UnblendedCost"),
+            canonical("line_item_unblended_cost")
+        );
+        assert_eq!(
+            canonical("reservation/ReservationARN"),
+            canonical("reservation_reservation_a_r_n")
+        );
         assert_eq!(
             canonical("savingsPlan/SavingsPlanEffectiveCost"),
             canonical("savings_plan_savings_plan_effective_cost")
@@ -209,11 +238,24 @@ mod tests {
 
     #[test]
     fn detects_each_dialect() {
-        let slash = ["identity/LineItemId", "lineItem/UnblendedCost", "lineItem/LineItemType"];
+        let slash = [
+            "identity/LineItemId",
+            "lineItem/UnblendedCost",
+            "lineItem/LineItemType",
+        ];
         assert_eq!(Dialect::detect(slash), Some(Dialect::Cur1Slash));
-        let snake = ["line_item_unblended_cost", "line_item_line_item_type", "product_region"];
+        let snake = [
+            "line_item_unblended_cost",
+            "line_item_line_item_type",
+            "product_region",
+        ];
         assert_eq!(Dialect::detect(snake), Some(Dialect::Cur1Snake));
-        let cur2 = ["line_item_unblended_cost", "line_item_line_item_type", "product", "resource_tags"];
+        let cur2 = [
+            "line_item_unblended_cost",
+            "line_item_line_item_type",
+            "product",
+            "resource_tags",
+        ];
         assert_eq!(Dialect::detect(cur2), Some(Dialect::Cur2));
         let focus = ["BilledCost", "ChargeCategory", "SubAccountId"];
         assert_eq!(Dialect::detect(focus), Some(Dialect::Focus));
@@ -222,10 +264,17 @@ mod tests {
 
     #[test]
     fn resolves_reordered_columns() {
-        let m = ColumnMap::resolve(["resourceTags/user:team", "lineItem/UnblendedCost", "bill/PayerAccountId"]);
+        let m = ColumnMap::resolve([
+            "resourceTags/user:team",
+            "lineItem/UnblendedCost",
+            "bill/PayerAccountId",
+        ]);
         assert_eq!(m.get(Field::UnblendedCost), Some(1));
         assert_eq!(m.get(Field::PayerAccount), Some(2));
         assert_eq!(m.get(Field::BlendedCost), None);
-        assert_eq!(m.missing_required(Dialect::Cur1Slash), Some(Field::LineItemType));
+        assert_eq!(
+            m.missing_required(Dialect::Cur1Slash),
+            Some(Field::LineItemType)
+        );
     }
 }

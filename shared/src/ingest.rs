@@ -64,7 +64,11 @@ pub enum IngestError {
     #[error("{manifest} names {} file(s) that do not exist (yet): {}. What to do: AWS may still be uploading; retry in a few minutes. Nothing was committed", .keys.len(), .keys.join(", "))]
     MissingFiles { manifest: String, keys: Vec<String> },
     #[error("{manifest} changed while its files were being read (ETag {before} -> {after}); revision abandoned, nothing committed. A newer delivery is on its way")]
-    ManifestChanged { manifest: String, before: String, after: String },
+    ManifestChanged {
+        manifest: String,
+        before: String,
+        after: String,
+    },
     #[error("staged part {key} is not readable ({problem}). What to do: re-run the ingest; staging is rebuilt")]
     BadStaging { key: String, problem: String },
     #[error("a parallel task failed: {0}")]
@@ -130,7 +134,12 @@ pub async fn process_part(
         .await
         .map_err(|e| IngestError::Task(e.to_string()))??;
     Ok(Part {
-        file: InputFile { key: observed.key, size: observed.size, etag: observed.etag, rows: report.rows },
+        file: InputFile {
+            key: observed.key,
+            size: observed.size,
+            etag: observed.etag,
+            rows: report.rows,
+        },
         dialect: report.dialect,
         other_provider_rows: report.other_provider_rows,
         periods,
@@ -138,25 +147,47 @@ pub async fn process_part(
 }
 
 fn part_key(ledger: &Ledger, tenant: &str, revision: &str, index: usize) -> String {
-    format!("{}part-{index:05}.json", ledger.layout.staging_dir(tenant, revision))
+    format!(
+        "{}part-{index:05}.json",
+        ledger.layout.staging_dir(tenant, revision)
+    )
 }
 
 /// Stage a processed part under the revision's staging directory.
-pub async fn stage_part(ledger: &Ledger, tenant: &str, revision: &str, index: usize, part: &Part) -> Result<(), IngestError> {
+pub async fn stage_part(
+    ledger: &Ledger,
+    tenant: &str,
+    revision: &str,
+    index: usize,
+    part: &Part,
+) -> Result<(), IngestError> {
     let body = serde_json::to_vec(part).expect("part serialises");
-    ledger.store.put(&part_key(ledger, tenant, revision, index), body).await?;
+    ledger
+        .store
+        .put(&part_key(ledger, tenant, revision, index), body)
+        .await?;
     Ok(())
 }
 
 /// Load the staged parts `0..count` of a revision; `None` if any is not staged yet.
-pub async fn load_parts(ledger: &Ledger, tenant: &str, revision: &str, count: usize) -> Result<Option<Vec<Part>>, IngestError> {
+pub async fn load_parts(
+    ledger: &Ledger,
+    tenant: &str,
+    revision: &str,
+    count: usize,
+) -> Result<Option<Vec<Part>>, IngestError> {
     let mut parts = Vec::with_capacity(count);
     for i in 0..count {
         let key = part_key(ledger, tenant, revision, i);
         match ledger.store.get_bytes(&key).await {
-            Ok((_, bytes)) => parts.push(
-                serde_json::from_slice(&bytes).map_err(|e| IngestError::BadStaging { key, problem: e.to_string() })?,
-            ),
+            Ok((_, bytes)) => {
+                parts.push(
+                    serde_json::from_slice(&bytes).map_err(|e| IngestError::BadStaging {
+                        key,
+                        problem: e.to_string(),
+                    })?,
+                )
+            }
             Err(StoreError::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e.into()),
         }
@@ -185,7 +216,11 @@ pub async fn commit_revision(
         let now = source.store.head(key).await?;
         if &now.etag != etag {
             tracing::warn!(manifest = %key, "manifest changed while reading; revision abandoned");
-            return Err(IngestError::ManifestChanged { manifest: key.clone(), before: etag.clone(), after: now.etag });
+            return Err(IngestError::ManifestChanged {
+                manifest: key.clone(),
+                before: etag.clone(),
+                after: now.etag,
+            });
         }
     }
     let rev_name = delivery.revision.name();
@@ -205,7 +240,12 @@ pub async fn commit_revision(
     }
     let dialects: BTreeSet<String> = parts
         .iter()
-        .map(|p| serde_json::to_value(p.dialect).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
+        .map(|p| {
+            serde_json::to_value(p.dialect)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        })
         .collect();
     let mut out = Vec::new();
     for (period, rollup) in merged {
@@ -213,7 +253,10 @@ pub async fn commit_revision(
         let rollup_key = format!("{dir}rollup.parquet");
         let summary_key = format!("{dir}summary.json");
         let info = SourceInfo {
-            kind: serde_json::to_value(delivery.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+            kind: serde_json::to_value(delivery.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
             report: delivery.report.clone(),
             manifest_key: delivery.manifest.as_ref().map(|m| m.0.clone()),
             manifest_etag: delivery.manifest.as_ref().map(|m| m.1.clone()),
@@ -221,7 +264,15 @@ pub async fn commit_revision(
             dialects: dialects.iter().cloned().collect(),
         };
         let files = files_per_period.remove(&period).unwrap_or_default();
-        let summary = Summary::new(tenant, &period, &rev_name, delivery.kind, info, files, &rollup);
+        let summary = Summary::new(
+            tenant,
+            &period,
+            &rev_name,
+            delivery.kind,
+            info,
+            files,
+            &rollup,
+        );
         let current = Current {
             revision: rev_name.clone(),
             time: delivery.revision.time,
@@ -230,15 +281,37 @@ pub async fn commit_revision(
             summary_key: summary_key.clone(),
         };
         if !ledger.is_newer(tenant, &period, &delivery.revision).await? {
-            let (cur, _) = ledger.current(tenant, &period).await?.expect("a current revision exists");
-            out.push(PeriodCommit { period, outcome: CommitOutcome::NotNewer { current: cur.revision }, summary });
+            let (cur, _) = ledger
+                .current(tenant, &period)
+                .await?
+                .expect("a current revision exists");
+            out.push(PeriodCommit {
+                period,
+                outcome: CommitOutcome::NotNewer {
+                    current: cur.revision,
+                },
+                summary,
+            });
             continue;
         }
-        ledger.store.put(&rollup_key, write_rollup(&period, &rollup)?).await?;
-        ledger.store.put(&summary_key, serde_json::to_vec_pretty(&summary).expect("summary serialises")).await?;
+        ledger
+            .store
+            .put(&rollup_key, write_rollup(&period, &rollup)?)
+            .await?;
+        ledger
+            .store
+            .put(
+                &summary_key,
+                serde_json::to_vec_pretty(&summary).expect("summary serialises"),
+            )
+            .await?;
         let outcome = ledger.commit(tenant, &period, &current).await?;
         tracing::info!(tenant, period = %period, revision = %rev_name, ?outcome, "commit");
-        out.push(PeriodCommit { period, outcome, summary });
+        out.push(PeriodCommit {
+            period,
+            outcome,
+            summary,
+        });
     }
     Ok(out)
 }
@@ -248,7 +321,9 @@ pub async fn commit_revision(
 pub enum DeliveryStatus {
     Committed(Vec<PeriodCommit>),
     /// The ledger already holds this or a newer revision.
-    AlreadyCurrent { current: String },
+    AlreadyCurrent {
+        current: String,
+    },
     BeforeSince,
     Failed(IngestError),
 }
@@ -274,15 +349,27 @@ pub struct IngestReport {
 
 impl IngestReport {
     pub fn failed(&self) -> bool {
-        !self.errors.is_empty() || self.deliveries.iter().any(|d| matches!(d.status, DeliveryStatus::Failed(_)))
+        !self.errors.is_empty()
+            || self
+                .deliveries
+                .iter()
+                .any(|d| matches!(d.status, DeliveryStatus::Failed(_)))
     }
 }
 
 /// Ingest everything new under `source` into `ledger`: discovery, then per
 /// delivery parts in parallel, staging, commit.
-pub async fn ingest(source: &Source, ledger: &Ledger, opts: &IngestOptions) -> Result<IngestReport, IngestError> {
+pub async fn ingest(
+    source: &Source,
+    ledger: &Ledger,
+    opts: &IngestOptions,
+) -> Result<IngestReport, IngestError> {
     let found = discover(source).await?;
-    let mut report = IngestReport { warnings: found.warnings, errors: found.errors, ..IngestReport::default() };
+    let mut report = IngestReport {
+        warnings: found.warnings,
+        errors: found.errors,
+        ..IngestReport::default()
+    };
     let mut deliveries: Vec<Delivery> = found.deliveries;
     if let Some(r) = &opts.report {
         deliveries.retain(|d| &d.report == r);
@@ -291,10 +378,14 @@ pub async fn ingest(source: &Source, ledger: &Ledger, opts: &IngestOptions) -> R
     let mut by_period: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for d in &deliveries {
         if let Some(p) = &d.period {
-            by_period.entry(p.clone()).or_default().insert(d.report.clone());
+            by_period
+                .entry(p.clone())
+                .or_default()
+                .insert(d.report.clone());
         }
     }
-    let clashes: BTreeMap<String, BTreeSet<String>> = by_period.into_iter().filter(|(_, r)| r.len() > 1).collect();
+    let clashes: BTreeMap<String, BTreeSet<String>> =
+        by_period.into_iter().filter(|(_, r)| r.len() > 1).collect();
     if !clashes.is_empty() {
         for (p, reports) in &clashes {
             report.errors.push(format!(
@@ -319,7 +410,12 @@ pub async fn ingest(source: &Source, ledger: &Ledger, opts: &IngestOptions) -> R
     Ok(report)
 }
 
-async fn ingest_delivery(source: &Source, ledger: &Ledger, opts: &IngestOptions, d: &Delivery) -> DeliveryStatus {
+async fn ingest_delivery(
+    source: &Source,
+    ledger: &Ledger,
+    opts: &IngestOptions,
+    d: &Delivery,
+) -> DeliveryStatus {
     if let (Some(since), Some(p)) = (&opts.since, &d.period) {
         if p < since {
             return DeliveryStatus::BeforeSince;
@@ -327,12 +423,17 @@ async fn ingest_delivery(source: &Source, ledger: &Ledger, opts: &IngestOptions,
     }
     if !d.missing.is_empty() {
         let manifest = d.manifest.as_ref().map(|m| m.0.clone()).unwrap_or_default();
-        return DeliveryStatus::Failed(IngestError::MissingFiles { manifest, keys: d.missing.clone() });
+        return DeliveryStatus::Failed(IngestError::MissingFiles {
+            manifest,
+            keys: d.missing.clone(),
+        });
     }
     if let Some(p) = &d.period {
         match ledger.current(&opts.tenant, p).await {
             Ok(Some((cur, _))) if d.revision <= cur.rev() => {
-                return DeliveryStatus::AlreadyCurrent { current: cur.revision }
+                return DeliveryStatus::AlreadyCurrent {
+                    current: cur.revision,
+                }
             }
             Ok(_) => {}
             Err(e) => return DeliveryStatus::Failed(e.into()),
@@ -359,16 +460,33 @@ async fn ingest_delivery(source: &Source, ledger: &Ledger, opts: &IngestOptions,
 }
 
 /// Process every file of a delivery, at most `parallelism` at once, staging each.
-async fn run_parts(source: &Source, ledger: &Ledger, opts: &IngestOptions, d: &Delivery) -> Result<Vec<Part>, IngestError> {
-    let read_opts = ReadOptions { threaded_decompression: opts.threaded_decompression, progress: opts.progress.clone() };
+async fn run_parts(
+    source: &Source,
+    ledger: &Ledger,
+    opts: &IngestOptions,
+    d: &Delivery,
+) -> Result<Vec<Part>, IngestError> {
+    let read_opts = ReadOptions {
+        threaded_decompression: opts.threaded_decompression,
+        progress: opts.progress.clone(),
+    };
     let rev = d.revision.name();
     let sem = Arc::new(tokio::sync::Semaphore::new(opts.parallelism.max(1)));
     let mut set = tokio::task::JoinSet::new();
     for (i, meta) in d.files.iter().enumerate() {
-        let (source, ledger, meta, read_opts, sem) = (source.clone(), ledger.clone(), meta.clone(), read_opts.clone(), sem.clone());
+        let (source, ledger, meta, read_opts, sem) = (
+            source.clone(),
+            ledger.clone(),
+            meta.clone(),
+            read_opts.clone(),
+            sem.clone(),
+        );
         let (accounts, tenant, rev) = (opts.accounts.clone(), opts.tenant.clone(), rev.clone());
         set.spawn(async move {
-            let _permit = sem.acquire_owned().await.map_err(|e| IngestError::Task(e.to_string()))?;
+            let _permit = sem
+                .acquire_owned()
+                .await
+                .map_err(|e| IngestError::Task(e.to_string()))?;
             let part = process_part(&source, &meta, accounts.as_ref(), &read_opts).await?;
             stage_part(&ledger, &tenant, &rev, i, &part).await?;
             Ok::<_, IngestError>((i, part))

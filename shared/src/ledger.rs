@@ -22,16 +22,23 @@ pub struct Current {
 
 impl Current {
     pub fn rev(&self) -> Revision {
-        Revision { time: self.time, id: self.id.clone() }
+        Revision {
+            time: self.time,
+            id: self.id.clone(),
+        }
     }
 }
 
 /// What a commit did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommitOutcome {
-    Committed { previous: Option<String> },
+    Committed {
+        previous: Option<String>,
+    },
     /// CURRENT already names this or a newer revision; nothing changed.
-    NotNewer { current: String },
+    NotNewer {
+        current: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +60,13 @@ pub struct Layout {
 impl Layout {
     pub fn new(prefix: &str) -> Layout {
         let p = prefix.trim_matches('/');
-        Layout { prefix: if p.is_empty() { String::new() } else { format!("{p}/") } }
+        Layout {
+            prefix: if p.is_empty() {
+                String::new()
+            } else {
+                format!("{p}/")
+            },
+        }
     }
     pub fn period_dir(&self, tenant: &str, period: &str) -> String {
         format!("{}tenant={tenant}/billing_period={period}/", self.prefix)
@@ -83,16 +96,26 @@ const MAX_TRIES: u32 = 16;
 
 impl Ledger {
     pub fn new(store: Store, prefix: &str) -> Ledger {
-        Ledger { store, layout: Layout::new(prefix) }
+        Ledger {
+            store,
+            layout: Layout::new(prefix),
+        }
     }
 
     /// The committed revision of a period and the ETag of its CURRENT object.
-    pub async fn current(&self, tenant: &str, period: &str) -> Result<Option<(Current, String)>, LedgerError> {
+    pub async fn current(
+        &self,
+        tenant: &str,
+        period: &str,
+    ) -> Result<Option<(Current, String)>, LedgerError> {
         let key = self.layout.current(tenant, period);
         match self.store.get_bytes(&key).await {
             Ok((meta, bytes)) => {
-                let cur: Current = serde_json::from_slice(&bytes)
-                    .map_err(|e| LedgerError::Corrupt { key: key.clone(), problem: e.to_string() })?;
+                let cur: Current =
+                    serde_json::from_slice(&bytes).map_err(|e| LedgerError::Corrupt {
+                        key: key.clone(),
+                        problem: e.to_string(),
+                    })?;
                 Ok(Some((cur, meta.etag)))
             }
             Err(StoreError::NotFound { .. }) => Ok(None),
@@ -101,7 +124,12 @@ impl Ledger {
     }
 
     /// Whether `rev` would be newer than what the period has committed.
-    pub async fn is_newer(&self, tenant: &str, period: &str, rev: &Revision) -> Result<bool, LedgerError> {
+    pub async fn is_newer(
+        &self,
+        tenant: &str,
+        period: &str,
+        rev: &Revision,
+    ) -> Result<bool, LedgerError> {
         Ok(match self.current(tenant, period).await? {
             Some((cur, _)) => *rev > cur.rev(),
             None => true,
@@ -110,26 +138,38 @@ impl Ledger {
 
     /// Point CURRENT at `next` if it is newer than what CURRENT names.
     /// Conflicting writers are retried; an older or equal revision is a no-op.
-    pub async fn commit(&self, tenant: &str, period: &str, next: &Current) -> Result<CommitOutcome, LedgerError> {
+    pub async fn commit(
+        &self,
+        tenant: &str,
+        period: &str,
+        next: &Current,
+    ) -> Result<CommitOutcome, LedgerError> {
         let key = self.layout.current(tenant, period);
         let body = serde_json::to_vec_pretty(next).expect("CURRENT serialises");
         for _ in 0..MAX_TRIES {
             let existing = self.current(tenant, period).await?;
             let res = match &existing {
                 Some((cur, _)) if next.rev() <= cur.rev() => {
-                    return Ok(CommitOutcome::NotNewer { current: cur.revision.clone() })
+                    return Ok(CommitOutcome::NotNewer {
+                        current: cur.revision.clone(),
+                    })
                 }
                 Some((_, etag)) => self.store.put_if_match(&key, body.clone(), etag).await,
                 None => self.store.put_if_absent(&key, body.clone()).await,
             };
             match res {
                 Ok(_) => {
-                    return Ok(CommitOutcome::Committed { previous: existing.map(|(c, _)| c.revision) });
+                    return Ok(CommitOutcome::Committed {
+                        previous: existing.map(|(c, _)| c.revision),
+                    });
                 }
                 Err(StoreError::PreconditionFailed { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(LedgerError::Contended { key, tries: MAX_TRIES })
+        Err(LedgerError::Contended {
+            key,
+            tries: MAX_TRIES,
+        })
     }
 }

@@ -4,15 +4,15 @@
 //! See ARCHITECTURE.md at the repository root for the code map and invariants.
 
 pub mod charge;
-pub mod fields;
-pub mod money;
-pub mod read;
-pub mod rollup;
 pub mod discover;
-pub mod manifest;
-pub mod output;
-pub mod store;
+pub mod fields;
 pub mod ingest;
 pub mod ledger;
-pub mod sample;
+pub mod manifest;
+pub mod money;
+pub mod output;
+pub mod read;
 pub mod report;
+pub mod rollup;
+pub mod sample;
+pub mod store;

@@ -37,9 +37,16 @@ pub struct Manifest {
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("{key}: not a JSON manifest ({source}). What to do: check the file is an AWS billing manifest and not cut; a manifest being uploaded may be retried")]
-    NotJson { key: String, source: serde_json::Error },
+    NotJson {
+        key: String,
+        source: serde_json::Error,
+    },
     #[error("{key}: {problem}. What to do: {hint}")]
-    Invalid { key: String, problem: String, hint: &'static str },
+    Invalid {
+        key: String,
+        problem: String,
+        hint: &'static str,
+    },
 }
 
 #[derive(Deserialize)]
@@ -77,10 +84,14 @@ fn period_of(s: &str) -> Option<String> {
 
 /// `.../BILLING_PERIOD=2024-01/...` -> `2024-01`.
 pub fn billing_period_segment(key: &str) -> Option<String> {
-    key.split('/').find_map(|seg| seg.strip_prefix("BILLING_PERIOD=")).and_then(|p| {
-        let ok = p.len() == 7 && p.as_bytes()[4] == b'-' && p[..4].chars().all(|c| c.is_ascii_digit());
-        ok.then(|| p.to_owned())
-    })
+    key.split('/')
+        .find_map(|seg| seg.strip_prefix("BILLING_PERIOD="))
+        .and_then(|p| {
+            let ok = p.len() == 7
+                && p.as_bytes()[4] == b'-'
+                && p[..4].chars().all(|c| c.is_ascii_digit());
+            ok.then(|| p.to_owned())
+        })
 }
 
 /// `s3://bucket/a/b` -> `a/b`; a bare key is returned as is.
@@ -93,15 +104,27 @@ fn strip_s3(uri: &str) -> String {
 
 /// Parse the manifest stored at `key`.
 pub fn parse_manifest(key: &str, bytes: &[u8]) -> Result<Manifest, ManifestError> {
-    let raw: Raw = serde_json::from_slice(bytes).map_err(|e| ManifestError::NotJson { key: key.into(), source: e })?;
-    let invalid = |problem: &str, hint: &'static str| ManifestError::Invalid { key: key.into(), problem: problem.into(), hint };
+    let raw: Raw = serde_json::from_slice(bytes).map_err(|e| ManifestError::NotJson {
+        key: key.into(),
+        source: e,
+    })?;
+    let invalid = |problem: &str, hint: &'static str| ManifestError::Invalid {
+        key: key.into(),
+        problem: problem.into(),
+        hint,
+    };
     if let Some(files) = raw.data_files {
         let period = billing_period_segment(key)
             .or_else(|| raw.billing_period.as_ref().and_then(|p| p.start.as_deref()).and_then(period_of))
             .ok_or_else(|| invalid("no billing period (no BILLING_PERIOD=YYYY-MM in its key, no billingPeriod.start)", "keep the export's key layout unchanged"))?;
         let report = raw
             .export_name
-            .or_else(|| raw.export_arn.as_deref().and_then(|a| a.rsplit('/').next()).map(str::to_owned))
+            .or_else(|| {
+                raw.export_arn
+                    .as_deref()
+                    .and_then(|a| a.rsplit('/').next())
+                    .map(str::to_owned)
+            })
             .or_else(|| export_name_from_key(key))
             .unwrap_or_default();
         let assembly = raw.execution_id.unwrap_or_default();
@@ -119,7 +142,12 @@ pub fn parse_manifest(key: &str, bytes: &[u8]) -> Result<Manifest, ManifestError
             .as_ref()
             .and_then(|p| p.start.as_deref())
             .and_then(period_of)
-            .ok_or_else(|| invalid("billingPeriod.start is missing or not a date", "check the manifest is complete"))?;
+            .ok_or_else(|| {
+                invalid(
+                    "billingPeriod.start is missing or not a date",
+                    "check the manifest is complete",
+                )
+            })?;
         return Ok(Manifest {
             kind: DeliveryKind::Cur1,
             report: raw.report_name.unwrap_or_default(),
@@ -170,14 +198,24 @@ mod tests {
         assert_eq!(m.kind, DeliveryKind::DataExport);
         assert_eq!(m.period, "2024-01");
         assert_eq!(m.report, "cur2-abc");
-        assert_eq!(m.data_keys, vec!["p//cur2/data/BILLING_PERIOD=2024-01/cur2-00001.snappy.parquet"]);
+        assert_eq!(
+            m.data_keys,
+            vec!["p//cur2/data/BILLING_PERIOD=2024-01/cur2-00001.snappy.parquet"]
+        );
     }
 
     #[test]
     fn bad_manifests_say_why() {
-        let e = parse_manifest("k-Manifest.json", b"not json").unwrap_err().to_string();
-        assert!(e.contains("k-Manifest.json") && e.contains("not a JSON manifest"), "{e}");
-        let e = parse_manifest("k-Manifest.json", b"{}").unwrap_err().to_string();
+        let e = parse_manifest("k-Manifest.json", b"not json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("k-Manifest.json") && e.contains("not a JSON manifest"),
+            "{e}"
+        );
+        let e = parse_manifest("k-Manifest.json", b"{}")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("neither reportKeys"), "{e}");
     }
 }

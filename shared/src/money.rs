@@ -67,8 +67,14 @@ fn parse_plain(raw: &[u8]) -> Option<Decimal> {
 }
 
 fn trim(raw: &[u8]) -> &[u8] {
-    let start = raw.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(raw.len());
-    let end = raw.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    let start = raw
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(raw.len());
+    let end = raw
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
     &raw[start..end]
 }
 
@@ -113,7 +119,9 @@ mod tests {
 
     #[test]
     fn keeps_every_digit() {
-        let v = parse_money(b"0.0000000012345678901234567").unwrap().unwrap();
+        let v = parse_money(b"0.0000000012345678901234567")
+            .unwrap()
+            .unwrap();
         assert_eq!(v.to_string(), "0.0000000012345678901234567");
         let a = parse_money(b"0.1").unwrap().unwrap();
         let b = parse_money(b"0.2").unwrap().unwrap();

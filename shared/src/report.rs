@@ -59,7 +59,13 @@ impl Dim {
             Dim::Service => r.key[3].clone(),
             Dim::Region => r.key[4].clone(),
             Dim::Category => r.key[5].clone(),
-            Dim::Type => if r.key[6].is_empty() { r.key[5].clone() } else { r.key[6].clone() },
+            Dim::Type => {
+                if r.key[6].is_empty() {
+                    r.key[5].clone()
+                } else {
+                    r.key[6].clone()
+                }
+            }
             Dim::UsageType => r.key[7].clone(),
         }
     }
@@ -97,7 +103,9 @@ pub async fn committed_periods(ledger: &Ledger, tenant: &str) -> Result<Vec<Stri
         .filter_map(|m| {
             let rest = m.key.strip_prefix(&dir)?;
             let (p, tail) = rest.split_once('/')?;
-            (tail == "CURRENT").then(|| p.strip_prefix("billing_period=").map(str::to_owned)).flatten()
+            (tail == "CURRENT")
+                .then(|| p.strip_prefix("billing_period=").map(str::to_owned))
+                .flatten()
         })
         .collect();
     periods.sort();
@@ -106,27 +114,45 @@ pub async fn committed_periods(ledger: &Ledger, tenant: &str) -> Result<Vec<Stri
 }
 
 /// Load what CURRENT names for each committed period (or just `period`).
-pub async fn load_committed(ledger: &Ledger, tenant: &str, period: Option<&str>) -> Result<Vec<Committed>, ReportError> {
+pub async fn load_committed(
+    ledger: &Ledger,
+    tenant: &str,
+    period: Option<&str>,
+) -> Result<Vec<Committed>, ReportError> {
     let periods = match period {
         Some(p) => vec![p.to_owned()],
         None => committed_periods(ledger, tenant).await?,
     };
     let mut out = Vec::new();
     for p in periods {
-        let Some((current, _)) = ledger.current(tenant, &p).await? else { continue };
+        let Some((current, _)) = ledger.current(tenant, &p).await? else {
+            continue;
+        };
         let (_, bytes) = ledger.store.get_bytes(&current.rollup_key).await?;
         let rows = read_rollup(&current.rollup_key, bytes)?;
         let (_, sbytes) = ledger.store.get_bytes(&current.summary_key).await?;
-        let summary: Summary = serde_json::from_slice(&sbytes)
-            .map_err(|e| ReportError::Summary { key: current.summary_key.clone(), problem: e.to_string() })?;
-        out.push(Committed { period: p, current, rows, summary });
+        let summary: Summary =
+            serde_json::from_slice(&sbytes).map_err(|e| ReportError::Summary {
+                key: current.summary_key.clone(),
+                problem: e.to_string(),
+            })?;
+        out.push(Committed {
+            period: p,
+            current,
+            rows,
+            summary,
+        });
     }
     Ok(out)
 }
 
 /// Group committed rows by `dims`, summing every measure exactly. Sorted by
 /// `measure` descending, then key.
-pub fn aggregate(committed: &[Committed], dims: &[Dim], measure: Measure) -> Vec<(Vec<String>, Sums)> {
+pub fn aggregate(
+    committed: &[Committed],
+    dims: &[Dim],
+    measure: Measure,
+) -> Vec<(Vec<String>, Sums)> {
     let mut groups: BTreeMap<Vec<String>, Sums> = BTreeMap::new();
     for c in committed {
         for r in &c.rows {
@@ -136,7 +162,10 @@ pub fn aggregate(committed: &[Committed], dims: &[Dim], measure: Measure) -> Vec
     }
     let mut v: Vec<(Vec<String>, Sums)> = groups.into_iter().collect();
     v.sort_by(|a, b| {
-        let (x, y) = (a.1.measure(measure).unwrap_or(Money::ZERO), b.1.measure(measure).unwrap_or(Money::ZERO));
+        let (x, y) = (
+            a.1.measure(measure).unwrap_or(Money::ZERO),
+            b.1.measure(measure).unwrap_or(Money::ZERO),
+        );
         y.cmp(&x).then_with(|| a.0.cmp(&b.0))
     });
     v

@@ -247,7 +247,9 @@ mod group_map {
         v.serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<Vec<u8>, Sums>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<Vec<u8>, Sums>, D::Error> {
         let v = Vec::<Group>::deserialize(d)?;
         Ok(v.into_iter()
             .map(|g| (g.key.join(&(SEP as char).to_string()).into_bytes(), g.sums))
@@ -286,14 +288,22 @@ impl RollupBuilder {
             None => self.periods.entry(li.period.to_vec()).or_default(),
         };
         p.rest.totals.add(&li.measures);
-        let type_label = if li.line_item_type.is_empty() { li.charge_category } else { li.line_item_type };
+        let type_label = if li.line_item_type.is_empty() {
+            li.charge_category
+        } else {
+            li.line_item_type
+        };
         match p.types.get_mut(type_label) {
             Some(n) => *n += 1,
             None => {
                 p.types.insert(type_label.into(), 1);
             }
         }
-        let account = if li.account.is_empty() { li.payer } else { li.account };
+        let account = if li.account.is_empty() {
+            li.payer
+        } else {
+            li.account
+        };
         if let Some(acc) = &self.accounts {
             if !acc.contains(account) {
                 let id = String::from_utf8_lossy(account).into_owned();
@@ -336,7 +346,11 @@ impl RollupBuilder {
     /// Count a FOCUS row of another provider (not ingested).
     pub fn note_other_provider(&mut self, period: &[u8], provider: &[u8], billed: Money) {
         let p = self.periods.entry(period.to_vec()).or_default();
-        let e = p.rest.other_providers.entry(String::from_utf8_lossy(provider).into_owned()).or_default();
+        let e = p
+            .rest
+            .other_providers
+            .entry(String::from_utf8_lossy(provider).into_owned())
+            .or_default();
         e.rows += 1;
         e.billed_cost += billed;
     }
@@ -344,7 +358,9 @@ impl RollupBuilder {
     /// Record a line item type that has no known charge category.
     pub fn note_unknown_type(&mut self, period: &[u8], t: &[u8]) {
         if let Some(p) = self.periods.get_mut(period) {
-            p.rest.unknown_types.insert(String::from_utf8_lossy(t).into_owned());
+            p.rest
+                .unknown_types
+                .insert(String::from_utf8_lossy(t).into_owned());
         }
     }
 
@@ -354,7 +370,11 @@ impl RollupBuilder {
             .into_iter()
             .map(|(period, b)| {
                 let mut r = b.rest;
-                r.groups = b.groups.into_iter().map(|(k, v)| (k.into_vec(), v)).collect();
+                r.groups = b
+                    .groups
+                    .into_iter()
+                    .map(|(k, v)| (k.into_vec(), v))
+                    .collect();
                 r.rows_per_type = b
                     .types
                     .into_iter()

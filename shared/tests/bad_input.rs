@@ -30,7 +30,10 @@ fn ingest_one(name: &str, body: &[u8]) -> (curlew::ingest::IngestReport, tempfil
 }
 
 fn nothing_committed(out: &Path) {
-    assert!(!out.join("tenant=t/billing_period=2024-01/CURRENT").exists(), "something was committed");
+    assert!(
+        !out.join("tenant=t/billing_period=2024-01/CURRENT").exists(),
+        "something was committed"
+    );
 }
 
 fn csv(rows: &[String]) -> String {
@@ -45,10 +48,16 @@ fn csv(rows: &[String]) -> String {
 
 #[test]
 fn truncated_gzip() {
-    let full = gz(csv(&(0..2000).map(|i| row(&format!("{i}.5"))).collect::<Vec<_>>()).as_bytes());
+    let full = gz(csv(&(0..2000)
+        .map(|i| row(&format!("{i}.5")))
+        .collect::<Vec<_>>())
+    .as_bytes());
     let (r, out) = ingest_one("cur-00001.csv.gz", &full[..full.len() / 2]);
     let msg = failure(&r);
-    assert!(msg.contains("cur-00001.csv.gz") && msg.contains("truncated or damaged"), "{msg}");
+    assert!(
+        msg.contains("cur-00001.csv.gz") && msg.contains("truncated or damaged"),
+        "{msg}"
+    );
     nothing_committed(out.path());
 }
 
@@ -59,7 +68,10 @@ fn corrupt_zip() {
     body.extend_from_slice(&[0xAB; 64]);
     let (r, out) = ingest_one("cur-00001.csv.zip", &body);
     let msg = failure(&r);
-    assert!(msg.contains("cur-00001.csv.zip") && (msg.contains("zip") || msg.contains("damaged")), "{msg}");
+    assert!(
+        msg.contains("cur-00001.csv.zip") && (msg.contains("zip") || msg.contains("damaged")),
+        "{msg}"
+    );
     nothing_committed(out.path());
 }
 
@@ -68,8 +80,10 @@ fn zip_csv_is_read() {
     let mut buf = std::io::Cursor::new(Vec::new());
     {
         let mut z = zip::ZipWriter::new(&mut buf);
-        z.start_file("cur-00001.csv", zip::write::SimpleFileOptions::default()).unwrap();
-        z.write_all(csv(&[row("1.25"), row("2.5")]).as_bytes()).unwrap();
+        z.start_file("cur-00001.csv", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        z.write_all(csv(&[row("1.25"), row("2.5")]).as_bytes())
+            .unwrap();
         z.finish().unwrap();
     }
     let (r, _out) = ingest_one("cur-00001.csv.zip", &buf.into_inner());
@@ -78,9 +92,15 @@ fn zip_csv_is_read() {
 
 #[test]
 fn wrong_field_count() {
-    let (r, out) = ingest_one("cur.csv", csv(&[row("1"), "Usage,id2,1,2".into()]).as_bytes());
+    let (r, out) = ingest_one(
+        "cur.csv",
+        csv(&[row("1"), "Usage,id2,1,2".into()]).as_bytes(),
+    );
     let msg = failure(&r);
-    assert!(msg.contains("cur.csv, line 3") && msg.contains("has 4 fields but the header has 8"), "{msg}");
+    assert!(
+        msg.contains("cur.csv, line 3") && msg.contains("has 4 fields but the header has 8"),
+        "{msg}"
+    );
     nothing_committed(out.path());
 }
 
@@ -88,7 +108,11 @@ fn wrong_field_count() {
 fn non_numeric_cost() {
     let (r, out) = ingest_one("cur.csv", csv(&[row("1"), row("1234x")]).as_bytes());
     let msg = failure(&r);
-    assert!(msg.contains("cur.csv, line 3, column lineItem/UnblendedCost") && msg.contains("\"1234x\" is not a decimal"), "{msg}");
+    assert!(
+        msg.contains("cur.csv, line 3, column lineItem/UnblendedCost")
+            && msg.contains("\"1234x\" is not a decimal"),
+        "{msg}"
+    );
     assert!(msg.contains("What to do"), "{msg}");
     nothing_committed(out.path());
 }
@@ -98,7 +122,11 @@ fn missing_required_column() {
     let body = "lineItem/LineItemType,lineItem/UsageAccountId,lineItem/UsageStartDate\nUsage,2,2024-01-01T00:00:00Z\n";
     let (r, out) = ingest_one("cur.csv", body.as_bytes());
     let msg = failure(&r);
-    assert!(msg.contains("cur.csv, line 1") && msg.contains("required column lineItem/UnblendedCost is missing"), "{msg}");
+    assert!(
+        msg.contains("cur.csv, line 1")
+            && msg.contains("required column lineItem/UnblendedCost is missing"),
+        "{msg}"
+    );
     nothing_committed(out.path());
 }
 
@@ -138,7 +166,10 @@ fn line_numbers_count_embedded_newlines() {
     );
     let (r, _out) = ingest_one("cur.csv", body.as_bytes());
     let msg = failure(&r);
-    assert!(msg.contains("line 4, column lineItem/UnblendedCost"), "{msg}");
+    assert!(
+        msg.contains("line 4, column lineItem/UnblendedCost"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -146,14 +177,20 @@ fn bad_timestamp_names_its_column() {
     let body = format!("{HEADER}\nUsage,id,1,2,01/05/2024,AmazonEC2,d,1\n");
     let (r, _out) = ingest_one("cur.csv", body.as_bytes());
     let msg = failure(&r);
-    assert!(msg.contains("line 2, column lineItem/UsageStartDate") && msg.contains("not a timestamp"), "{msg}");
+    assert!(
+        msg.contains("line 2, column lineItem/UsageStartDate") && msg.contains("not a timestamp"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn not_a_billing_file() {
     let (r, _out) = ingest_one("notes.csv", b"name,age\nbob,3\n");
     let msg = failure(&r);
-    assert!(msg.contains("notes.csv, line 1") && msg.contains("not a CUR, CUR 2.0 or FOCUS header"), "{msg}");
+    assert!(
+        msg.contains("notes.csv, line 1") && msg.contains("not a CUR, CUR 2.0 or FOCUS header"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -166,6 +203,10 @@ fn manifest_that_is_not_json() {
     let r = ingest_dir(src.path(), out.path(), |_| {});
     assert!(r.failed());
     let msg = &r.errors[0];
-    assert!(msg.contains("cur/r/20240101-20240201/r-Manifest.json") && msg.contains("not a JSON manifest"), "{msg}");
+    assert!(
+        msg.contains("cur/r/20240101-20240201/r-Manifest.json")
+            && msg.contains("not a JSON manifest"),
+        "{msg}"
+    );
     nothing_committed(out.path());
 }

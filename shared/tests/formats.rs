@@ -19,7 +19,11 @@ fn check(format: SampleFormat, versioning: Versioning) {
     spec.files = 3;
     let sample = write_sample(&spec, src.path()).unwrap();
     let report = ingest_dir(src.path(), out.path(), |o| o.parallelism = 2);
-    assert!(report.warnings.is_empty(), "{format:?}: {:?}", report.warnings);
+    assert!(
+        report.warnings.is_empty(),
+        "{format:?}: {:?}",
+        report.warnings
+    );
     let s = summaries(&report);
     assert_eq!(s.len(), 1, "{format:?}");
     let s = &s[0];
@@ -28,13 +32,23 @@ fn check(format: SampleFormat, versioning: Versioning) {
     assert!(s.source.vouched_by_manifest);
     assert_eq!(s.input_files.len(), 3);
     assert_eq!(s.rows_read, e.rows, "{format:?} rows");
-    assert_eq!(s.rows_per_line_item_type, e.rows_per_type, "{format:?} rows per type");
+    assert_eq!(
+        s.rows_per_line_item_type, e.rows_per_type,
+        "{format:?} rows per type"
+    );
     assert_eq!(s.totals.billed_cost, e.billed, "{format:?} BilledCost");
-    assert_eq!(s.totals.effective_cost, e.effective, "{format:?} EffectiveCost (amortized)");
+    assert_eq!(
+        s.totals.effective_cost, e.effective,
+        "{format:?} EffectiveCost (amortized)"
+    );
     assert_eq!(s.totals.list_cost, e.list, "{format:?} ListCost");
     assert_eq!(s.totals.usage_amount, e.usage, "{format:?} usage");
     if format != SampleFormat::Focus {
-        assert_eq!(s.totals.unblended_cost, Some(e.unblended), "{format:?} unblended");
+        assert_eq!(
+            s.totals.unblended_cost,
+            Some(e.unblended),
+            "{format:?} unblended"
+        );
     }
     // What `curlew report` reads back (through CURRENT) adds up to the same.
     let ledger = Ledger::new(Store::local(out.path()), "");
@@ -43,7 +57,12 @@ fn check(format: SampleFormat, versioning: Versioning) {
     let total: curlew::money::Money = by_account.iter().map(|(_, s)| s.billed_cost).sum();
     assert_eq!(total, e.billed);
     for (k, sums) in &by_account {
-        assert_eq!(Some(&sums.billed_cost), e.billed_per_account.get(&k[0]), "account {}", k[0]);
+        assert_eq!(
+            Some(&sums.billed_cost),
+            e.billed_per_account.get(&k[0]),
+            "account {}",
+            k[0]
+        );
     }
 }
 
@@ -88,11 +107,25 @@ fn reingest_is_a_no_op_and_since_skips_old_periods() {
     summaries(&ingest_dir(src.path(), out.path(), |_| {}));
     let before = std::fs::read(out.path().join("tenant=t/billing_period=2024-01/CURRENT")).unwrap();
     let again = ingest_dir(src.path(), out.path(), |_| {});
-    assert!(matches!(again.deliveries[0].status, DeliveryStatus::AlreadyCurrent { .. }), "{again:?}");
-    assert_eq!(before, std::fs::read(out.path().join("tenant=t/billing_period=2024-01/CURRENT")).unwrap());
+    assert!(
+        matches!(
+            again.deliveries[0].status,
+            DeliveryStatus::AlreadyCurrent { .. }
+        ),
+        "{again:?}"
+    );
+    assert_eq!(
+        before,
+        std::fs::read(out.path().join("tenant=t/billing_period=2024-01/CURRENT")).unwrap()
+    );
     let fresh = tempfile::tempdir().unwrap();
-    let since = ingest_dir(src.path(), fresh.path(), |o| o.since = Some("2024-02".into()));
-    assert!(matches!(since.deliveries[0].status, DeliveryStatus::BeforeSince));
+    let since = ingest_dir(src.path(), fresh.path(), |o| {
+        o.since = Some("2024-02".into())
+    });
+    assert!(matches!(
+        since.deliveries[0].status,
+        DeliveryStatus::BeforeSince
+    ));
     assert!(!fresh.path().join("tenant=t").exists());
 }
 
@@ -106,13 +139,21 @@ fn a_manifest_that_names_a_missing_file_commits_nothing() {
     std::fs::remove_file(src.path().join(&sample.data_keys[1])).unwrap();
     let r = ingest_dir(src.path(), out.path(), |_| {});
     let msg = failure(&r);
-    assert!(msg.contains("do not exist") && msg.contains(&sample.data_keys[1]) && msg.contains("retry"), "{msg}");
-    assert!(!out.path().join("tenant=t/billing_period=2024-01/CURRENT").exists());
+    assert!(
+        msg.contains("do not exist") && msg.contains(&sample.data_keys[1]) && msg.contains("retry"),
+        "{msg}"
+    );
+    assert!(!out
+        .path()
+        .join("tenant=t/billing_period=2024-01/CURRENT")
+        .exists());
 }
 
 #[test]
 fn rollup_parquet_is_readable_by_duckdb() {
-    let python = std::process::Command::new("python3").args(["-c", "import duckdb"]).status();
+    let python = std::process::Command::new("python3")
+        .args(["-c", "import duckdb"])
+        .status();
     if !python.is_ok_and(|s| s.success()) {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("python3 with duckdb is required in CI (the test command installs it)");
@@ -124,14 +165,23 @@ fn rollup_parquet_is_readable_by_duckdb() {
     let out = tempfile::tempdir().unwrap();
     let sample = write_sample(&SampleSpec::new(SampleFormat::Cur1Csv, 2_000), src.path()).unwrap();
     summaries(&ingest_dir(src.path(), out.path(), |_| {}));
-    let glob = format!("{}/tenant=*/billing_period=*/revision=*/*.parquet", out.path().display());
+    let glob = format!(
+        "{}/tenant=*/billing_period=*/revision=*/*.parquet",
+        out.path().display()
+    );
     let sql = format!(
         "import duckdb; print(duckdb.sql(\"select sum(BilledCost)::varchar, count(distinct tenant), min(billing_period) from read_parquet('{glob}', hive_partitioning=true)\").fetchone())"
     );
-    let o = std::process::Command::new("python3").args(["-c", &sql]).output().unwrap();
+    let o = std::process::Command::new("python3")
+        .args(["-c", &sql])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let want = format!("{:.18}", sample.expected.billed);
     assert!(text.contains(&want), "duckdb said {text}, want {want}");
-    assert!(text.contains("'2024-01'") || text.contains("2024-01"), "{text}");
+    assert!(
+        text.contains("'2024-01'") || text.contains("2024-01"),
+        "{text}"
+    );
 }

@@ -18,16 +18,26 @@ fn copy_to_temp(src: &Path) -> tempfile::TempDir {
 fn close(got: Money, want: &str, tol: f64) {
     let w: f64 = want.parse().unwrap();
     let g: f64 = got.to_string().parse().unwrap();
-    assert!((g - w).abs() <= tol * w.abs().max(1.0), "got {got}, want {want}");
+    assert!(
+        (g - w).abs() <= tol * w.abs().max(1.0),
+        "got {got}, want {want}"
+    );
 }
 
 #[test]
 fn legacy_cur_csv_totals_are_exact() {
-    let Some(file) = shared_data("cur1-csv-anonymised/sample-anonymous-aws-export-dataset.csv") else { return };
+    let Some(file) = shared_data("cur1-csv-anonymised/sample-anonymous-aws-export-dataset.csv")
+    else {
+        return;
+    };
     let root = copy_to_temp(&file);
     let out = tempfile::tempdir().unwrap();
     let report = ingest_dir(root.path(), out.path(), |_| {});
-    assert!(report.warnings.iter().any(|w| w.contains("no manifest")), "bare files must warn: {:?}", report.warnings);
+    assert!(
+        report.warnings.iter().any(|w| w.contains("no manifest")),
+        "bare files must warn: {:?}",
+        report.warnings
+    );
     let s = summaries(&report);
     assert_eq!(s.len(), 1);
     let s = &s[0];
@@ -50,10 +60,15 @@ fn legacy_cur_csv_totals_are_exact() {
 
 #[test]
 fn legacy_cur_csv_unconnected_accounts_are_counted_not_dropped() {
-    let Some(file) = shared_data("cur1-csv-anonymised/sample-anonymous-aws-export-dataset.csv") else { return };
+    let Some(file) = shared_data("cur1-csv-anonymised/sample-anonymous-aws-export-dataset.csv")
+    else {
+        return;
+    };
     let root = copy_to_temp(&file);
     let out = tempfile::tempdir().unwrap();
-    let report = ingest_dir(root.path(), out.path(), |o| o.accounts = Some(["000000000000".to_string()].into()));
+    let report = ingest_dir(root.path(), out.path(), |o| {
+        o.accounts = Some(["000000000000".to_string()].into())
+    });
     let s = &summaries(&report)[0];
     assert_eq!(s.attributed.rows, 0);
     assert_eq!(s.unattributed.total.billed_cost, dec("1.68230869740"));
@@ -63,11 +78,16 @@ fn legacy_cur_csv_unconnected_accounts_are_counted_not_dropped() {
 
 #[test]
 fn focus_sample_ingests_aws_rows_and_reports_other_providers() {
-    let Some(file) = shared_data("focus-1.0-sample/focus_sample.csv") else { return };
+    let Some(file) = shared_data("focus-1.0-sample/focus_sample.csv") else {
+        return;
+    };
     let root = copy_to_temp(&file);
     let out = tempfile::tempdir().unwrap();
     let s = summaries(&ingest_dir(root.path(), out.path(), |_| {}));
-    let sept = s.iter().find(|s| s.billing_period == "2024-09").expect("September committed");
+    let sept = s
+        .iter()
+        .find(|s| s.billing_period == "2024-09")
+        .expect("September committed");
     assert_eq!(sept.rows_read, 942);
     assert_eq!(sept.rows_per_line_item_type["Usage"], 941);
     assert_eq!(sept.rows_per_line_item_type["Credit"], 1);
@@ -76,18 +96,37 @@ fn focus_sample_ingests_aws_rows_and_reports_other_providers() {
     assert_eq!(sept.totals.list_cost, dec("18.14931764060"));
     assert_eq!(sept.totals.contracted_cost, Some(dec("13.00000000000")));
     // 58 rows of Microsoft and Oracle are counted, not ingested (one is in the next billing period).
-    let skipped: u64 = s.iter().flat_map(|s| s.other_providers_skipped.values()).map(|p| p.rows).sum();
-    let skipped_cost: Money = s.iter().flat_map(|s| s.other_providers_skipped.values()).map(|p| p.billed_cost).sum();
+    let skipped: u64 = s
+        .iter()
+        .flat_map(|s| s.other_providers_skipped.values())
+        .map(|p| p.rows)
+        .sum();
+    let skipped_cost: Money = s
+        .iter()
+        .flat_map(|s| s.other_providers_skipped.values())
+        .map(|p| p.billed_cost)
+        .sum();
     assert_eq!(skipped, 58);
     assert_eq!(skipped_cost, dec("2.51358811059"));
-    let providers: Vec<&String> = s.iter().flat_map(|s| s.other_providers_skipped.keys()).collect();
-    assert!(providers.contains(&&"Microsoft".to_string()) && providers.contains(&&"Oracle".to_string()));
-    assert_eq!(sept.rows_per_line_item_type.len(), 2, "only Usage and Credit charge categories");
+    let providers: Vec<&String> = s
+        .iter()
+        .flat_map(|s| s.other_providers_skipped.keys())
+        .collect();
+    assert!(
+        providers.contains(&&"Microsoft".to_string()) && providers.contains(&&"Oracle".to_string())
+    );
+    assert_eq!(
+        sept.rows_per_line_item_type.len(),
+        2,
+        "only Usage and Credit charge categories"
+    );
 }
 
 #[test]
 fn workshop_parquet_totals_match_within_1e9() {
-    let Some(dir) = shared_data("cur1-parquet-workshop") else { return };
+    let Some(dir) = shared_data("cur1-parquet-workshop") else {
+        return;
+    };
     let out = tempfile::tempdir().unwrap();
     let s = summaries(&ingest_dir(&dir, out.path(), |_| {}));
     assert_eq!(s.len(), 1);

@@ -4,4 +4,4 @@ mod rollup_parquet;
 mod summary;
 
 pub use rollup_parquet::{read_rollup, write_rollup, OutputError, RollupRow};
-pub use summary::{InputFile, Summary, SourceInfo};
+pub use summary::{InputFile, SourceInfo, Summary};

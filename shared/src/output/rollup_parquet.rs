@@ -63,8 +63,13 @@ pub fn write_rollup(period: &str, r: &PeriodRollup) -> Result<Vec<u8>, OutputErr
     let n = r.groups.len();
     let mut bp = Date32Builder::with_capacity(n);
     let mut day = Date32Builder::with_capacity(n);
-    let mut text: Vec<StringBuilder> = (1..KEY_COLUMNS.len()).map(|_| StringBuilder::new()).collect();
-    let mut money: Vec<Decimal128Builder> = Measure::ALL.iter().map(|_| Decimal128Builder::with_capacity(n)).collect();
+    let mut text: Vec<StringBuilder> = (1..KEY_COLUMNS.len())
+        .map(|_| StringBuilder::new())
+        .collect();
+    let mut money: Vec<Decimal128Builder> = Measure::ALL
+        .iter()
+        .map(|_| Decimal128Builder::with_capacity(n))
+        .collect();
     let mut count = Int64Builder::with_capacity(n);
     for (key, sums) in &r.groups {
         let parts = split_key(key);
@@ -85,18 +90,26 @@ pub fn write_rollup(period: &str, r: &PeriodRollup) -> Result<Vec<u8>, OutputErr
     let mut cols: Vec<ArrayRef> = vec![Arc::new(bp.finish()), Arc::new(day.finish())];
     cols.extend(text.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
     for mut b in money {
-        let a = b.finish().with_precision_and_scale(38, SCALE as i8).map_err(|e| OutputError::Write(e.to_string()))?;
+        let a = b
+            .finish()
+            .with_precision_and_scale(38, SCALE as i8)
+            .map_err(|e| OutputError::Write(e.to_string()))?;
         cols.push(Arc::new(a));
     }
     cols.push(Arc::new(count.finish()));
-    let batch = RecordBatch::try_new(schema.clone(), cols).map_err(|e| OutputError::Write(e.to_string()))?;
+    let batch = RecordBatch::try_new(schema.clone(), cols)
+        .map_err(|e| OutputError::Write(e.to_string()))?;
     let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("zstd level")))
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("zstd level"),
+        ))
         .set_created_by("curlew".into())
         .build();
     let mut buf = Vec::new();
-    let mut w = ArrowWriter::try_new(&mut buf, schema, Some(props)).map_err(|e| OutputError::Write(e.to_string()))?;
-    w.write(&batch).map_err(|e| OutputError::Write(e.to_string()))?;
+    let mut w = ArrowWriter::try_new(&mut buf, schema, Some(props))
+        .map_err(|e| OutputError::Write(e.to_string()))?;
+    w.write(&batch)
+        .map_err(|e| OutputError::Write(e.to_string()))?;
     w.close().map_err(|e| OutputError::Write(e.to_string()))?;
     Ok(buf)
 }
@@ -119,7 +132,10 @@ fn from_i128(v: i128) -> Money {
 
 /// Decode a rollup file written by [`write_rollup`].
 pub fn read_rollup(key: &str, bytes: Vec<u8>) -> Result<Vec<RollupRow>, OutputError> {
-    let err = |e: &dyn std::fmt::Display| OutputError::Read { key: key.into(), problem: e.to_string() };
+    let err = |e: &dyn std::fmt::Display| OutputError::Read {
+        key: key.into(),
+        problem: e.to_string(),
+    };
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
         .map_err(|e| err(&e))?
         .build()
@@ -127,8 +143,14 @@ pub fn read_rollup(key: &str, bytes: Vec<u8>) -> Result<Vec<RollupRow>, OutputEr
     let mut out = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| err(&e))?;
-        let col = |name: &str| batch.column_by_name(name).ok_or_else(|| err(&format!("column {name} missing")));
-        let day = col("ChargePeriodStart")?.as_primitive::<Date32Type>().clone();
+        let col = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| err(&format!("column {name} missing")))
+        };
+        let day = col("ChargePeriodStart")?
+            .as_primitive::<Date32Type>()
+            .clone();
         let texts: Vec<_> = KEY_COLUMNS[1..]
             .iter()
             .map(|c| col(c).map(|a| a.as_string::<i32>().clone()))
@@ -149,7 +171,13 @@ pub fn read_rollup(key: &str, bytes: Vec<u8>) -> Result<Vec<RollupRow>, OutputEr
                 day: d.format("%Y-%m-%d").to_string(),
                 key: texts
                     .iter()
-                    .map(|t| if arrow_array::Array::is_valid(t, i) { t.value(i).to_owned() } else { String::new() })
+                    .map(|t| {
+                        if arrow_array::Array::is_valid(t, i) {
+                            t.value(i).to_owned()
+                        } else {
+                            String::new()
+                        }
+                    })
                     .collect(),
                 sums: Sums {
                     rows: count.value(i) as u64,

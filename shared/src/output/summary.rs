@@ -81,7 +81,10 @@ impl Summary {
             rows_per_line_item_type: r.rows_per_type.clone(),
             totals: r.totals.clone(),
             attributed,
-            unattributed: Unattributed { total: unattributed_total, accounts: r.unattributed.clone() },
+            unattributed: Unattributed {
+                total: unattributed_total,
+                accounts: r.unattributed.clone(),
+            },
             other_providers_skipped: r.other_providers.clone(),
             unknown_line_item_types: r.unknown_types.iter().cloned().collect(),
             rollup_rows: r.groups.len() as u64,

@@ -42,8 +42,15 @@ impl<R: Read> Read for Counting<R> {
 }
 
 /// Detect the compression of `input` and return the decompressed stream.
-pub fn open_data(name: &str, input: Box<dyn Read + Send>, opts: &ReadOptions) -> Result<DataStream, ReadError> {
-    let counted = Counting { inner: input, counter: opts.progress.clone() };
+pub fn open_data(
+    name: &str,
+    input: Box<dyn Read + Send>,
+    opts: &ReadOptions,
+) -> Result<DataStream, ReadError> {
+    let counted = Counting {
+        inner: input,
+        counter: opts.progress.clone(),
+    };
     let mut buf = BufReader::with_capacity(256 * 1024, counted);
     let head = buf.fill_buf().map_err(|e| ReadError::io(name, e))?;
     let compression = match head {
@@ -62,11 +69,17 @@ pub fn open_data(name: &str, input: Box<dyn Read + Send>, opts: &ReadOptions) ->
     } else {
         reader
     };
-    Ok(DataStream { compression, reader })
+    Ok(DataStream {
+        compression,
+        reader,
+    })
 }
 
 /// The first entry of a zip archive, read as a stream (no seeking, no spooling).
-fn open_zip(name: &str, mut input: BufReader<Counting<Box<dyn Read + Send>>>) -> Result<impl Read + Send, ReadError> {
+fn open_zip(
+    name: &str,
+    mut input: BufReader<Counting<Box<dyn Read + Send>>>,
+) -> Result<impl Read + Send, ReadError> {
     // Validate the first local header here so a corrupt archive fails with a clear message.
     let corrupt = |e: String| {
         ReadError::new(
@@ -78,20 +91,30 @@ fn open_zip(name: &str, mut input: BufReader<Counting<Box<dyn Read + Send>>>) ->
         )
     };
     let mut header = [0u8; 30];
-    input.read_exact(&mut header).map_err(|e| corrupt(e.to_string()))?;
+    input
+        .read_exact(&mut header)
+        .map_err(|e| corrupt(e.to_string()))?;
     let method = u16::from_le_bytes([header[8], header[9]]);
     let flags = u16::from_le_bytes([header[6], header[7]]);
     let name_len = u16::from_le_bytes([header[26], header[27]]) as usize;
     let extra_len = u16::from_le_bytes([header[28], header[29]]) as usize;
     let compressed = u32::from_le_bytes([header[18], header[19], header[20], header[21]]) as u64;
     let mut skip = vec![0u8; name_len + extra_len];
-    input.read_exact(&mut skip).map_err(|e| corrupt(e.to_string()))?;
+    input
+        .read_exact(&mut skip)
+        .map_err(|e| corrupt(e.to_string()))?;
     let streamed_size = flags & 0x08 != 0;
-    let body: Box<dyn Read + Send> = if streamed_size { Box::new(input) } else { Box::new(input.take(compressed)) };
+    let body: Box<dyn Read + Send> = if streamed_size {
+        Box::new(input)
+    } else {
+        Box::new(input.take(compressed))
+    };
     match method {
         0 => Ok(Box::new(ZipStored(body)) as Box<dyn Read + Send>),
         8 => Ok(Box::new(flate2::read::DeflateDecoder::new(body)) as Box<dyn Read + Send>),
-        m => Err(corrupt(format!("unsupported compression method {m} (curlew reads stored and deflate)"))),
+        m => Err(corrupt(format!(
+            "unsupported compression method {m} (curlew reads stored and deflate)"
+        ))),
     }
 }
 
@@ -118,7 +141,9 @@ impl ThreadedReader {
         std::thread::Builder::new()
             .name("curlew-inflate".into())
             .spawn(move || loop {
-                let mut chunk = spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+                let mut chunk = spare
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
                 chunk.resize(CHUNK, 0);
                 let mut filled = 0;
                 let res = loop {
@@ -152,7 +177,13 @@ impl ThreadedReader {
                 }
             })
             .expect("spawn decompression thread");
-        ThreadedReader { rx, recycle, current: Vec::new(), pos: 0, done: false }
+        ThreadedReader {
+            rx,
+            recycle,
+            current: Vec::new(),
+            pos: 0,
+            done: false,
+        }
     }
 }
 

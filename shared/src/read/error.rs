@@ -7,8 +7,15 @@ use std::fmt;
 pub enum Location {
     File,
     Line(u64),
-    Field { line: u64, column: String },
-    RowGroup { row_group: usize, row: u64, column: String },
+    Field {
+        line: u64,
+        column: String,
+    },
+    RowGroup {
+        row_group: usize,
+        row: u64,
+        column: String,
+    },
 }
 
 impl fmt::Display for Location {
@@ -17,7 +24,11 @@ impl fmt::Display for Location {
             Location::File => Ok(()),
             Location::Line(l) => write!(f, ", line {l}"),
             Location::Field { line, column } => write!(f, ", line {line}, column {column}"),
-            Location::RowGroup { row_group, row, column } => {
+            Location::RowGroup {
+                row_group,
+                row,
+                column,
+            } => {
                 write!(f, ", row group {row_group}, row {row}, column {column}")
             }
         }
@@ -58,7 +69,13 @@ impl ReadError {
         problem: impl Into<String>,
         hint: impl Into<String>,
     ) -> Self {
-        ReadError { file: file.to_owned(), kind, location, problem: problem.into(), hint: hint.into() }
+        ReadError {
+            file: file.to_owned(),
+            kind,
+            location,
+            problem: problem.into(),
+            hint: hint.into(),
+        }
     }
 
     pub fn io(file: &str, e: std::io::Error) -> Self {

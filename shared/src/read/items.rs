@@ -1,7 +1,9 @@
 //! Turning one row of any dialect into a [`LineItem`]: the only place that
 //! knows CUR and FOCUS semantics row by row. Parsing does no I/O.
 
-use crate::charge::{amortized_input, charge_category, cur_measures, AmortizedInput, CurValues, Measures};
+use crate::charge::{
+    amortized_input, charge_category, cur_measures, AmortizedInput, CurValues, Measures,
+};
 use crate::fields::{ColumnMap, Dialect, Field};
 use crate::money::{BadNumber, Money};
 use crate::rollup::{LineItem, RollupBuilder};
@@ -23,7 +25,10 @@ pub struct BadField {
 
 impl BadField {
     fn number(field: Field, e: BadNumber) -> Self {
-        BadField { field, problem: e.to_string() }
+        BadField {
+            field,
+            problem: e.to_string(),
+        }
     }
 }
 
@@ -52,18 +57,28 @@ fn day_of(ts: &[u8]) -> Option<&[u8]> {
 /// Region code from an availability zone (`us-east-1a` -> `us-east-1`).
 fn region_of_az(az: &[u8]) -> &[u8] {
     match az.last() {
-        Some(c) if c.is_ascii_lowercase() && az.len() > 1 && az[az.len() - 2].is_ascii_digit() => &az[..az.len() - 1],
+        Some(c) if c.is_ascii_lowercase() && az.len() > 1 && az[az.len() - 2].is_ascii_digit() => {
+            &az[..az.len() - 1]
+        }
         _ => b"",
     }
 }
 
 impl Normaliser {
     pub fn new(dialect: Dialect, columns: &ColumnMap) -> Self {
-        Normaliser { dialect, has_net: columns.get(Field::NetUnblendedCost).is_some(), other_provider_rows: 0 }
+        Normaliser {
+            dialect,
+            has_net: columns.get(Field::NetUnblendedCost).is_some(),
+            other_provider_rows: 0,
+        }
     }
 
     /// Normalise the current row and add it to `builder`.
-    pub fn add_row<R: RowAccess>(&mut self, r: &R, builder: &mut RollupBuilder) -> Result<(), BadField> {
+    pub fn add_row<R: RowAccess>(
+        &mut self,
+        r: &R,
+        builder: &mut RollupBuilder,
+    ) -> Result<(), BadField> {
         if self.dialect.is_focus() {
             self.add_focus(r, builder)
         } else {
@@ -71,7 +86,11 @@ impl Normaliser {
         }
     }
 
-    fn add_cur<R: RowAccess>(&mut self, r: &R, builder: &mut RollupBuilder) -> Result<(), BadField> {
+    fn add_cur<R: RowAccess>(
+        &mut self,
+        r: &R,
+        builder: &mut RollupBuilder,
+    ) -> Result<(), BadField> {
         let num = |f: Field| r.number(f).map_err(|e| BadField::number(f, e));
         let lit = r.text(Field::LineItemType);
         let code = r.text(Field::ProductCode);
@@ -132,7 +151,11 @@ impl Normaliser {
         Ok(())
     }
 
-    fn add_focus<R: RowAccess>(&mut self, r: &R, builder: &mut RollupBuilder) -> Result<(), BadField> {
+    fn add_focus<R: RowAccess>(
+        &mut self,
+        r: &R,
+        builder: &mut RollupBuilder,
+    ) -> Result<(), BadField> {
         let num = |f: Field| r.number(f).map_err(|e| BadField::number(f, e));
         let start = r.text(Field::ChargePeriodStart);
         let day = day_of(start).ok_or_else(|| BadField {
@@ -177,7 +200,9 @@ impl Normaliser {
 }
 
 fn is_aws(provider: &[u8]) -> bool {
-    provider == b"AWS" || provider == b"Amazon Web Services" || provider.starts_with(b"Amazon Web Services")
+    provider == b"AWS"
+        || provider == b"Amazon Web Services"
+        || provider.starts_with(b"Amazon Web Services")
 }
 
 #[cfg(test)]

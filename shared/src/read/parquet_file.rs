@@ -9,8 +9,9 @@ use crate::money::{from_f64, parse_money, BadNumber, Money};
 use crate::rollup::RollupBuilder;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Date32Type, Decimal128Type, Float32Type, Float64Type, Int32Type, Int64Type, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+    Date32Type, Decimal128Type, Float32Type, Float64Type, Int32Type, Int64Type,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType,
 };
 use arrow_array::{Array, ArrayRef, MapArray, RecordBatch, StringArray};
 use arrow_schema::{DataType, TimeUnit};
@@ -70,14 +71,38 @@ impl RowAccess for BatchRow<'_> {
     #[inline]
     fn number(&self, f: Field) -> Result<Option<Money>, BadNumber> {
         let i = self.row;
-        let conv = |v: f64| from_f64(v).ok_or_else(|| BadNumber(v.to_string())).map(Some);
+        let conv = |v: f64| {
+            from_f64(v)
+                .ok_or_else(|| BadNumber(v.to_string()))
+                .map(Some)
+        };
         match &self.num[f as usize] {
             NumCol::None => Ok(None),
-            NumCol::F64(a) => a.is_valid(i).then(|| conv(a.value(i))).unwrap_or(Ok(None)),
-            NumCol::F32(a) => a.is_valid(i).then(|| conv(f64::from(a.value(i)))).unwrap_or(Ok(None)),
-            NumCol::Dec(a, scale) => Ok(a.is_valid(i).then(|| {
-                Money::try_from_i128_with_scale(a.value(i), *scale).unwrap_or_else(|_| Money::MAX)
-            })),
+            NumCol::F64(a) => {
+                if a.is_valid(i) {
+                    conv(a.value(i))
+                } else {
+                    Ok(None)
+                }
+            }
+            NumCol::F32(a) => {
+                if a.is_valid(i) {
+                    conv(f64::from(a.value(i)))
+                } else {
+                    Ok(None)
+                }
+            }
+            NumCol::Dec(a, scale) => {
+                if a.is_valid(i) {
+                    Money::try_from_i128_with_scale(a.value(i), *scale)
+                        .map(Some)
+                        .map_err(|_| {
+                            BadNumber(format!("{} (scale {scale}) exceeds 28 digits", a.value(i)))
+                        })
+                } else {
+                    Ok(None)
+                }
+            }
             NumCol::I64(a) => Ok(a.is_valid(i).then(|| Money::from(a.value(i)))),
             NumCol::I32(a) => Ok(a.is_valid(i).then(|| Money::from(a.value(i)))),
             NumCol::Str(a) => {
@@ -117,7 +142,10 @@ pub fn read_parquet(
             name,
             ReadErrorKind::Format,
             Location::File,
-            format!("the schema is not CUR, CUR 2.0 or FOCUS (first columns: {})", names[..names.len().min(4)].join(", ")),
+            format!(
+                "the schema is not CUR, CUR 2.0 or FOCUS (first columns: {})",
+                names[..names.len().min(4)].join(", ")
+            ),
             "point curlew at AWS Cost and Usage Report, Data Export or FOCUS files",
         )
     })?;
@@ -145,9 +173,18 @@ pub fn read_parquet(
     }
     roots.sort_unstable();
     roots.dedup();
-    let row_group_rows: Vec<i64> = pb.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
+    let row_group_rows: Vec<i64> = pb
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows())
+        .collect();
     let mask = ProjectionMask::roots(pb.parquet_schema(), roots.iter().copied());
-    let reader = pb.with_projection(mask).with_batch_size(8192).build().map_err(|e| corrupt(name, e))?;
+    let reader = pb
+        .with_projection(mask)
+        .with_batch_size(8192)
+        .build()
+        .map_err(|e| corrupt(name, e))?;
     let projected: Vec<usize> = roots.clone();
     let mut norm = Normaliser::new(dialect, &columns);
     let mut rows_done: u64 = 0;
@@ -155,7 +192,10 @@ pub fn read_parquet(
     for batch in reader {
         let batch: RecordBatch = batch.map_err(|e| corrupt(name, e))?;
         let col_of = |root: usize| -> ArrayRef {
-            let pos = projected.iter().position(|r| *r == root).expect("projected column");
+            let pos = projected
+                .iter()
+                .position(|r| *r == root)
+                .expect("projected column");
             batch.column(pos).clone()
         };
         let mut text: Vec<TextCol> = Vec::with_capacity(Field::ALL.len());
@@ -176,15 +216,25 @@ pub fn read_parquet(
             text[*field as usize] = TextCol::Owned(map_values(a.as_map(), keys));
         }
         for row in 0..batch.num_rows() {
-            let r = BatchRow { text: &text, num: &num, row };
+            let r = BatchRow {
+                text: &text,
+                num: &num,
+                row,
+            };
             if let Err(BadField { field, problem }) = norm.add_row(&r, builder) {
                 let abs = rows_done + row as u64;
                 let (rg, in_rg) = locate(&row_group_rows, abs);
-                let column = columns.get(field).map_or_else(|| display_name(field, dialect), |i| names[i].to_owned());
+                let column = columns
+                    .get(field)
+                    .map_or_else(|| display_name(field, dialect), |i| names[i].to_owned());
                 return Err(ReadError::new(
                     name,
                     ReadErrorKind::BadData,
-                    Location::RowGroup { row_group: rg, row: in_rg, column },
+                    Location::RowGroup {
+                        row_group: rg,
+                        row: in_rg,
+                        column,
+                    },
                     problem,
                     "fix or remove that row, then re-run",
                 ));
@@ -196,7 +246,11 @@ pub fn read_parquet(
             p.fetch_add(share, Ordering::Relaxed);
         }
     }
-    Ok(FileReport { dialect, rows: rows_done - norm.other_provider_rows, other_provider_rows: norm.other_provider_rows })
+    Ok(FileReport {
+        dialect,
+        rows: rows_done - norm.other_provider_rows,
+        other_provider_rows: norm.other_provider_rows,
+    })
 }
 
 /// Row group index and row within it of absolute row `abs`.
@@ -224,11 +278,22 @@ fn text_col(a: &ArrayRef) -> TextCol {
             };
             let raw: Vec<Option<i64>> = match unit {
                 TimeUnit::Second => a.as_primitive::<TimestampSecondType>().iter().collect(),
-                TimeUnit::Millisecond => a.as_primitive::<TimestampMillisecondType>().iter().collect(),
-                TimeUnit::Microsecond => a.as_primitive::<TimestampMicrosecondType>().iter().collect(),
-                TimeUnit::Nanosecond => a.as_primitive::<TimestampNanosecondType>().iter().collect(),
+                TimeUnit::Millisecond => a
+                    .as_primitive::<TimestampMillisecondType>()
+                    .iter()
+                    .collect(),
+                TimeUnit::Microsecond => a
+                    .as_primitive::<TimestampMicrosecondType>()
+                    .iter()
+                    .collect(),
+                TimeUnit::Nanosecond => {
+                    a.as_primitive::<TimestampNanosecondType>().iter().collect()
+                }
             };
-            days_col(raw.into_iter().map(|v| v.map(|v| v.div_euclid(per_day) as i32)))
+            days_col(
+                raw.into_iter()
+                    .map(|v| v.map(|v| v.div_euclid(per_day) as i32)),
+            )
         }
         DataType::Date32 => days_col(a.as_primitive::<Date32Type>().iter()),
         DataType::Map(..) | DataType::Struct(..) | DataType::List(..) => TextCol::None,
@@ -280,9 +345,10 @@ fn num_col(a: &ArrayRef) -> NumCol {
     match a.data_type() {
         DataType::Float64 => NumCol::F64(a.as_primitive::<Float64Type>().clone()),
         DataType::Float32 => NumCol::F32(a.as_primitive::<Float32Type>().clone()),
-        DataType::Decimal128(_, s) if *s >= 0 => {
-            NumCol::Dec(a.as_primitive::<Decimal128Type>().clone(), u32::try_from(*s).unwrap_or(0))
-        }
+        DataType::Decimal128(_, s) if *s >= 0 => NumCol::Dec(
+            a.as_primitive::<Decimal128Type>().clone(),
+            u32::try_from(*s).unwrap_or(0),
+        ),
         DataType::Int64 => NumCol::I64(a.as_primitive::<Int64Type>().clone()),
         DataType::Int32 => NumCol::I32(a.as_primitive::<Int32Type>().clone()),
         DataType::Utf8 => NumCol::Str(a.as_string::<i32>().clone()),
@@ -298,7 +364,10 @@ fn num_col(a: &ArrayRef) -> NumCol {
 
 /// Per row, the value of the first of `keys` present in a map<string,string> column.
 fn map_values(m: &MapArray, keys: &[&str]) -> Vec<Option<String>> {
-    let (Some(k), Some(v)) = (m.keys().as_string_opt::<i32>(), m.values().as_string_opt::<i32>()) else {
+    let (Some(k), Some(v)) = (
+        m.keys().as_string_opt::<i32>(),
+        m.values().as_string_opt::<i32>(),
+    ) else {
         return vec![None; m.len()];
     };
     let offsets = m.value_offsets();
@@ -309,7 +378,9 @@ fn map_values(m: &MapArray, keys: &[&str]) -> Vec<Option<String>> {
             }
             let (s, e) = (offsets[row] as usize, offsets[row + 1] as usize);
             keys.iter().find_map(|want| {
-                (s..e).find(|j| k.value(*j) == *want).and_then(|j| v.is_valid(j).then(|| v.value(j).to_owned()))
+                (s..e)
+                    .find(|j| k.value(*j) == *want)
+                    .and_then(|j| v.is_valid(j).then(|| v.value(j).to_owned()))
             })
         })
         .collect()

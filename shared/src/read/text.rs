@@ -40,14 +40,20 @@ impl RowAccess for CsvRow<'_> {
 }
 
 /// Read a decompressed CSV stream into `builder`.
-pub fn read_csv(name: &str, stream: DataStream, builder: &mut RollupBuilder) -> Result<FileReport, ReadError> {
+pub fn read_csv(
+    name: &str,
+    stream: DataStream,
+    builder: &mut RollupBuilder,
+) -> Result<FileReport, ReadError> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(false)
         .buffer_capacity(256 * 1024)
         .from_reader(stream.reader);
     let mut header = csv::ByteRecord::new();
-    let got = rdr.read_byte_record(&mut header).map_err(|e| csv_error(name, &e, None))?;
+    let got = rdr
+        .read_byte_record(&mut header)
+        .map_err(|e| csv_error(name, &e, None))?;
     if !got || header.iter().all(|f| f.is_empty()) {
         return Err(ReadError::new(
             name,
@@ -104,10 +110,16 @@ pub fn read_csv(name: &str, stream: DataStream, builder: &mut RollupBuilder) -> 
         if rec.len() == 1 && rec.get(0) == Some(b"") {
             continue; // a blank line
         }
-        let row = CsvRow { rec: &rec, idx: &idx, focus: dialect.is_focus() };
+        let row = CsvRow {
+            rec: &rec,
+            idx: &idx,
+            focus: dialect.is_focus(),
+        };
         if let Err(BadField { field, problem }) = norm.add_row(&row, builder) {
             let line = rec.position().map_or(0, |p| p.line());
-            let column = columns.get(field).map_or_else(|| display_name(field, dialect), |i| names[i].clone());
+            let column = columns
+                .get(field)
+                .map_or_else(|| display_name(field, dialect), |i| names[i].clone());
             return Err(ReadError::new(
                 name,
                 ReadErrorKind::BadData,
@@ -118,7 +130,11 @@ pub fn read_csv(name: &str, stream: DataStream, builder: &mut RollupBuilder) -> 
         }
         rows += 1;
     }
-    Ok(FileReport { dialect, rows: rows - norm.other_provider_rows, other_provider_rows: norm.other_provider_rows })
+    Ok(FileReport {
+        dialect,
+        rows: rows - norm.other_provider_rows,
+        other_provider_rows: norm.other_provider_rows,
+    })
 }
 
 fn csv_error(name: &str, e: &csv::Error, names: Option<&[String]>) -> ReadError {
@@ -129,13 +145,20 @@ fn csv_error(name: &str, e: &csv::Error, names: Option<&[String]>) -> ReadError 
                 ReadErrorKind::Corrupt => format!("decompression failed: {io}"),
                 _ => io.to_string(),
             };
-            let location = e.position().map_or(Location::File, |p| Location::Line(p.line()));
+            let location = e
+                .position()
+                .map_or(Location::File, |p| Location::Line(p.line()));
             ReadError::new(name, kind, location, problem, hint)
         }
-        csv::ErrorKind::UnequalLengths { pos, expected_len, len } => ReadError::new(
+        csv::ErrorKind::UnequalLengths {
+            pos,
+            expected_len,
+            len,
+        } => ReadError::new(
             name,
             ReadErrorKind::BadData,
-            pos.as_ref().map_or(Location::File, |p| Location::Line(p.line())),
+            pos.as_ref()
+                .map_or(Location::File, |p| Location::Line(p.line())),
             format!(
                 "the row has {len} fields but the header has {expected_len}{}",
                 names.map_or(String::new(), |n| format!(
@@ -148,10 +171,17 @@ fn csv_error(name: &str, e: &csv::Error, names: Option<&[String]>) -> ReadError 
         csv::ErrorKind::Utf8 { pos, err } => ReadError::new(
             name,
             ReadErrorKind::BadData,
-            pos.as_ref().map_or(Location::File, |p| Location::Line(p.line())),
+            pos.as_ref()
+                .map_or(Location::File, |p| Location::Line(p.line())),
             format!("invalid UTF-8 in field {}", err.field() + 1),
             "AWS billing files are UTF-8; re-export the file as UTF-8",
         ),
-        _ => ReadError::new(name, ReadErrorKind::BadData, Location::File, e.to_string(), "check the file is CSV"),
+        _ => ReadError::new(
+            name,
+            ReadErrorKind::BadData,
+            Location::File,
+            e.to_string(),
+            "check the file is CSV",
+        ),
     }
 }

@@ -5,13 +5,63 @@ use std::fmt::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cell {
-    LineItemId, TimeInterval, InvoiceId, InvoicingEntity, BillingEntity, BillType, Payer, BpStart, BpEnd,
-    Account, Lit, UsageStart, UsageEnd, ProductCode, UsageType, Operation, Az, ResourceId, UsageAmount,
-    NormFactor, NormUsage, Currency, UnblendedRate, Unblended, BlendedRate, Blended, NetRate, Net,
-    Description, TaxType, LegalEntity, ProductName, ProductFamily, Region, RegionCode, Location, ServiceCode,
-    ServiceName, Sku, ProductUsageType, ProductOperation, PublicOnDemandCost, PublicOnDemandRate, Term, Unit,
-    RiEffective, RiArn, RiUnusedUpfront, RiUnusedRecurring, SpTotal, SpArn, SpUsed, SpEffective, SpOffering,
-    Tag(u8), Filler(u16), Blank,
+    LineItemId,
+    TimeInterval,
+    InvoiceId,
+    InvoicingEntity,
+    BillingEntity,
+    BillType,
+    Payer,
+    BpStart,
+    BpEnd,
+    Account,
+    Lit,
+    UsageStart,
+    UsageEnd,
+    ProductCode,
+    UsageType,
+    Operation,
+    Az,
+    ResourceId,
+    UsageAmount,
+    NormFactor,
+    NormUsage,
+    Currency,
+    UnblendedRate,
+    Unblended,
+    BlendedRate,
+    Blended,
+    NetRate,
+    Net,
+    Description,
+    TaxType,
+    LegalEntity,
+    ProductName,
+    ProductFamily,
+    Region,
+    RegionCode,
+    Location,
+    ServiceCode,
+    ServiceName,
+    Sku,
+    ProductUsageType,
+    ProductOperation,
+    PublicOnDemandCost,
+    PublicOnDemandRate,
+    Term,
+    Unit,
+    RiEffective,
+    RiArn,
+    RiUnusedUpfront,
+    RiUnusedRecurring,
+    SpTotal,
+    SpArn,
+    SpUsed,
+    SpEffective,
+    SpOffering,
+    Tag(u8),
+    Filler(u16),
+    Blank,
 }
 
 /// Map a legacy slash column to its cell kind; `filler` indexes unmodelled columns.
@@ -73,7 +123,12 @@ pub fn cell_of(col: &str, filler: u16) -> Cell {
         "savingsPlan/SavingsPlanEffectiveCost" => SpEffective,
         "savingsPlan/OfferingType" => SpOffering,
         c if c.starts_with("resourceTags/") => Tag(filler as u8),
-        c if c.starts_with("reservation/") || c.starts_with("savingsPlan/") || c.starts_with("pricing/") => Blank,
+        c if c.starts_with("reservation/")
+            || c.starts_with("savingsPlan/")
+            || c.starts_with("pricing/") =>
+        {
+            Blank
+        }
         _ => Filler(filler),
     }
 }
@@ -83,20 +138,54 @@ pub fn is_numeric(cell: Cell, col: &str) -> bool {
     use Cell::*;
     matches!(
         cell,
-        UsageAmount | NormFactor | NormUsage | UnblendedRate | Unblended | BlendedRate | Blended | NetRate | Net
-            | PublicOnDemandCost | PublicOnDemandRate | RiEffective | RiUnusedUpfront | RiUnusedRecurring | SpTotal
-            | SpUsed | SpEffective
+        UsageAmount
+            | NormFactor
+            | NormUsage
+            | UnblendedRate
+            | Unblended
+            | BlendedRate
+            | Blended
+            | NetRate
+            | Net
+            | PublicOnDemandCost
+            | PublicOnDemandRate
+            | RiEffective
+            | RiUnusedUpfront
+            | RiUnusedRecurring
+            | SpTotal
+            | SpUsed
+            | SpEffective
     ) || (cell == Blank
-        && (col.ends_with("Fee") || col.ends_with("Cost") || col.ends_with("Units") || col.ends_with("Usage")))
+        && (col.ends_with("Fee")
+            || col.ends_with("Cost")
+            || col.ends_with("Units")
+            || col.ends_with("Usage")))
 }
 
 /// Whether a legacy column is a timestamp.
 pub fn is_timestamp(cell: Cell) -> bool {
-    matches!(cell, Cell::BpStart | Cell::BpEnd | Cell::UsageStart | Cell::UsageEnd)
+    matches!(
+        cell,
+        Cell::BpStart | Cell::BpEnd | Cell::UsageStart | Cell::UsageEnd
+    )
 }
 
-const FILLER_VALUES: &[&str] =
-    &["", "", "", "Yes", "No", "Standard", "General Purpose", "NA", "Shared", "Up to 10 Gigabit", "64-bit", "Linux", "8 GiB", "Used"];
+const FILLER_VALUES: &[&str] = &[
+    "",
+    "",
+    "",
+    "Yes",
+    "No",
+    "Standard",
+    "General Purpose",
+    "NA",
+    "Shared",
+    "Up to 10 Gigabit",
+    "64-bit",
+    "Linux",
+    "8 GiB",
+    "Used",
+];
 const TAGS: &[&[&str]] = &[
     &["web-1", "api-gateway", "batch-worker", ""],
     &["payments", "search", "platform", "data", ""],
@@ -132,7 +221,13 @@ pub fn render(cell: Cell, g: &GenRow, gen: &RowGen, ctx: &Ctx, out: &mut String)
     let d = g.day + 1;
     match cell {
         LineItemId => {
-            let _ = write!(out, "{:016x}{:016x}{:020x}", g.id.wrapping_mul(0x2545_f491_4f6c_dd1d), g.id, g.id ^ 0xdead_beef);
+            let _ = write!(
+                out,
+                "{:016x}{:016x}{:020x}",
+                g.id.wrapping_mul(0x2545_f491_4f6c_dd1d),
+                g.id,
+                g.id ^ 0xdead_beef
+            );
         }
         TimeInterval => {
             ts(out, ctx.year, ctx.month, d, g.hour);
@@ -140,7 +235,11 @@ pub fn render(cell: Cell, g: &GenRow, gen: &RowGen, ctx: &Ctx, out: &mut String)
             ts(out, ctx.year, ctx.month, d, g.hour.min(22) + 1);
         }
         InvoiceId => out.push_str(&ctx.invoice),
-        InvoicingEntity | BillingEntity | LegalEntity => out.push_str(if cell == BillingEntity { "AWS" } else { "Amazon Web Services, Inc." }),
+        InvoicingEntity | BillingEntity | LegalEntity => out.push_str(if cell == BillingEntity {
+            "AWS"
+        } else {
+            "Amazon Web Services, Inc."
+        }),
         BillType => out.push_str("Anniversary"),
         Payer => out.push_str(&gen.payer),
         BpStart => ts(out, ctx.year, ctx.month, 1, 0),
@@ -155,13 +254,19 @@ pub fn render(cell: Cell, g: &GenRow, gen: &RowGen, ctx: &Ctx, out: &mut String)
         }
         Operation | ProductOperation => out.push_str(operation),
         Az => {
-            if g.service % 3 == 0 {
+            if g.service.is_multiple_of(3) {
                 let _ = write!(out, "{region}{}", ['a', 'b', 'c'][g.usage % 3]);
             }
         }
         ResourceId => {
             if g.line_item_type == "Usage" {
-                let _ = write!(out, "arn:aws:{}:{region}:{}:resource/r-{:012x}", svc.code.to_ascii_lowercase(), gen.accounts[g.account], g.id % 4096);
+                let _ = write!(
+                    out,
+                    "arn:aws:{}:{region}:{}:resource/r-{:012x}",
+                    svc.code.to_ascii_lowercase(),
+                    gen.accounts[g.account],
+                    g.id % 4096
+                );
             }
         }
         UsageAmount => units_str(g.usage_amount, out),
@@ -177,7 +282,11 @@ pub fn render(cell: Cell, g: &GenRow, gen: &RowGen, ctx: &Ctx, out: &mut String)
         Blended => units_str(g.blended, out),
         Net => units_str(g.net_unblended, out),
         Description => {
-            let _ = write!(out, "$0.096 per On Demand Linux {usage_type} in {location} ({})", g.line_item_type);
+            let _ = write!(
+                out,
+                "$0.096 per On Demand Linux {usage_type} in {location} ({})",
+                g.line_item_type
+            );
         }
         TaxType => out.push_str(if g.line_item_type == "Tax" { "VAT" } else { "" }),
         ProductName => out.push_str(svc.name),
@@ -187,7 +296,11 @@ pub fn render(cell: Cell, g: &GenRow, gen: &RowGen, ctx: &Ctx, out: &mut String)
         ServiceCode => out.push_str(svc.code),
         ServiceName => out.push_str(svc.name),
         Sku => {
-            let _ = write!(out, "SKU{:013X}", (g.service * 131 + g.usage * 17 + g.region) as u64 * 0x9E37_79B9);
+            let _ = write!(
+                out,
+                "SKU{:013X}",
+                (g.service * 131 + g.usage * 17 + g.region) as u64 * 0x9E37_79B9
+            );
         }
         ProductUsageType => out.push_str(usage_type),
         PublicOnDemandCost => units_str(g.public_on_demand, out),
@@ -200,18 +313,40 @@ pub fn render(cell: Cell, g: &GenRow, gen: &RowGen, ctx: &Ctx, out: &mut String)
         Unit => out.push_str(unit),
         RiEffective => money_or_empty(out, g.ri_effective, g.reservation_arn),
         RiUnusedUpfront => money_or_empty(out, g.ri_unused_upfront, g.line_item_type == "RIFee"),
-        RiUnusedRecurring => money_or_empty(out, g.ri_unused_recurring, g.line_item_type == "RIFee"),
+        RiUnusedRecurring => {
+            money_or_empty(out, g.ri_unused_recurring, g.line_item_type == "RIFee")
+        }
         RiArn => {
             if g.reservation_arn {
-                let _ = write!(out, "arn:aws:ec2:{region}:{}:reserved-instances/{:08x}-1111-2222-3333-444455556666", gen.payer, g.service);
+                let _ = write!(
+                    out,
+                    "arn:aws:ec2:{region}:{}:reserved-instances/{:08x}-1111-2222-3333-444455556666",
+                    gen.payer, g.service
+                );
             }
         }
-        SpTotal => money_or_empty(out, g.sp_total_commitment, g.line_item_type == "SavingsPlanRecurringFee"),
-        SpUsed => money_or_empty(out, g.sp_used_commitment, g.line_item_type == "SavingsPlanRecurringFee"),
-        SpEffective => money_or_empty(out, g.sp_effective, g.line_item_type == "SavingsPlanCoveredUsage"),
+        SpTotal => money_or_empty(
+            out,
+            g.sp_total_commitment,
+            g.line_item_type == "SavingsPlanRecurringFee",
+        ),
+        SpUsed => money_or_empty(
+            out,
+            g.sp_used_commitment,
+            g.line_item_type == "SavingsPlanRecurringFee",
+        ),
+        SpEffective => money_or_empty(
+            out,
+            g.sp_effective,
+            g.line_item_type == "SavingsPlanCoveredUsage",
+        ),
         SpArn => {
             if g.sp_arn {
-                let _ = write!(out, "arn:aws:savingsplans::{}:savingsplan/{:08x}-aaaa-bbbb-cccc-ddddeeeeffff", gen.payer, g.account);
+                let _ = write!(
+                    out,
+                    "arn:aws:savingsplans::{}:savingsplan/{:08x}-aaaa-bbbb-cccc-ddddeeeeffff",
+                    gen.payer, g.account
+                );
             }
         }
         SpOffering => {
@@ -223,7 +358,9 @@ pub fn render(cell: Cell, g: &GenRow, gen: &RowGen, ctx: &Ctx, out: &mut String)
             let vals = TAGS[i as usize % TAGS.len()];
             out.push_str(vals[(g.account + g.service * (i as usize + 1)) % vals.len()]);
         }
-        Filler(i) => out.push_str(FILLER_VALUES[(i as usize * 7 + g.service * 3 + g.usage) % FILLER_VALUES.len()]),
+        Filler(i) => out.push_str(
+            FILLER_VALUES[(i as usize * 7 + g.service * 3 + g.usage) % FILLER_VALUES.len()],
+        ),
         Blank => {}
     }
 }

@@ -14,7 +14,7 @@ use crate::charge::charge_category;
 use crate::money::Money;
 use cells::{cell_of, is_numeric, is_timestamp, render, Cell, Ctx};
 use rows::{units_money, units_str, GenRow, RowGen, REGIONS, SERVICES};
-use sink::{OutCol, ParquetSink, RowSink, CsvSink};
+use sink::{CsvSink, OutCol, ParquetSink, RowSink};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -39,7 +39,13 @@ impl SampleFormat {
             _ => return None,
         })
     }
-    pub const NAMES: &'static [&'static str] = &["cur1-csv", "cur1-parquet", "cur2-parquet", "cur2-csv", "focus"];
+    pub const NAMES: &'static [&'static str] = &[
+        "cur1-csv",
+        "cur1-parquet",
+        "cur2-parquet",
+        "cur2-csv",
+        "focus",
+    ];
 }
 
 /// Overwrite in place, or a new folder per delivery.
@@ -109,7 +115,10 @@ pub struct SampleOutput {
 #[derive(Debug, thiserror::Error)]
 pub enum SampleError {
     #[error("writing sample to {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("writing sample Parquet: {0}")]
     Parquet(String),
     #[error("bad sample request: {0}")]
@@ -165,18 +174,37 @@ fn layout(spec: &SampleSpec, y: i32, m: u32, ny: i32, nm: u32) -> Layout {
             match (parquet, spec.versioning) {
                 (true, Versioning::Overwrite) => {
                     let dir = format!("cur/{report}/{report}/year={y}/month={m}/");
-                    Layout { manifests: vec![format!("{dir}{report}-Manifest.json")], data_dir: dir, report, ext, assembly: uuid }
+                    Layout {
+                        manifests: vec![format!("{dir}{report}-Manifest.json")],
+                        data_dir: dir,
+                        report,
+                        ext,
+                        assembly: uuid,
+                    }
                 }
                 (false, Versioning::Overwrite) => {
                     let dir = format!("cur/{report}/{range}/");
-                    Layout { manifests: vec![format!("{dir}{report}-Manifest.json")], data_dir: dir, report, ext, assembly: uuid }
+                    Layout {
+                        manifests: vec![format!("{dir}{report}-Manifest.json")],
+                        data_dir: dir,
+                        report,
+                        ext,
+                        assembly: uuid,
+                    }
                 }
                 (_, Versioning::New) => {
                     let top = format!("cur/{report}/{range}/");
-                    let asm = if parquet { format!("{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")) } else { uuid };
+                    let asm = if parquet {
+                        format!("{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"))
+                    } else {
+                        uuid
+                    };
                     let dir = format!("{top}{asm}/");
                     Layout {
-                        manifests: vec![format!("{top}{report}-Manifest.json"), format!("{dir}{report}-Manifest.json")],
+                        manifests: vec![
+                            format!("{top}{report}-Manifest.json"),
+                            format!("{dir}{report}-Manifest.json"),
+                        ],
                         data_dir: dir,
                         report,
                         ext,
@@ -186,16 +214,30 @@ fn layout(spec: &SampleSpec, y: i32, m: u32, ny: i32, nm: u32) -> Layout {
             }
         }
         SampleFormat::Cur2Parquet | SampleFormat::Cur2Csv | SampleFormat::Focus => {
-            let report = if spec.format == SampleFormat::Focus { "curlew-focus" } else { "curlew-cur2" }.to_string();
-            let ext = if spec.format == SampleFormat::Cur2Parquet { "snappy.parquet" } else { "csv.gz" };
+            let report = if spec.format == SampleFormat::Focus {
+                "curlew-focus"
+            } else {
+                "curlew-cur2"
+            }
+            .to_string();
+            let ext = if spec.format == SampleFormat::Cur2Parquet {
+                "snappy.parquet"
+            } else {
+                "csv.gz"
+            };
             let period = format!("BILLING_PERIOD={y:04}-{m:02}");
             let base = format!("exports/{report}/data/{period}/");
             let data_dir = match spec.versioning {
                 Versioning::Overwrite => base,
-                Versioning::New => format!("{base}{}-{uuid}/", chrono::Utc::now().format("%Y-%m-%dT%H%M%S.000Z")),
+                Versioning::New => format!(
+                    "{base}{}-{uuid}/",
+                    chrono::Utc::now().format("%Y-%m-%dT%H%M%S.000Z")
+                ),
             };
             Layout {
-                manifests: vec![format!("exports/{report}/metadata/{period}/{report}-Manifest.json")],
+                manifests: vec![format!(
+                    "exports/{report}/metadata/{period}/{report}-Manifest.json"
+                )],
                 data_dir,
                 report,
                 ext,
@@ -208,11 +250,22 @@ fn layout(spec: &SampleSpec, y: i32, m: u32, ny: i32, nm: u32) -> Layout {
 /// Output columns and cell kinds for one format.
 fn out_columns(format: SampleFormat, cells: &[Cell]) -> Vec<OutCol> {
     match format {
-        SampleFormat::Cur1Csv => CUR1_COLUMNS.iter().enumerate().map(|(i, c)| OutCol::text(c, i)).collect(),
+        SampleFormat::Cur1Csv => CUR1_COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(i, c)| OutCol::text(c, i))
+            .collect(),
         SampleFormat::Cur1Parquet => CUR1_COLUMNS
             .iter()
             .enumerate()
-            .map(|(i, c)| OutCol::typed(&athena_name(c), i, is_numeric(cells[i], c), is_timestamp(cells[i])))
+            .map(|(i, c)| {
+                OutCol::typed(
+                    &athena_name(c),
+                    i,
+                    is_numeric(cells[i], c),
+                    is_timestamp(cells[i]),
+                )
+            })
             .collect(),
         SampleFormat::Cur2Parquet | SampleFormat::Cur2Csv => {
             let parquet = format == SampleFormat::Cur2Parquet;
@@ -226,16 +279,31 @@ fn out_columns(format: SampleFormat, cells: &[Cell]) -> Vec<OutCol> {
                 } else if let Some(tag) = c.strip_prefix("resourceTags/") {
                     tags.push((athena_name(tag), i));
                 } else if parquet {
-                    cols.push(OutCol::typed(&name, i, is_numeric(cells[i], c), is_timestamp(cells[i])));
+                    cols.push(OutCol::typed(
+                        &name,
+                        i,
+                        is_numeric(cells[i], c),
+                        is_timestamp(cells[i]),
+                    ));
                 } else {
                     cols.push(OutCol::text(&name, i));
                 }
             }
-            cols.push(OutCol::Map { name: "product".into(), entries: product });
-            cols.push(OutCol::Map { name: "resource_tags".into(), entries: tags });
+            cols.push(OutCol::Map {
+                name: "product".into(),
+                entries: product,
+            });
+            cols.push(OutCol::Map {
+                name: "resource_tags".into(),
+                entries: tags,
+            });
             cols
         }
-        SampleFormat::Focus => FOCUS_COLUMNS.iter().enumerate().map(|(i, c)| OutCol::text(c, i)).collect(),
+        SampleFormat::Focus => FOCUS_COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(i, c)| OutCol::text(c, i))
+            .collect(),
     }
 }
 
@@ -258,10 +326,23 @@ fn focus_row(g: &GenRow, gen: &RowGen, ctx: &Ctx, out: &mut [String]) {
             "SubAccountId" => s.push_str(&gen.accounts[g.account]),
             "SubAccountName" => s.push_str(&format!("account-{}", g.account)),
             "BillingCurrency" => s.push_str("USD"),
-            "BillingPeriodStart" => s.push_str(&format!("{:04}-{:02}-01 00:00:00", ctx.year, ctx.month)),
-            "BillingPeriodEnd" => s.push_str(&format!("{:04}-{:02}-01 00:00:00", ctx.next_year, ctx.next_month)),
-            "ChargePeriodStart" => s.push_str(&format!("{:04}-{:02}-{d:02} {:02}:00:00", ctx.year, ctx.month, g.hour)),
-            "ChargePeriodEnd" => s.push_str(&format!("{:04}-{:02}-{d:02} {:02}:00:00", ctx.year, ctx.month, g.hour.min(22) + 1)),
+            "BillingPeriodStart" => {
+                s.push_str(&format!("{:04}-{:02}-01 00:00:00", ctx.year, ctx.month))
+            }
+            "BillingPeriodEnd" => s.push_str(&format!(
+                "{:04}-{:02}-01 00:00:00",
+                ctx.next_year, ctx.next_month
+            )),
+            "ChargePeriodStart" => s.push_str(&format!(
+                "{:04}-{:02}-{d:02} {:02}:00:00",
+                ctx.year, ctx.month, g.hour
+            )),
+            "ChargePeriodEnd" => s.push_str(&format!(
+                "{:04}-{:02}-{d:02} {:02}:00:00",
+                ctx.year,
+                ctx.month,
+                g.hour.min(22) + 1
+            )),
             "ChargeCategory" => s.push_str(cat),
             "ChargeFrequency" => s.push_str("Usage-Based"),
             "ChargeDescription" => s.push_str(&format!("{} in {location}", svc.usage[g.usage].0)),
@@ -281,18 +362,35 @@ fn focus_row(g: &GenRow, gen: &RowGen, ctx: &Ctx, out: &mut [String]) {
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SampleError + '_ {
-    move |e| SampleError::Io { path: path.display().to_string(), source: e }
+    move |e| SampleError::Io {
+        path: path.display().to_string(),
+        source: e,
+    }
 }
 
 /// Generate a sample under `out`.
 pub fn write_sample(spec: &SampleSpec, out: &Path) -> Result<SampleOutput, SampleError> {
     let (y, m, ny, nm) = period_parts(&spec.period)?;
     let lay = layout(spec, y, m, ny, nm);
-    let ctx = Ctx { year: y, month: m, next_year: ny, next_month: nm, invoice: format!("{}{:06}", y, spec.seed % 1_000_000) };
+    let ctx = Ctx {
+        year: y,
+        month: m,
+        next_year: ny,
+        next_month: nm,
+        invoice: format!("{}{:06}", y, spec.seed % 1_000_000),
+    };
     let mut gen = RowGen::new(spec.seed, days_in(y, m, ny, nm));
-    let cells: Vec<Cell> = CUR1_COLUMNS.iter().enumerate().map(|(i, c)| cell_of(c, i as u16)).collect();
+    let cells: Vec<Cell> = CUR1_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| cell_of(c, i as u16))
+        .collect();
     let cols = out_columns(spec.format, &cells);
-    let width = if spec.format == SampleFormat::Focus { FOCUS_COLUMNS.len() } else { CUR1_COLUMNS.len() };
+    let width = if spec.format == SampleFormat::Focus {
+        FOCUS_COLUMNS.len()
+    } else {
+        CUR1_COLUMNS.len()
+    };
     let mut row: Vec<String> = vec![String::new(); width];
     let files = spec.files.max(1);
     let per_file = spec.rows.div_ceil(files as u64).max(1);
@@ -300,7 +398,8 @@ pub fn write_sample(spec: &SampleSpec, out: &Path) -> Result<SampleOutput, Sampl
     let mut data_keys = Vec::new();
     let mut bytes = 0u64;
     let mut written = 0u64;
-    let has_net = CUR1_COLUMNS.contains(&"lineItem/NetUnblendedCost") && spec.format != SampleFormat::Focus;
+    let has_net =
+        CUR1_COLUMNS.contains(&"lineItem/NetUnblendedCost") && spec.format != SampleFormat::Focus;
     for f in 0..files {
         let key = if spec.bare {
             format!("{}-{:05}.{}", lay.report, f + 1, lay.ext)
@@ -327,10 +426,16 @@ pub fn write_sample(spec: &SampleSpec, out: &Path) -> Result<SampleOutput, Sampl
             }
             bytes += row.iter().map(|s| s.len() as u64 + 1).sum::<u64>();
             sink.write(&row)?;
-            let billed = if has_net { g.net_unblended } else { g.unblended };
+            let billed = if has_net {
+                g.net_unblended
+            } else {
+                g.unblended
+            };
             expected.rows += 1;
             let label = if spec.format == SampleFormat::Focus {
-                charge_category(g.line_item_type.as_bytes()).unwrap_or("Usage").to_owned()
+                charge_category(g.line_item_type.as_bytes())
+                    .unwrap_or("Usage")
+                    .to_owned()
             } else {
                 g.line_item_type.to_owned()
             };
@@ -340,7 +445,10 @@ pub fn write_sample(spec: &SampleSpec, out: &Path) -> Result<SampleOutput, Sampl
             expected.list += units_money(g.public_on_demand);
             expected.unblended += units_money(g.unblended);
             expected.usage += units_money(g.usage_amount);
-            *expected.billed_per_account.entry(gen.accounts[g.account].clone()).or_default() += units_money(billed);
+            *expected
+                .billed_per_account
+                .entry(gen.accounts[g.account].clone())
+                .or_default() += units_money(billed);
         }
         written += n;
         sink.finish()?;
@@ -357,15 +465,33 @@ pub fn write_sample(spec: &SampleSpec, out: &Path) -> Result<SampleOutput, Sampl
         }
         if spec.format == SampleFormat::Cur1Parquet && spec.versioning == Versioning::Overwrite {
             // The Athena layout's status table sits beside the data; curlew never reads it as data.
-            let p = out.join(format!("cur/{}/cost_and_usage_data_status/cost_and_usage_data_status.parquet", lay.report));
+            let p = out.join(format!(
+                "cur/{}/cost_and_usage_data_status/cost_and_usage_data_status.parquet",
+                lay.report
+            ));
             std::fs::create_dir_all(p.parent().expect("has parent")).map_err(io_err(&p))?;
             sink::write_status(&p, "READY")?;
         }
     }
-    Ok(SampleOutput { root: out.to_path_buf(), report: lay.report, manifest_keys, data_keys, bytes_uncompressed: bytes, expected })
+    Ok(SampleOutput {
+        root: out.to_path_buf(),
+        report: lay.report,
+        manifest_keys,
+        data_keys,
+        bytes_uncompressed: bytes,
+        expected,
+    })
 }
 
-fn manifest_json(spec: &SampleSpec, lay: &Layout, keys: &[String], y: i32, m: u32, ny: i32, nm: u32) -> Vec<u8> {
+fn manifest_json(
+    spec: &SampleSpec,
+    lay: &Layout,
+    keys: &[String],
+    y: i32,
+    m: u32,
+    ny: i32,
+    nm: u32,
+) -> Vec<u8> {
     let v = match spec.format {
         SampleFormat::Cur1Csv | SampleFormat::Cur1Parquet => {
             let parquet = spec.format == SampleFormat::Cur1Parquet;

@@ -12,38 +12,116 @@ pub struct Service {
 }
 
 pub const SERVICES: &[Service] = &[
-    Service { code: "AmazonEC2", name: "Amazon Elastic Compute Cloud", family: "Compute Instance",
-        usage: &[("BoxUsage:m5.large", "RunInstances", "Hrs"), ("BoxUsage:t3.micro", "RunInstances", "Hrs"), ("EBS:VolumeUsage.gp3", "CreateVolume-Gp3", "GB-Mo")] },
-    Service { code: "AmazonS3", name: "Amazon Simple Storage Service", family: "Storage",
-        usage: &[("TimedStorage-ByteHrs", "StandardStorage", "GB-Mo"), ("Requests-Tier1", "PutObject", "Requests")] },
-    Service { code: "AmazonRDS", name: "Amazon Relational Database Service", family: "Database Instance",
-        usage: &[("InstanceUsage:db.r5.large", "CreateDBInstance:0014", "Hrs")] },
-    Service { code: "AWSLambda", name: "AWS Lambda", family: "Serverless",
-        usage: &[("Lambda-GB-Second", "Invoke", "Lambda-GB-Second"), ("Request", "Invoke", "Requests")] },
-    Service { code: "AmazonDynamoDB", name: "Amazon DynamoDB", family: "Amazon DynamoDB PayPerRequest Throughput",
-        usage: &[("ReadRequestUnits", "GetItem", "ReadRequestUnits")] },
-    Service { code: "AmazonCloudFront", name: "Amazon CloudFront", family: "Data Transfer",
-        usage: &[("DataTransfer-Out-Bytes", "GET", "GB")] },
-    Service { code: "AWSQueueService", name: "Amazon Simple Queue Service", family: "API Request",
-        usage: &[("Requests-Tier1", "GetQueueAttributes", "Requests")] },
-    Service { code: "AmazonSNS", name: "Amazon Simple Notification Service", family: "API Request",
-        usage: &[("Requests-Tier1", "Publish", "Requests")] },
-    Service { code: "AmazonCloudWatch", name: "AmazonCloudWatch", family: "Metric",
-        usage: &[("CW:MetricMonitorUsage", "MetricStorage", "Metrics")] },
-    Service { code: "AWSDataTransfer", name: "AWS Data Transfer", family: "Data Transfer",
-        usage: &[("DataTransfer-Regional-Bytes", "InterZone-In", "GB")] },
-    Service { code: "AmazonEKS", name: "Amazon Elastic Container Service for Kubernetes", family: "Compute",
-        usage: &[("AmazonEKS-Hours:perCluster", "CreateOperation", "Hours")] },
-    Service { code: "AmazonElastiCache", name: "Amazon ElastiCache", family: "Cache Instance",
-        usage: &[("NodeUsage:cache.r6g.large", "CreateCacheCluster:0002", "Hrs")] },
-    Service { code: "AmazonRoute53", name: "Amazon Route 53", family: "DNS Zone",
-        usage: &[("HostedZone", "HostedZone", "HostedZone")] },
-    Service { code: "awskms", name: "AWS Key Management Service", family: "Encryption Key",
-        usage: &[("KMS-Keys", "CreateKey", "Keys")] },
-    Service { code: "AmazonVPC", name: "Amazon Virtual Private Cloud", family: "VpcEndpoint",
-        usage: &[("VpcEndpoint-Hours", "VpcEndpoint", "Hrs")] },
-    Service { code: "AmazonGuardDuty", name: "Amazon GuardDuty", family: "Security Services",
-        usage: &[("PaidEventsAnalyzed", "None", "Events")] },
+    Service {
+        code: "AmazonEC2",
+        name: "Amazon Elastic Compute Cloud",
+        family: "Compute Instance",
+        usage: &[
+            ("BoxUsage:m5.large", "RunInstances", "Hrs"),
+            ("BoxUsage:t3.micro", "RunInstances", "Hrs"),
+            ("EBS:VolumeUsage.gp3", "CreateVolume-Gp3", "GB-Mo"),
+        ],
+    },
+    Service {
+        code: "AmazonS3",
+        name: "Amazon Simple Storage Service",
+        family: "Storage",
+        usage: &[
+            ("TimedStorage-ByteHrs", "StandardStorage", "GB-Mo"),
+            ("Requests-Tier1", "PutObject", "Requests"),
+        ],
+    },
+    Service {
+        code: "AmazonRDS",
+        name: "Amazon Relational Database Service",
+        family: "Database Instance",
+        usage: &[("InstanceUsage:db.r5.large", "CreateDBInstance:0014", "Hrs")],
+    },
+    Service {
+        code: "AWSLambda",
+        name: "AWS Lambda",
+        family: "Serverless",
+        usage: &[
+            ("Lambda-GB-Second", "Invoke", "Lambda-GB-Second"),
+            ("Request", "Invoke", "Requests"),
+        ],
+    },
+    Service {
+        code: "AmazonDynamoDB",
+        name: "Amazon DynamoDB",
+        family: "Amazon DynamoDB PayPerRequest Throughput",
+        usage: &[("ReadRequestUnits", "GetItem", "ReadRequestUnits")],
+    },
+    Service {
+        code: "AmazonCloudFront",
+        name: "Amazon CloudFront",
+        family: "Data Transfer",
+        usage: &[("DataTransfer-Out-Bytes", "GET", "GB")],
+    },
+    Service {
+        code: "AWSQueueService",
+        name: "Amazon Simple Queue Service",
+        family: "API Request",
+        usage: &[("Requests-Tier1", "GetQueueAttributes", "Requests")],
+    },
+    Service {
+        code: "AmazonSNS",
+        name: "Amazon Simple Notification Service",
+        family: "API Request",
+        usage: &[("Requests-Tier1", "Publish", "Requests")],
+    },
+    Service {
+        code: "AmazonCloudWatch",
+        name: "AmazonCloudWatch",
+        family: "Metric",
+        usage: &[("CW:MetricMonitorUsage", "MetricStorage", "Metrics")],
+    },
+    Service {
+        code: "AWSDataTransfer",
+        name: "AWS Data Transfer",
+        family: "Data Transfer",
+        usage: &[("DataTransfer-Regional-Bytes", "InterZone-In", "GB")],
+    },
+    Service {
+        code: "AmazonEKS",
+        name: "Amazon Elastic Container Service for Kubernetes",
+        family: "Compute",
+        usage: &[("AmazonEKS-Hours:perCluster", "CreateOperation", "Hours")],
+    },
+    Service {
+        code: "AmazonElastiCache",
+        name: "Amazon ElastiCache",
+        family: "Cache Instance",
+        usage: &[(
+            "NodeUsage:cache.r6g.large",
+            "CreateCacheCluster:0002",
+            "Hrs",
+        )],
+    },
+    Service {
+        code: "AmazonRoute53",
+        name: "Amazon Route 53",
+        family: "DNS Zone",
+        usage: &[("HostedZone", "HostedZone", "HostedZone")],
+    },
+    Service {
+        code: "awskms",
+        name: "AWS Key Management Service",
+        family: "Encryption Key",
+        usage: &[("KMS-Keys", "CreateKey", "Keys")],
+    },
+    Service {
+        code: "AmazonVPC",
+        name: "Amazon Virtual Private Cloud",
+        family: "VpcEndpoint",
+        usage: &[("VpcEndpoint-Hours", "VpcEndpoint", "Hrs")],
+    },
+    Service {
+        code: "AmazonGuardDuty",
+        name: "Amazon GuardDuty",
+        family: "Security Services",
+        usage: &[("PaidEventsAnalyzed", "None", "Events")],
+    },
 ];
 
 pub const REGIONS: &[(&str, &str)] = &[
@@ -101,7 +179,12 @@ pub fn units_str(units: i64, out: &mut String) {
     use std::fmt::Write;
     let sign = if units < 0 { "-" } else { "" };
     let a = units.unsigned_abs();
-    let _ = write!(out, "{sign}{}.{:010}", a / 10_000_000_000, a % 10_000_000_000);
+    let _ = write!(
+        out,
+        "{sign}{}.{:010}",
+        a / 10_000_000_000,
+        a % 10_000_000_000
+    );
 }
 
 pub fn units_money(units: i64) -> Money {
@@ -133,9 +216,17 @@ const TYPES: &[(&str, u32)] = &[
 impl RowGen {
     pub fn new(seed: u64, days: u32) -> Self {
         let mut rng = fastrand::Rng::with_seed(seed);
-        let accounts: Vec<String> = (0..40).map(|_| format!("{:012}", rng.u64(100_000_000_000..999_999_999_999))).collect();
+        let accounts: Vec<String> = (0..40)
+            .map(|_| format!("{:012}", rng.u64(100_000_000_000..999_999_999_999)))
+            .collect();
         let payer = accounts[0].clone();
-        RowGen { rng, accounts, payer, days, next_id: seed.wrapping_mul(0x9e37_79b9) }
+        RowGen {
+            rng,
+            accounts,
+            payer,
+            days,
+            next_id: seed.wrapping_mul(0x9e37_79b9),
+        }
     }
 
     fn pick_type(&mut self) -> &'static str {

@@ -1,7 +1,9 @@
 //! Writers for generated rows: gzip CSV and Parquet (snappy), including CUR 2.0 map columns.
 
 use super::SampleError;
-use arrow_array::builder::{Float64Builder, MapBuilder, StringBuilder, TimestampMillisecondBuilder};
+use arrow_array::builder::{
+    Float64Builder, MapBuilder, StringBuilder, TimestampMillisecondBuilder,
+};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use flate2::write::GzEncoder;
@@ -23,13 +25,24 @@ pub enum Kind {
 /// One output column: a rendered cell (by index) or a map of several.
 #[derive(Debug, Clone)]
 pub enum OutCol {
-    Cell { name: String, idx: usize, kind: Kind },
-    Map { name: String, entries: Vec<(String, usize)> },
+    Cell {
+        name: String,
+        idx: usize,
+        kind: Kind,
+    },
+    Map {
+        name: String,
+        entries: Vec<(String, usize)>,
+    },
 }
 
 impl OutCol {
     pub fn text(name: &str, idx: usize) -> Self {
-        OutCol::Cell { name: name.into(), idx, kind: Kind::Str }
+        OutCol::Cell {
+            name: name.into(),
+            idx,
+            kind: Kind::Str,
+        }
     }
     pub fn typed(name: &str, idx: usize, numeric: bool, ts: bool) -> Self {
         let kind = if ts {
@@ -39,7 +52,11 @@ impl OutCol {
         } else {
             Kind::Str
         };
-        OutCol::Cell { name: name.into(), idx, kind }
+        OutCol::Cell {
+            name: name.into(),
+            idx,
+            kind,
+        }
     }
     fn name(&self) -> &str {
         match self {
@@ -54,7 +71,10 @@ pub trait RowSink {
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> SampleError + '_ {
-    move |e| SampleError::Io { path: path.display().to_string(), source: e }
+    move |e| SampleError::Io {
+        path: path.display().to_string(),
+        source: e,
+    }
 }
 
 pub struct CsvSink {
@@ -72,9 +92,17 @@ impl CsvSink {
         } else {
             Box::new(f)
         };
-        let mut w = csv::WriterBuilder::new().buffer_capacity(1 << 20).from_writer(inner);
-        w.write_record(cols.iter().map(OutCol::name)).map_err(|e| io(path)(e.into()))?;
-        Ok(CsvSink { w, cols: cols.to_vec(), path: path.into(), json: String::new() })
+        let mut w = csv::WriterBuilder::new()
+            .buffer_capacity(1 << 20)
+            .from_writer(inner);
+        w.write_record(cols.iter().map(OutCol::name))
+            .map_err(|e| io(path)(e.into()))?;
+        Ok(CsvSink {
+            w,
+            cols: cols.to_vec(),
+            path: path.into(),
+            json: String::new(),
+        })
     }
 }
 
@@ -95,7 +123,9 @@ impl RowSink for CsvSink {
             };
             r.map_err(|e| io(&self.path)(e.into()))?;
         }
-        self.w.write_record(None::<&[u8]>).map_err(|e| io(&self.path)(e.into()))
+        self.w
+            .write_record(None::<&[u8]>)
+            .map_err(|e| io(&self.path)(e.into()))
     }
 
     fn finish(self: Box<Self>) -> Result<(), SampleError> {
@@ -111,7 +141,7 @@ enum Builder {
     Str(StringBuilder),
     F64(Float64Builder),
     Ts(TimestampMillisecondBuilder),
-    Map(MapBuilder<StringBuilder, StringBuilder>),
+    Map(Box<MapBuilder<StringBuilder, StringBuilder>>),
 }
 
 pub struct ParquetSink {
@@ -125,7 +155,9 @@ pub struct ParquetSink {
 const BATCH: usize = 8192;
 
 fn ts_millis(s: &str) -> Option<i64> {
-    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%SZ").ok().map(|t| t.and_utc().timestamp_millis())
+    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%SZ")
+        .ok()
+        .map(|t| t.and_utc().timestamp_millis())
 }
 
 fn pq_err(e: impl std::fmt::Display) -> SampleError {
@@ -156,15 +188,18 @@ impl ParquetSink {
                         Arc::new(Field::new(
                             "entries",
                             DataType::Struct(
-                                vec![Field::new("key", DataType::Utf8, false), Field::new("value", DataType::Utf8, true)]
-                                    .into(),
+                                vec![
+                                    Field::new("key", DataType::Utf8, false),
+                                    Field::new("value", DataType::Utf8, true),
+                                ]
+                                .into(),
                             ),
                             false,
                         )),
                         false,
                     );
                     fields.push(Field::new(name, dt, true));
-                    builders.push(Builder::Map(b));
+                    builders.push(Builder::Map(Box::new(b)));
                 }
             }
         }
@@ -175,7 +210,13 @@ impl ParquetSink {
             .build();
         let f = BufWriter::new(File::create(path).map_err(io(path))?);
         let w = ArrowWriter::try_new(f, schema.clone(), Some(props)).map_err(pq_err)?;
-        Ok(ParquetSink { w, schema, cols: cols.to_vec(), builders, pending: 0 })
+        Ok(ParquetSink {
+            w,
+            schema,
+            cols: cols.to_vec(),
+            builders,
+            pending: 0,
+        })
     }
 
     fn flush(&mut self) -> Result<(), SampleError> {
@@ -204,8 +245,12 @@ impl RowSink for ParquetSink {
         for (c, b) in self.cols.iter().zip(self.builders.iter_mut()) {
             match (c, b) {
                 (OutCol::Cell { idx, .. }, Builder::Str(b)) => b.append_value(&row[*idx]),
-                (OutCol::Cell { idx, .. }, Builder::F64(b)) => b.append_option(row[*idx].parse::<f64>().ok()),
-                (OutCol::Cell { idx, .. }, Builder::Ts(b)) => b.append_option(ts_millis(&row[*idx])),
+                (OutCol::Cell { idx, .. }, Builder::F64(b)) => {
+                    b.append_option(row[*idx].parse::<f64>().ok())
+                }
+                (OutCol::Cell { idx, .. }, Builder::Ts(b)) => {
+                    b.append_option(ts_millis(&row[*idx]))
+                }
                 (OutCol::Map { entries, .. }, Builder::Map(b)) => {
                     for (k, i) in entries {
                         if !row[*i].is_empty() {
@@ -234,7 +279,11 @@ impl RowSink for ParquetSink {
 
 /// The Athena layout's `cost_and_usage_data_status.parquet` (one `status` column).
 pub fn write_status(path: &Path, status: &str) -> Result<(), SampleError> {
-    let schema = Arc::new(Schema::new(vec![Field::new("status", DataType::Utf8, false)]));
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "status",
+        DataType::Utf8,
+        false,
+    )]));
     let mut b = StringBuilder::new();
     b.append_value(status);
     let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(b.finish())]).map_err(pq_err)?;

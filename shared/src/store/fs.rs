@@ -22,15 +22,22 @@ const STALE_LOCK: Duration = Duration::from_secs(30);
 
 fn io(key: &str, e: std::io::Error) -> StoreError {
     if e.kind() == std::io::ErrorKind::NotFound {
-        StoreError::NotFound { key: key.to_owned() }
+        StoreError::NotFound {
+            key: key.to_owned(),
+        }
     } else {
-        StoreError::Io { key: key.to_owned(), source: e }
+        StoreError::Io {
+            key: key.to_owned(),
+            source: e,
+        }
     }
 }
 
 fn meta_of(key: &str, m: &fs::Metadata) -> ObjectMeta {
     let mtime = m.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    let nanos = mtime.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let nanos = mtime
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     #[cfg(unix)]
     let ino = std::os::unix::fs::MetadataExt::ino(m);
     #[cfg(not(unix))]
@@ -64,7 +71,9 @@ impl FsStore {
     pub fn head(&self, key: &str) -> Result<ObjectMeta, StoreError> {
         let m = fs::metadata(self.path(key)).map_err(|e| io(key, e))?;
         if m.is_dir() {
-            return Err(StoreError::NotFound { key: key.to_owned() });
+            return Err(StoreError::NotFound {
+                key: key.to_owned(),
+            });
         }
         Ok(meta_of(key, &m))
     }
@@ -84,7 +93,11 @@ impl FsStore {
 
     pub fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
         // Walk from the deepest directory the prefix names, then filter by the full prefix.
-        let norm: String = prefix.split('/').filter(|s| !s.is_empty()).collect::<Vec<_>>().join("/");
+        let norm: String = prefix
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("/");
         let dir_part = match norm.rfind('/') {
             Some(i) if !prefix.ends_with('/') => &norm[..i],
             _ if prefix.ends_with('/') => norm.as_str(),
@@ -105,7 +118,11 @@ impl FsStore {
                 if name.ends_with(LOCK_SUFFIX) || name.contains(TMP_MARK) {
                     continue;
                 }
-                let key = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+                let key = if rel.is_empty() {
+                    name
+                } else {
+                    format!("{rel}/{name}")
+                };
                 let ft = entry.file_type().map_err(|e| io(&key, e))?;
                 if ft.is_dir() {
                     stack.push((entry.path(), key));
@@ -126,7 +143,9 @@ impl FsStore {
         }
         let tmp = path.with_file_name(format!(
             "{}{}{}-{}",
-            path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+            path.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default(),
             TMP_MARK,
             std::process::id(),
             fastrand::u64(..)
@@ -153,7 +172,9 @@ impl FsStore {
                 if ok {
                     fs::rename(&tmp, &path).map_err(|e| io(key, e))
                 } else {
-                    Err(StoreError::PreconditionFailed { key: key.to_owned() })
+                    Err(StoreError::PreconditionFailed {
+                        key: key.to_owned(),
+                    })
                 }
             }
         };
@@ -180,12 +201,18 @@ impl KeyLock {
     fn acquire(path: &Path) -> std::io::Result<KeyLock> {
         let lock = path.with_file_name(format!(
             "{}{}",
-            path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+            path.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default(),
             LOCK_SUFFIX
         ));
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
-            match fs::OpenOptions::new().write(true).create_new(true).open(&lock) {
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&lock)
+            {
                 Ok(_) => return Ok(KeyLock(lock)),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let stale = fs::metadata(&lock)
@@ -198,7 +225,10 @@ impl KeyLock {
                         continue;
                     }
                     if std::time::Instant::now() > deadline {
-                        return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "lock held too long"));
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "lock held too long",
+                        ));
                     }
                     std::thread::sleep(Duration::from_millis(2));
                 }
@@ -223,7 +253,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = FsStore::new(dir.path());
         let e1 = s.put("a/CURRENT", b"1", Condition::Absent).unwrap();
-        assert!(matches!(s.put("a/CURRENT", b"2", Condition::Absent), Err(StoreError::PreconditionFailed { .. })));
+        assert!(matches!(
+            s.put("a/CURRENT", b"2", Condition::Absent),
+            Err(StoreError::PreconditionFailed { .. })
+        ));
         let e2 = s.put("a/CURRENT", b"2", Condition::Matches(&e1)).unwrap();
         assert_ne!(e1, e2);
         assert!(matches!(
@@ -234,6 +267,9 @@ mod tests {
         let keys: Vec<String> = s.list("a/").unwrap().into_iter().map(|m| m.key).collect();
         assert_eq!(keys, vec!["a/CURRENT".to_string()]);
         s.delete("a/CURRENT").unwrap();
-        assert!(matches!(s.head("a/CURRENT"), Err(StoreError::NotFound { .. })));
+        assert!(matches!(
+            s.head("a/CURRENT"),
+            Err(StoreError::NotFound { .. })
+        ));
     }
 }

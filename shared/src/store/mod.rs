@@ -31,7 +31,11 @@ pub enum StoreError {
     #[error("{key}: {source}")]
     Io { key: String, source: std::io::Error },
     #[error("{key}: {message}")]
-    Service { key: String, message: String, retryable: bool },
+    Service {
+        key: String,
+        message: String,
+        retryable: bool,
+    },
 }
 
 impl StoreError {
@@ -111,7 +115,12 @@ impl Store {
     }
 
     /// Replace `key` only if its ETag is still `etag`; `PreconditionFailed` otherwise.
-    pub async fn put_if_match(&self, key: &str, body: Vec<u8>, etag: &str) -> Result<String, StoreError> {
+    pub async fn put_if_match(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        etag: &str,
+    ) -> Result<String, StoreError> {
         match self {
             Store::Fs(s) => s.put(key, &body, Condition::Matches(etag)),
         }
