@@ -86,6 +86,14 @@ pub fn from_f64(v: f64) -> Option<Decimal> {
     if v == 0.0 {
         return Some(Decimal::ZERO);
     }
+    // Fast path: a value with at most 12 decimals (what AWS writes) is found
+    // exactly: r / 10^12 rounds back to `v`, so r·10^-12 is a decimal for `v`.
+    if v.abs() < 9_000.0 {
+        let r = (v * 1e12).round();
+        if r / 1e12 == v {
+            return Some(Decimal::from_i128_with_scale(r as i128, 12).normalize());
+        }
+    }
     // ryu prints the shortest representation that round-trips to `v`.
     let mut buf = ryu::Buffer::new();
     let s = buf.format_finite(v);

@@ -7,11 +7,26 @@ use super::FileReport;
 use crate::fields::{display_name, ColumnMap, Dialect, Field};
 use crate::money::{parse_money, BadNumber, Money};
 use crate::rollup::RollupBuilder;
+use simd_csv::{ZeroCopyByteRecord, ZeroCopyReaderBuilder};
 
+/// The current record, borrowed from the reader's buffer. Cells are unquoted
+/// in place; a record holding a doubled quote is unescaped into `owned` first.
 struct CsvRow<'a> {
-    rec: &'a csv::ByteRecord,
+    fast: Option<&'a ZeroCopyByteRecord<'a>>,
+    owned: &'a simd_csv::ByteRecord,
     idx: &'a [Option<usize>],
     focus: bool,
+}
+
+impl CsvRow<'_> {
+    #[inline]
+    fn cell(&self, i: usize) -> &[u8] {
+        match self.fast {
+            Some(r) => r.unquote(i),
+            None => self.owned.get(i),
+        }
+        .unwrap_or(b"")
+    }
 }
 
 impl RowAccess for CsvRow<'_> {
@@ -19,7 +34,7 @@ impl RowAccess for CsvRow<'_> {
     fn text(&self, f: Field) -> &[u8] {
         match self.idx[f as usize] {
             Some(i) => {
-                let v = self.rec.get(i).unwrap_or(b"");
+                let v = self.cell(i);
                 if self.focus && v == b"NULL" {
                     b""
                 } else {
@@ -33,7 +48,7 @@ impl RowAccess for CsvRow<'_> {
     #[inline]
     fn number(&self, f: Field) -> Result<Option<Money>, BadNumber> {
         match self.idx[f as usize] {
-            Some(i) => parse_money(self.rec.get(i).unwrap_or(b"")),
+            Some(i) => parse_money(self.cell(i)),
             None => Ok(None),
         }
     }
@@ -45,36 +60,39 @@ pub fn read_csv(
     stream: DataStream,
     builder: &mut RollupBuilder,
 ) -> Result<FileReport, ReadError> {
-    let mut rdr = csv::ReaderBuilder::new()
+    let mut rdr = ZeroCopyReaderBuilder::new()
         .has_headers(false)
         .flexible(false)
-        .buffer_capacity(256 * 1024)
+        .buffer_capacity(1 << 20)
         .from_reader(stream.reader);
-    let mut header = csv::ByteRecord::new();
-    let got = rdr
-        .read_byte_record(&mut header)
-        .map_err(|e| csv_error(name, &e, None))?;
-    if !got || header.iter().all(|f| f.is_empty()) {
-        return Err(ReadError::new(
-            name,
-            ReadErrorKind::Empty,
-            Location::File,
-            "the file is empty: no header row",
-            "AWS never delivers an empty billing file; re-download it, or remove it from the directory",
-        ));
-    }
-    let names: Vec<String> = header
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let s = String::from_utf8_lossy(f).into_owned();
-            if i == 0 {
-                s.trim_start_matches('\u{feff}').to_owned()
-            } else {
-                s
-            }
-        })
-        .collect();
+    // Line of the next record's first byte (1-based), counted from record bytes.
+    let mut line: u64 = 1;
+    let names: Vec<String> = match rdr.read_byte_record().map_err(|e| csv_error(name, &e, line, None))? {
+        Some(h) if !(h.len() == 1 && h.as_slice().is_empty()) => {
+            line += newlines(h.as_slice()) + 1;
+            h.to_byte_record()
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    let s = String::from_utf8_lossy(f).into_owned();
+                    if i == 0 {
+                        s.trim_start_matches('\u{feff}').to_owned()
+                    } else {
+                        s
+                    }
+                })
+                .collect()
+        }
+        _ => {
+            return Err(ReadError::new(
+                name,
+                ReadErrorKind::Empty,
+                Location::File,
+                "the file is empty: no header row",
+                "AWS never delivers an empty billing file; re-download it, or remove it from the directory",
+            ))
+        }
+    };
     let dialect = Dialect::detect(names.iter().map(String::as_str)).ok_or_else(|| {
         ReadError::new(
             name,
@@ -99,31 +117,40 @@ pub fn read_csv(
     }
     let idx: Vec<Option<usize>> = Field::ALL.iter().map(|f| columns.get(*f)).collect();
     let mut norm = Normaliser::new(dialect, &columns);
-    let mut rec = csv::ByteRecord::new();
+    let mut owned = simd_csv::ByteRecord::new();
     let mut rows = 0u64;
+    let focus = dialect.is_focus();
     loop {
-        match rdr.read_byte_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(csv_error(name, &e, Some(&names))),
-        }
-        if rec.len() == 1 && rec.get(0) == Some(b"") {
+        let rec = match rdr.read_byte_record() {
+            Ok(Some(r)) => r,
+            Ok(None) => break,
+            Err(e) => return Err(csv_error(name, &e, line, Some(&names))),
+        };
+        let raw = rec.as_slice();
+        let this_line = line;
+        line += newlines(raw) + 1;
+        if raw.is_empty() || raw == b"\r" {
             continue; // a blank line
         }
+        // Doubled quotes need unescaping: take the slow path for that record only.
+        let needs_unescape = memchr::memmem::find(raw, b"\"\"").is_some();
+        if needs_unescape {
+            owned = rec.to_byte_record();
+        }
         let row = CsvRow {
-            rec: &rec,
+            fast: (!needs_unescape).then_some(&rec),
+            owned: &owned,
             idx: &idx,
-            focus: dialect.is_focus(),
+            focus,
         };
         if let Err(BadField { field, problem }) = norm.add_row(&row, builder) {
-            let line = rec.position().map_or(0, |p| p.line());
             let column = columns
                 .get(field)
                 .map_or_else(|| display_name(field, dialect), |i| names[i].clone());
             return Err(ReadError::new(
                 name,
                 ReadErrorKind::BadData,
-                Location::Field { line, column },
+                Location::Field { line: this_line, column },
                 problem,
                 "fix or remove that row (AWS writes plain decimals and ISO timestamps there), then re-run",
             ));
@@ -137,28 +164,26 @@ pub fn read_csv(
     })
 }
 
-fn csv_error(name: &str, e: &csv::Error, names: Option<&[String]>) -> ReadError {
+fn newlines(raw: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', raw).count() as u64
+}
+
+fn csv_error(name: &str, e: &simd_csv::Error, line: u64, names: Option<&[String]>) -> ReadError {
     match e.kind() {
-        csv::ErrorKind::Io(io) => {
+        simd_csv::ErrorKind::Io(io) => {
             let (kind, hint) = classify_io(io);
             let problem = match kind {
                 ReadErrorKind::Corrupt => format!("decompression failed: {io}"),
                 _ => io.to_string(),
             };
-            let location = e
-                .position()
-                .map_or(Location::File, |p| Location::Line(p.line()));
-            ReadError::new(name, kind, location, problem, hint)
+            ReadError::new(name, kind, Location::Line(line), problem, hint)
         }
-        csv::ErrorKind::UnequalLengths {
-            pos,
-            expected_len,
-            len,
+        simd_csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
         } => ReadError::new(
             name,
             ReadErrorKind::BadData,
-            pos.as_ref()
-                .map_or(Location::File, |p| Location::Line(p.line())),
+            Location::Line(line),
             format!(
                 "the row has {len} fields but the header has {expected_len}{}",
                 names.map_or(String::new(), |n| format!(
@@ -168,18 +193,10 @@ fn csv_error(name: &str, e: &csv::Error, names: Option<&[String]>) -> ReadError 
             ),
             "the row is cut or has an unquoted comma; fix the row or re-download the file",
         ),
-        csv::ErrorKind::Utf8 { pos, err } => ReadError::new(
-            name,
-            ReadErrorKind::BadData,
-            pos.as_ref()
-                .map_or(Location::File, |p| Location::Line(p.line())),
-            format!("invalid UTF-8 in field {}", err.field() + 1),
-            "AWS billing files are UTF-8; re-export the file as UTF-8",
-        ),
         _ => ReadError::new(
             name,
             ReadErrorKind::BadData,
-            Location::File,
+            Location::Line(line),
             e.to_string(),
             "check the file is CSV",
         ),

@@ -194,6 +194,8 @@ pub fn units_money(units: i64) -> Money {
 pub struct RowGen {
     rng: fastrand::Rng,
     pub accounts: Vec<String>,
+    /// Per account, the (service, region) pairs it uses: a few services in one or two regions.
+    profiles: Vec<Vec<(usize, usize)>>,
     pub payer: String,
     pub days: u32,
     next_id: u64,
@@ -220,9 +222,24 @@ impl RowGen {
             .map(|_| format!("{:012}", rng.u64(100_000_000_000..999_999_999_999)))
             .collect();
         let payer = accounts[0].clone();
+        let profiles = (0..accounts.len())
+            .map(|_| {
+                let home = rng.usize(0..REGIONS.len());
+                let second = rng.usize(0..REGIONS.len());
+                (0..rng.usize(3..9))
+                    .map(|_| {
+                        (
+                            rng.usize(0..SERVICES.len()),
+                            if rng.u8(0..4) == 0 { second } else { home },
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
         RowGen {
             rng,
             accounts,
+            profiles,
             payer,
             days,
             next_id: seed.wrapping_mul(0x9e37_79b9),
@@ -245,14 +262,36 @@ impl RowGen {
         let r = &mut self.rng;
         // A skewed account distribution: a few big spenders, a long tail.
         let account = (r.f64().powi(2) * self.accounts.len() as f64) as usize;
-        let service = r.usize(0..SERVICES.len());
+        let profile = &self.profiles[account];
+        let (service, region) = profile[r.usize(0..profile.len())];
         let usage = r.usize(0..SERVICES[service].usage.len());
-        let region = r.usize(0..REGIONS.len());
-        let day = r.u32(0..self.days);
-        let hour = r.u32(0..24);
+        let mut day = r.u32(0..self.days);
+        let mut hour = r.u32(0..24);
         let usage_amount = r.i64(1..50_000_000_000);
         let cost = r.i64(1..20_000_000_000);
-        let t = self.pick_type();
+        let mut t = self.pick_type();
+        // Commitments apply to the services that have them; monthly charges are dated the 1st.
+        let code = SERVICES[service].code;
+        if t == "DiscountedUsage"
+            && !matches!(code, "AmazonEC2" | "AmazonRDS" | "AmazonElastiCache")
+            || matches!(t, "SavingsPlanCoveredUsage" | "SavingsPlanNegation")
+                && !matches!(code, "AmazonEC2" | "AWSLambda" | "AmazonEKS")
+        {
+            t = "Usage";
+        }
+        if matches!(
+            t,
+            "Tax"
+                | "RIFee"
+                | "SavingsPlanRecurringFee"
+                | "Fee"
+                | "Credit"
+                | "Refund"
+                | "EdpDiscount"
+        ) {
+            day = 0;
+            hour = 0;
+        }
         self.next_id += 1;
         let mut g = GenRow {
             account,
