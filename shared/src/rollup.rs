@@ -91,6 +91,22 @@ impl Sums {
         self.usage_amount += o.usage_amount;
     }
 
+    /// The same sums without trailing zeros (for display and summaries).
+    pub fn normalized(&self) -> Sums {
+        let n = |m: Money| m.normalize();
+        Sums {
+            rows: self.rows,
+            billed_cost: n(self.billed_cost),
+            effective_cost: n(self.effective_cost),
+            list_cost: n(self.list_cost),
+            contracted_cost: self.contracted_cost.map(n),
+            unblended_cost: self.unblended_cost.map(n),
+            net_unblended_cost: self.net_unblended_cost.map(n),
+            blended_cost: self.blended_cost.map(n),
+            usage_amount: n(self.usage_amount),
+        }
+    }
+
     /// The value of a named measure (`billed`, `unblended`, `amortized`, ...).
     pub fn measure(&self, m: Measure) -> Option<Money> {
         match m {

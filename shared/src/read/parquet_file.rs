@@ -14,15 +14,19 @@ use arrow_array::types::{
     TimestampSecondType,
 };
 use arrow_array::{Array, ArrayRef, MapArray, RecordBatch, StringArray};
-use arrow_schema::{DataType, TimeUnit};
+use arrow_schema::{DataType, Schema, TimeUnit};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::ProjectionMask;
 use std::fs::File;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 enum TextCol {
     None,
     Str(StringArray),
+    /// Dictionary-encoded text read as such: no per-row string copies.
+    Dict(arrow_array::Int32Array, StringArray),
     /// Dates rendered once per batch as `YYYY-MM-DD` (10 bytes a row; empty when null).
     Days(Vec<[u8; 10]>, Vec<bool>),
     Owned(Vec<Option<String>>),
@@ -55,6 +59,13 @@ impl RowAccess for BatchRow<'_> {
                     b""
                 } else {
                     a.value(i).as_bytes()
+                }
+            }
+            TextCol::Dict(keys, values) => {
+                if keys.is_null(i) {
+                    b""
+                } else {
+                    values.value(keys.value(i) as usize).as_bytes()
                 }
             }
             TextCol::Days(d, valid) => {
@@ -134,8 +145,9 @@ pub fn read_parquet(
     opts: &ReadOptions,
 ) -> Result<FileReport, ReadError> {
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let pb = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| corrupt(name, e))?;
-    let schema = pb.schema().clone();
+    let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+        .map_err(|e| corrupt(name, e))?;
+    let schema = meta.schema().clone();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let dialect = Dialect::detect(names.iter().copied()).ok_or_else(|| {
         ReadError::new(
@@ -173,6 +185,36 @@ pub fn read_parquet(
     }
     roots.sort_unstable();
     roots.dedup();
+    // Read the text columns we use as dictionaries: CUR text is dictionary-encoded
+    // in Parquet, so this skips materialising a string per row.
+    let text_roots: Vec<usize> = Field::ALL
+        .iter()
+        .filter(|f| !f.is_numeric())
+        .filter_map(|f| columns.get(*f))
+        .collect();
+    let hinted = Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                if text_roots.contains(&i) && f.data_type() == &DataType::Utf8 {
+                    Arc::new(f.as_ref().clone().with_data_type(DataType::Dictionary(
+                        Box::new(DataType::Int32),
+                        Box::new(DataType::Utf8),
+                    )))
+                } else {
+                    f.clone()
+                }
+            })
+            .collect::<Vec<_>>(),
+    ));
+    let meta = ArrowReaderMetadata::try_new(
+        meta.metadata().clone(),
+        ArrowReaderOptions::new().with_schema(hinted),
+    )
+    .unwrap_or(meta);
+    let pb = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta);
     let row_group_rows: Vec<i64> = pb
         .metadata()
         .row_groups()
@@ -204,7 +246,11 @@ pub fn read_parquet(
             let (t, n) = match columns.get(*f) {
                 Some(root) => {
                     let a = col_of(root);
-                    (text_col(&a), num_col(&a))
+                    if f.is_numeric() {
+                        (TextCol::None, num_col(&a))
+                    } else {
+                        (text_col(&a), NumCol::None)
+                    }
                 }
                 None => (TextCol::None, NumCol::None),
             };
@@ -269,6 +315,10 @@ fn locate(row_groups: &[i64], abs: u64) -> (usize, u64) {
 fn text_col(a: &ArrayRef) -> TextCol {
     match a.data_type() {
         DataType::Utf8 => TextCol::Str(a.as_string::<i32>().clone()),
+        DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8 => {
+            let d = a.as_dictionary::<Int32Type>();
+            TextCol::Dict(d.keys().clone(), d.values().as_string::<i32>().clone())
+        }
         DataType::Timestamp(unit, _) => {
             let per_day: i64 = match unit {
                 TimeUnit::Second => 86_400,
@@ -333,11 +383,25 @@ fn days_col(days: impl Iterator<Item = Option<i32>>) -> TextCol {
 
 /// Days since 1970-01-01 -> `YYYY-MM-DD`.
 fn format_day(days: i32) -> [u8; 10] {
-    let date = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
-        + chrono::Duration::days(i64::from(days));
-    let s = date.format("%Y-%m-%d").to_string();
-    let mut out = [b'0'; 10];
-    out.copy_from_slice(&s.as_bytes()[..10]);
+    // Howard Hinnant's civil_from_days: no allocation, no formatting machinery.
+    let z = i64::from(days) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let mut out = *b"0000-00-00";
+    let y = y.clamp(0, 9999) as u32;
+    for (i, div) in [1000, 100, 10, 1].into_iter().enumerate() {
+        out[i] = b'0' + (y / div % 10) as u8;
+    }
+    out[5] = b'0' + (m / 10) as u8;
+    out[6] = b'0' + (m % 10) as u8;
+    out[8] = b'0' + (d / 10) as u8;
+    out[9] = b'0' + (d % 10) as u8;
     out
 }
 
@@ -394,6 +458,9 @@ mod tests {
     fn days_and_row_groups() {
         assert_eq!(&format_day(0), b"1970-01-01");
         assert_eq!(&format_day(17805), b"2018-10-01");
+        assert_eq!(&format_day(19782), b"2024-02-29");
+        assert_eq!(&format_day(-1), b"1969-12-31");
+        assert_eq!(&format_day(11016), b"2000-02-29");
         assert_eq!(locate(&[10, 5], 0), (0, 0));
         assert_eq!(locate(&[10, 5], 12), (1, 2));
     }
