@@ -103,6 +103,60 @@ pub fn from_f64(v: f64) -> Option<Decimal> {
         .or_else(|| Decimal::from_f64_retain(v))
 }
 
+/// An exact running sum that is cheap to add to: a fixed-point i128 at 18
+/// decimals, with a [`Decimal`] beside it for any value that does not fit
+/// (more than 18 decimals, or i128 overflow). Nothing is ever rounded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Accumulator {
+    fixed: i128,
+    spill: Decimal,
+}
+
+const ACC_SCALE: u32 = 18;
+const POW10: [i128; 19] = {
+    let mut t = [1i128; 19];
+    let mut i = 1;
+    while i < 19 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+impl Accumulator {
+    #[inline]
+    pub fn add(&mut self, d: Decimal) {
+        let scale = d.scale();
+        if scale <= ACC_SCALE {
+            if let Some(v) = d
+                .mantissa()
+                .checked_mul(POW10[(ACC_SCALE - scale) as usize])
+                .and_then(|v| self.fixed.checked_add(v))
+            {
+                self.fixed = v;
+                return;
+            }
+        }
+        self.spill += d;
+    }
+
+    /// The exact sum (trailing zeros removed).
+    pub fn value(&self) -> Decimal {
+        let mut m = self.fixed;
+        let mut scale = ACC_SCALE;
+        while scale > 0 && m % 10 == 0 {
+            m /= 10;
+            scale -= 1;
+        }
+        let fixed = Decimal::try_from_i128_with_scale(m, scale).unwrap_or_else(|_| {
+            // Beyond 28 significant digits: the integer and fraction parts separately.
+            let int = Decimal::from_i128_with_scale(self.fixed / POW10[ACC_SCALE as usize], 0);
+            int + Decimal::from_i128_with_scale(self.fixed % POW10[ACC_SCALE as usize], ACC_SCALE)
+        });
+        (fixed + self.spill).normalize()
+    }
+}
+
 /// Parse a decimal that is known to be valid (used for constants and tests).
 pub fn dec(s: &str) -> Decimal {
     Decimal::from_str_exact(s).expect("valid decimal literal")
@@ -134,6 +188,24 @@ mod tests {
         let a = parse_money(b"0.1").unwrap().unwrap();
         let b = parse_money(b"0.2").unwrap().unwrap();
         assert_eq!((a + b).to_string(), "0.3");
+    }
+
+    #[test]
+    fn accumulator_is_exact_including_spills() {
+        let mut a = Accumulator::default();
+        for v in [
+            "0.1",
+            "0.2",
+            "-0.05",
+            "1e-20",
+            "123456789.123456789012345678",
+        ] {
+            a.add(parse_money(v.as_bytes()).unwrap().unwrap());
+        }
+        assert_eq!(
+            a.value(),
+            dec("123456789.373456789012345678") + dec("0.00000000000000000001")
+        );
     }
 
     #[test]

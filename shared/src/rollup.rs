@@ -3,7 +3,7 @@
 //! (plus currency, which money must never be summed across).
 
 use crate::charge::Measures;
-use crate::money::Money;
+use crate::money::{Accumulator, Money};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -273,6 +273,23 @@ mod group_map {
     }
 }
 
+/// What rows are counted by: the line item type (CUR) or the charge category (FOCUS).
+fn type_label<'a>(line_item_type: &'a [u8], category: &'a [u8]) -> &'a [u8] {
+    if line_item_type.is_empty() {
+        category
+    } else {
+        line_item_type
+    }
+}
+
+fn type_label_str<'a>(line_item_type: &'a str, category: &'a str) -> &'a str {
+    if line_item_type.is_empty() {
+        category
+    } else {
+        line_item_type
+    }
+}
+
 /// Builds [`PeriodRollup`]s from line items, fast: one hash lookup per row, an
 /// allocation only for a new group.
 pub struct RollupBuilder {
@@ -283,9 +300,60 @@ pub struct RollupBuilder {
 
 #[derive(Default)]
 struct PeriodBuilder {
-    groups: hashbrown::HashMap<Box<[u8]>, Sums>,
+    groups: hashbrown::HashMap<Box<[u8]>, FastSums>,
     rest: PeriodRollup,
-    types: hashbrown::HashMap<Box<[u8]>, u64>,
+    /// Rows per type of unattributed rows (attributed ones are counted from the group keys).
+    unattributed_types: BTreeMap<Vec<u8>, u64>,
+}
+
+/// [`Sums`] with fixed-point accumulators: the per-row hot path.
+#[derive(Default, Clone, Copy)]
+struct FastSums {
+    rows: u64,
+    billed: Accumulator,
+    effective: Accumulator,
+    list: Accumulator,
+    contracted: Option<Accumulator>,
+    unblended: Option<Accumulator>,
+    net_unblended: Option<Accumulator>,
+    blended: Option<Accumulator>,
+    usage: Accumulator,
+}
+
+#[inline]
+fn acc_opt(acc: &mut Option<Accumulator>, v: Option<Money>) {
+    if let Some(v) = v {
+        acc.get_or_insert_with(Accumulator::default).add(v);
+    }
+}
+
+impl FastSums {
+    #[inline]
+    fn add(&mut self, m: &Measures) {
+        self.rows += 1;
+        self.billed.add(m.billed);
+        self.effective.add(m.effective);
+        self.list.add(m.list);
+        acc_opt(&mut self.contracted, m.contracted);
+        acc_opt(&mut self.unblended, m.unblended);
+        acc_opt(&mut self.net_unblended, m.net_unblended);
+        acc_opt(&mut self.blended, m.blended);
+        self.usage.add(m.usage_amount);
+    }
+
+    fn sums(&self) -> Sums {
+        Sums {
+            rows: self.rows,
+            billed_cost: self.billed.value(),
+            effective_cost: self.effective.value(),
+            list_cost: self.list.value(),
+            contracted_cost: self.contracted.map(|a| a.value()),
+            unblended_cost: self.unblended.map(|a| a.value()),
+            net_unblended_cost: self.net_unblended.map(|a| a.value()),
+            blended_cost: self.blended.map(|a| a.value()),
+            usage_amount: self.usage.value(),
+        }
+    }
 }
 
 impl RollupBuilder {
@@ -303,18 +371,6 @@ impl RollupBuilder {
             Some(p) => p,
             None => self.periods.entry(li.period.to_vec()).or_default(),
         };
-        p.rest.totals.add(&li.measures);
-        let type_label = if li.line_item_type.is_empty() {
-            li.charge_category
-        } else {
-            li.line_item_type
-        };
-        match p.types.get_mut(type_label) {
-            Some(n) => *n += 1,
-            None => {
-                p.types.insert(type_label.into(), 1);
-            }
-        }
         let account = if li.account.is_empty() {
             li.payer
         } else {
@@ -324,6 +380,8 @@ impl RollupBuilder {
             if !acc.contains(account) {
                 let id = String::from_utf8_lossy(account).into_owned();
                 p.rest.unattributed.entry(id).or_default().add(&li.measures);
+                let label = type_label(li.line_item_type, li.charge_category);
+                *p.unattributed_types.entry(label.to_vec()).or_default() += 1;
                 return;
             }
         }
@@ -352,7 +410,7 @@ impl RollupBuilder {
         match p.groups.get_mut(k.as_slice()) {
             Some(s) => s.add(&li.measures),
             None => {
-                let mut s = Sums::default();
+                let mut s = FastSums::default();
                 s.add(&li.measures);
                 p.groups.insert(k.as_slice().into(), s);
             }
@@ -389,13 +447,25 @@ impl RollupBuilder {
                 r.groups = b
                     .groups
                     .into_iter()
-                    .map(|(k, v)| (k.into_vec(), v))
+                    .map(|(k, v)| (k.into_vec(), v.sums()))
                     .collect();
-                r.rows_per_type = b
-                    .types
-                    .into_iter()
-                    .map(|(k, v)| (String::from_utf8_lossy(&k).into_owned(), v))
-                    .collect();
+                // Totals and rows per type follow from the groups plus the unattributed rows.
+                let mut totals = r.unattributed_total();
+                let mut types: BTreeMap<String, u64> = BTreeMap::new();
+                for (k, s) in &r.groups {
+                    totals.merge(s);
+                    let parts = split_key(k);
+                    *types
+                        .entry(type_label_str(parts[7], parts[6]).to_owned())
+                        .or_default() += s.rows;
+                }
+                for (k, n) in b.unattributed_types {
+                    *types
+                        .entry(String::from_utf8_lossy(&k).into_owned())
+                        .or_default() += n;
+                }
+                r.totals = totals.normalized();
+                r.rows_per_type = types;
                 (String::from_utf8_lossy(&period).into_owned(), r)
             })
             .collect()
