@@ -18,13 +18,13 @@ use std::sync::Arc;
 
 #[derive(Args)]
 pub struct IngestArgs {
-    /// Directory holding the report/export (or bare data files).
-    pub root: PathBuf,
+    /// The report's location: s3://bucket/prefix, or a directory holding a copy of it (or bare data files).
+    pub root: String,
     #[arg(long, default_value = "default")]
     pub tenant: String,
-    /// Where committed rollups go.
-    #[arg(long, default_value = "curlew-out")]
-    pub out: PathBuf,
+    /// Where committed rollups go: a directory or s3://bucket/prefix.
+    #[arg(long = "store", visible_alias = "out", default_value = "curlew-out")]
+    pub out: String,
     /// Connected usage accounts (comma-separated); others are reported as unattributed.
     #[arg(long, value_delimiter = ',')]
     pub accounts: Vec<String>,
@@ -41,8 +41,9 @@ pub struct IngestArgs {
 
 #[derive(Args)]
 pub struct ReportArgs {
-    #[arg(long, default_value = "curlew-out")]
-    pub out: PathBuf,
+    /// Where committed rollups are: a directory or s3://bucket/prefix.
+    #[arg(long = "store", visible_alias = "out", default_value = "curlew-out")]
+    pub out: String,
     #[arg(long, default_value = "default")]
     pub tenant: String,
     /// Only this billing period (YYYY-MM).
@@ -94,17 +95,16 @@ fn check_period(p: &str, flag: &str) -> Result<()> {
 }
 
 pub async fn ingest(a: IngestArgs) -> Result<i32> {
-    if !a.root.is_dir() {
-        bail!("{} is not a directory; point `curlew ingest` at the folder that holds the report (the copy of s3://bucket/prefix)", a.root.display());
+    if !a.root.starts_with("s3://") && !std::path::Path::new(&a.root).is_dir() {
+        bail!("{} is not a directory; point `curlew ingest` at s3://bucket/prefix or at the folder that holds a copy of it", a.root);
     }
     if let Some(s) = &a.since {
         check_period(s, "--since")?;
     }
-    let source = Source {
-        store: Store::local(&a.root),
-        prefix: String::new(),
-    };
-    let ledger = Ledger::new(Store::local(&a.out), "");
+    let (store, prefix) = Store::open(&a.root).await;
+    let source = Source { store, prefix };
+    let (out_store, out_prefix) = Store::open(&a.out).await;
+    let ledger = Ledger::new(out_store, &out_prefix);
     let mut opts = IngestOptions::new(&a.tenant);
     if !a.accounts.is_empty() {
         opts.accounts = Some(
@@ -169,7 +169,8 @@ pub async fn report(a: ReportArgs) -> Result<i32> {
         .iter()
         .map(|d| Dim::parse(d).with_context(|| format!("--by {d:?} is not a dimension; use period, day, payer, account, service, region, category, type or usage-type")))
         .collect::<Result<Vec<_>>>()?;
-    let ledger = Ledger::new(Store::local(&a.out), "");
+    let (out_store, out_prefix) = Store::open(&a.out).await;
+    let ledger = Ledger::new(out_store, &out_prefix);
     let committed = load_committed(&ledger, &a.tenant, a.period.as_deref()).await?;
     if committed.is_empty() {
         bail!(
@@ -179,8 +180,8 @@ pub async fn report(a: ReportArgs) -> Result<i32> {
                 .as_ref()
                 .map(|p| format!(" and period {p}"))
                 .unwrap_or_default(),
-            a.out.display(),
-            a.out.display()
+            a.out,
+            a.out
         );
     }
     let rows = aggregate(&committed, &dims, measure);
@@ -240,9 +241,9 @@ pub async fn demo(rows: u64, keep: Option<PathBuf>) -> Result<i32> {
     spec.versioning = Versioning::New;
     let sample = write_sample(&spec, &src)?;
     let args = IngestArgs {
-        root: src.clone(),
+        root: src.display().to_string(),
         tenant: "demo".into(),
-        out: out.clone(),
+        out: out.display().to_string(),
         accounts: Vec::new(),
         since: None,
         report: None,
@@ -255,7 +256,7 @@ pub async fn demo(rows: u64, keep: Option<PathBuf>) -> Result<i32> {
     println!();
     for by in ["service", "account"] {
         report(ReportArgs {
-            out: out.clone(),
+            out: out.display().to_string(),
             tenant: "demo".into(),
             period: None,
             by: vec![by.into()],
@@ -270,5 +271,42 @@ pub async fn demo(rows: u64, keep: Option<PathBuf>) -> Result<i32> {
         "generator's own total BilledCost: {} ({} rows) — the table's total must match it to the last digit",
         sample.expected.billed, sample.expected.rows
     );
+    Ok(0)
+}
+
+#[derive(Args)]
+pub struct GcArgs {
+    /// Where committed rollups are: a directory or s3://bucket/prefix.
+    #[arg(long = "store", visible_alias = "out", default_value = "curlew-out")]
+    pub out: String,
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
+    /// Revisions newer than CURRENT and staging younger than this are kept (may be in flight).
+    #[arg(long, default_value_t = 60)]
+    pub grace_minutes: i64,
+}
+
+pub async fn gc(a: GcArgs) -> Result<i32> {
+    let (out_store, out_prefix) = Store::open(&a.out).await;
+    let ledger = Ledger::new(out_store, &out_prefix);
+    let r = curlew::gc::gc(
+        &ledger,
+        &a.tenant,
+        chrono::Duration::minutes(a.grace_minutes),
+        chrono::Utc::now(),
+    )
+    .await?;
+    println!(
+        "curlew gc: deleted {} superseded/abandoned revision(s) and {} staging dir(s), {} object(s)",
+        r.deleted_revisions.len(),
+        r.deleted_staging.len(),
+        r.objects_deleted
+    );
+    for d in r.deleted_revisions.iter().chain(&r.deleted_staging) {
+        println!("  deleted {d}");
+    }
+    for k in &r.kept_in_flight {
+        println!("  kept (may be in flight) {k}");
+    }
     Ok(0)
 }

@@ -34,6 +34,8 @@ enum Command {
         #[arg(long)]
         keep: Option<PathBuf>,
     },
+    /// Delete superseded and abandoned revisions (never what CURRENT names).
+    Gc(commands::GcArgs),
     /// Benchmark parsing: 2M-row legacy CUR CSV.gz and Parquet; prints rows/s, MB/s, peak RSS.
     Bench(bench::BenchArgs),
 }
@@ -56,6 +58,7 @@ fn main() -> anyhow::Result<()> {
             Command::Sample(a) => commands::sample(a),
             Command::Demo { rows, keep } => commands::demo(rows, keep).await,
             Command::Bench(a) => bench::run(a),
+            Command::Gc(a) => commands::gc(a).await,
         }
     })?;
     std::process::exit(code);

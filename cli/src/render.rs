@@ -6,7 +6,6 @@ use curlew::ledger::CommitOutcome;
 use curlew::money::Money;
 use curlew::report::{Committed, Dim};
 use curlew::rollup::{Measure, Sums};
-use std::path::Path;
 use std::time::Duration;
 
 fn money(m: Money) -> String {
@@ -25,7 +24,7 @@ fn money(m: Money) -> String {
     format!("{sign}{grouped}.{frac}")
 }
 
-pub fn ingest_summary(r: &IngestReport, out: &Path, took: Duration, bytes: u64) {
+pub fn ingest_summary(r: &IngestReport, out: &str, took: Duration, bytes: u64) {
     println!(
         "curlew ingest: {} deliver{} in {:.2?} ({} read)",
         r.deliveries.len(),
@@ -115,7 +114,7 @@ pub fn ingest_summary(r: &IngestReport, out: &Path, took: Duration, bytes: u64) 
     for e in &r.errors {
         println!("  error: {e}");
     }
-    println!("  output: {}", out.display());
+    println!("  output: {out}");
 }
 
 pub fn table(

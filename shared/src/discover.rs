@@ -170,14 +170,22 @@ pub async fn discover(source: &Source) -> Result<Discovery, DiscoverError> {
         }
     }
     for ((report, period), mut cands) in candidates {
-        // Newest first; the top-level copy and the assembly copy share an id: keep the newest.
+        // Newest first. The top-level copy and the assembly copy share an id: prefer
+        // the assembly copy, which AWS never rewrites, so its ETag check stays stable.
         cands.sort_by(|a, b| b.0.cmp(&a.0));
-        let (rev, key, etag, manifest) = cands.remove(0);
+        let newest = cands[0].3.assembly.clone();
+        let pick = cands
+            .iter()
+            .position(|c| {
+                c.3.assembly == newest && !newest.is_empty() && c.1.contains(&format!("/{newest}/"))
+            })
+            .unwrap_or(0);
+        let (rev, key, etag, manifest) = cands.remove(pick);
         for (r, ..) in cands.iter().filter(|c| c.3.assembly != manifest.assembly) {
             out.superseded
                 .push((report.clone(), period.clone(), r.name()));
         }
-        let (files, missing) = resolve_files(&key, &manifest.data_keys, &by_norm);
+        let (files, missing) = resolve_files(&source.prefix, &manifest.data_keys, &by_norm);
         out.deliveries.push(Delivery {
             kind: manifest.kind,
             report,
@@ -194,22 +202,33 @@ pub async fn discover(source: &Source) -> Result<Discovery, DiscoverError> {
     Ok(out)
 }
 
-/// Map manifest keys (full bucket keys) onto the listing. A directory standing
-/// in for `s3://bucket/prefix` lacks the prefix: find the leading part to drop
-/// once, from the first key that resolves, and apply it to all.
+/// Map manifest keys (full bucket keys) onto the listing. A copy of
+/// `s3://bucket/prefix` may lack the prefix, or sit under another one: find,
+/// from the first key that resolves, how many leading segments to drop, then
+/// apply that to all keys (each looked up bare and under the source prefix).
 fn resolve_files(
-    manifest_key: &str,
+    source_prefix: &str,
     keys: &[String],
     by_norm: &HashMap<String, &ObjectMeta>,
 ) -> (Vec<ObjectMeta>, Vec<String>) {
-    let _ = manifest_key;
+    let base = norm(source_prefix);
+    let lookup = |rest: &str| -> Option<&ObjectMeta> {
+        by_norm
+            .get(rest)
+            .or_else(|| {
+                (!base.is_empty())
+                    .then(|| by_norm.get(&format!("{base}/{rest}")))
+                    .flatten()
+            })
+            .copied()
+    };
     let normed: Vec<String> = keys.iter().map(|k| norm(k)).collect();
     let mut strip = None;
     'outer: for k in &normed {
         let mut rest = k.as_str();
         let mut dropped = 0;
         loop {
-            if by_norm.contains_key(rest) {
+            if lookup(rest).is_some() {
                 strip = Some(dropped);
                 break 'outer;
             }
@@ -225,11 +244,9 @@ fn resolve_files(
     let mut files = Vec::new();
     let mut missing = Vec::new();
     for (k, raw) in normed.iter().zip(keys) {
-        let found = strip
-            .and_then(|n| k.get(n..))
-            .and_then(|rest| by_norm.get(rest));
+        let found = strip.and_then(|n| k.get(n..)).and_then(lookup);
         match found {
-            Some(m) => files.push((*m).clone()),
+            Some(m) => files.push(m.clone()),
             None => missing.push(raw.clone()),
         }
     }
@@ -299,9 +316,18 @@ mod tests {
             "my/prefix//rep/20231101-20231201/a1/rep-2.csv.gz".to_string(),
             "my/prefix/rep/20231101-20231201/a1/rep-3.csv.gz".to_string(),
         ];
-        let (files, missing) = resolve_files("m", &keys, &by);
+        let (files, missing) = resolve_files("", &keys, &by);
         assert_eq!(files.len(), 2);
         assert_eq!(missing, vec![keys[2].clone()]);
+    }
+
+    #[test]
+    fn resolves_keys_under_a_source_prefix() {
+        let listing = [meta("billing/cur/r/20240101-20240201/a1/r-1.csv.gz")];
+        let by: HashMap<String, &ObjectMeta> = listing.iter().map(|m| (norm(&m.key), m)).collect();
+        let keys = vec!["cur/r/20240101-20240201/a1/r-1.csv.gz".to_string()];
+        let (files, missing) = resolve_files("billing/", &keys, &by);
+        assert_eq!((files.len(), missing.len()), (1, 0));
     }
 
     #[test]

@@ -124,7 +124,13 @@ pub async fn process_part(
                     observed,
                     Box::new(move || {
                         let mut b = RollupBuilder::new(accounts.as_ref());
-                        let r = read_stream(&name, reader, &mut b, &opts)?;
+                        let r = if is_parquet_key(&name) {
+                            // Parquet needs seeks: spool the object to a local temp file first.
+                            let tmp = spool(&name, reader)?;
+                            read_path(&name, tmp.path(), &mut b, &opts)?
+                        } else {
+                            read_stream(&name, reader, &mut b, &opts)?
+                        };
                         Ok((r, b.finish()))
                     }),
                 )
@@ -144,6 +150,19 @@ pub async fn process_part(
         other_provider_rows: report.other_provider_rows,
         periods,
     })
+}
+
+fn is_parquet_key(key: &str) -> bool {
+    key.ends_with(".parquet")
+}
+
+fn spool(
+    name: &str,
+    mut reader: Box<dyn std::io::Read + Send>,
+) -> Result<tempfile::NamedTempFile, ReadError> {
+    let mut tmp = tempfile::NamedTempFile::new().map_err(|e| ReadError::io(name, e))?;
+    std::io::copy(&mut reader, &mut tmp).map_err(|e| ReadError::io(name, e))?;
+    Ok(tmp)
 }
 
 fn part_key(ledger: &Ledger, tenant: &str, revision: &str, index: usize) -> String {
@@ -410,7 +429,7 @@ pub async fn ingest(
     Ok(report)
 }
 
-async fn ingest_delivery(
+pub async fn ingest_delivery(
     source: &Source,
     ledger: &Ledger,
     opts: &IngestOptions,

@@ -6,12 +6,14 @@
 pub mod charge;
 pub mod discover;
 pub mod fields;
+pub mod gc;
 pub mod ingest;
 pub mod ledger;
 pub mod manifest;
 pub mod money;
 pub mod output;
 pub mod read;
+pub mod registry;
 pub mod report;
 pub mod rollup;
 pub mod sample;

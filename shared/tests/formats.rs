@@ -170,7 +170,7 @@ fn rollup_parquet_is_readable_by_duckdb() {
         out.path().display()
     );
     let sql = format!(
-        "import duckdb; print(duckdb.sql(\"select sum(BilledCost)::varchar, count(distinct tenant), min(billing_period) from read_parquet('{glob}', hive_partitioning=true)\").fetchone())"
+        "import duckdb; print(duckdb.sql(\"select sum(BilledCost)::varchar, count(distinct tenant), min(billing_period) from read_parquet('{glob}', hive_partitioning=true)\").fetchall()[0])"
     );
     let o = std::process::Command::new("python3")
         .args(["-c", &sql])

@@ -4,8 +4,10 @@
 //! put-if-absent, put-if-ETag-matches and delete. Keys are `/`-separated.
 
 mod fs;
+mod s3;
 
 pub use fs::FsStore;
+pub use s3::S3Store;
 
 use chrono::{DateTime, Utc};
 use std::io::Read;
@@ -52,6 +54,7 @@ impl StoreError {
 #[derive(Debug, Clone)]
 pub enum Store {
     Fs(FsStore),
+    S3(S3Store),
 }
 
 impl Store {
@@ -60,10 +63,26 @@ impl Store {
         Store::Fs(FsStore::new(root))
     }
 
+    /// `s3://bucket/prefix` (an S3 client from the standard AWS settings) or a
+    /// directory; returns the store and the key prefix within it.
+    pub async fn open(location: &str) -> (Store, String) {
+        match location.strip_prefix("s3://") {
+            Some(rest) => {
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                (
+                    Store::S3(S3Store::from_env(bucket).await),
+                    prefix.to_owned(),
+                )
+            }
+            None => (Store::local(location), String::new()),
+        }
+    }
+
     /// Human-readable location of `key` (for messages).
     pub fn describe(&self, key: &str) -> String {
         match self {
             Store::Fs(s) => s.path(key).display().to_string(),
+            Store::S3(s) => format!("s3://{}/{key}", s.bucket()),
         }
     }
 
@@ -71,12 +90,14 @@ impl Store {
     pub fn local_path(&self, key: &str) -> Option<PathBuf> {
         match self {
             Store::Fs(s) => Some(s.path(key)),
+            Store::S3(_) => None,
         }
     }
 
     pub async fn head(&self, key: &str) -> Result<ObjectMeta, StoreError> {
         match self {
             Store::Fs(s) => s.head(key),
+            Store::S3(s) => s.head(key).await,
         }
     }
 
@@ -84,6 +105,7 @@ impl Store {
     pub async fn get(&self, key: &str) -> Result<(ObjectMeta, Box<dyn Read + Send>), StoreError> {
         match self {
             Store::Fs(s) => s.get(key),
+            Store::S3(s) => s.get(key).await,
         }
     }
 
@@ -91,6 +113,7 @@ impl Store {
     pub async fn get_bytes(&self, key: &str) -> Result<(ObjectMeta, Vec<u8>), StoreError> {
         match self {
             Store::Fs(s) => s.get_bytes(key),
+            Store::S3(s) => s.get_bytes(key).await,
         }
     }
 
@@ -98,12 +121,14 @@ impl Store {
     pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
         match self {
             Store::Fs(s) => s.list(prefix),
+            Store::S3(s) => s.list(prefix).await,
         }
     }
 
     pub async fn put(&self, key: &str, body: Vec<u8>) -> Result<String, StoreError> {
         match self {
             Store::Fs(s) => s.put(key, &body, Condition::None),
+            Store::S3(s) => s.put(key, body, Condition::None).await,
         }
     }
 
@@ -111,6 +136,7 @@ impl Store {
     pub async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<String, StoreError> {
         match self {
             Store::Fs(s) => s.put(key, &body, Condition::Absent),
+            Store::S3(s) => s.put(key, body, Condition::Absent).await,
         }
     }
 
@@ -123,12 +149,14 @@ impl Store {
     ) -> Result<String, StoreError> {
         match self {
             Store::Fs(s) => s.put(key, &body, Condition::Matches(etag)),
+            Store::S3(s) => s.put(key, body, Condition::Matches(etag)).await,
         }
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         match self {
             Store::Fs(s) => s.delete(key),
+            Store::S3(s) => s.delete(key).await,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod moto;
+
 use curlew::discover::Source;
 use curlew::ingest::{ingest, DeliveryStatus, IngestOptions, IngestReport};
 use curlew::ledger::Ledger;

@@ -1,0 +1,206 @@
+//! The connection registry: one JSON document per connection on the store,
+//! changed only by conditional writes, so concurrent writers never lose each
+//! other's update (a conflict re-reads and re-applies the change).
+
+use crate::store::{Store, StoreError};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How the platform reaches the customer's billing bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AccessMode {
+    /// Cross-account IAM role with an External ID (the default).
+    CrossAccountRole,
+    /// A bucket policy granting the platform's principal read access.
+    BucketPolicy,
+    /// An IAM user's access keys (legacy setups).
+    AccessKeys,
+}
+
+/// Where a connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnectionStatus {
+    Pending,
+    Connected,
+    Degraded,
+    Broken,
+    Disconnected,
+}
+
+/// One connected payer account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    pub tenant: String,
+    pub payer_account: String,
+    pub access_mode: AccessMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    pub bucket: String,
+    pub prefix: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
+    pub status: ConnectionStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_detail: Option<String>,
+    #[serde(default)]
+    pub linked_accounts: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Incremented by every successful write.
+    pub version: u64,
+}
+
+impl Connection {
+    pub fn new(
+        tenant: &str,
+        payer_account: &str,
+        access_mode: AccessMode,
+        bucket: &str,
+        prefix: &str,
+    ) -> Self {
+        let now = Utc::now();
+        Connection {
+            tenant: tenant.into(),
+            payer_account: payer_account.into(),
+            access_mode,
+            role_arn: None,
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+            report: None,
+            status: ConnectionStatus::Pending,
+            status_detail: None,
+            linked_accounts: Vec::new(),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("registry: {0}")]
+    Store(#[from] StoreError),
+    #[error("connection {tenant}/{payer} already exists; update it instead")]
+    Exists { tenant: String, payer: String },
+    #[error("connection {tenant}/{payer} does not exist")]
+    Missing { tenant: String, payer: String },
+    #[error("{key} is not a connection document ({problem})")]
+    Corrupt { key: String, problem: String },
+    #[error("{key}: gave up after {tries} conflicting writes; re-run the change")]
+    Contended { key: String, tries: u32 },
+}
+
+/// The registry on a store, under `<prefix>registry/`.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    store: Store,
+    prefix: String,
+}
+
+const MAX_TRIES: u32 = 64;
+
+impl Registry {
+    pub fn new(store: Store, prefix: &str) -> Self {
+        let p = prefix.trim_matches('/');
+        Registry {
+            store,
+            prefix: if p.is_empty() {
+                String::new()
+            } else {
+                format!("{p}/")
+            },
+        }
+    }
+
+    fn key(&self, tenant: &str, payer: &str) -> String {
+        format!("{}registry/tenant={tenant}/{payer}.json", self.prefix)
+    }
+
+    /// Create a connection; fails if it exists.
+    pub async fn create(&self, conn: &Connection) -> Result<(), RegistryError> {
+        let key = self.key(&conn.tenant, &conn.payer_account);
+        let body = serde_json::to_vec_pretty(conn).expect("connection serialises");
+        match self.store.put_if_absent(&key, body).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::PreconditionFailed { .. }) => Err(RegistryError::Exists {
+                tenant: conn.tenant.clone(),
+                payer: conn.payer_account.clone(),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A connection and the ETag it was read at.
+    pub async fn get(
+        &self,
+        tenant: &str,
+        payer: &str,
+    ) -> Result<(Connection, String), RegistryError> {
+        let key = self.key(tenant, payer);
+        match self.store.get_bytes(&key).await {
+            Ok((meta, bytes)) => {
+                let c = serde_json::from_slice(&bytes).map_err(|e| RegistryError::Corrupt {
+                    key: key.clone(),
+                    problem: e.to_string(),
+                })?;
+                Ok((c, meta.etag))
+            }
+            Err(StoreError::NotFound { .. }) => Err(RegistryError::Missing {
+                tenant: tenant.into(),
+                payer: payer.into(),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Apply `change` to the current document with a compare-and-swap; on a
+    /// conflict, re-read and re-apply. Returns the stored document.
+    pub async fn update(
+        &self,
+        tenant: &str,
+        payer: &str,
+        mut change: impl FnMut(&mut Connection),
+    ) -> Result<Connection, RegistryError> {
+        let key = self.key(tenant, payer);
+        for attempt in 0..MAX_TRIES {
+            let (mut conn, etag) = self.get(tenant, payer).await?;
+            change(&mut conn);
+            conn.version += 1;
+            conn.updated_at = Utc::now();
+            let body = serde_json::to_vec_pretty(&conn).expect("connection serialises");
+            match self.store.put_if_match(&key, body, &etag).await {
+                Ok(_) => return Ok(conn),
+                Err(StoreError::PreconditionFailed { .. }) => {
+                    let backoff = 1 + fastrand::u64(0..(2u64 << attempt.min(6)));
+                    tokio::time::sleep(std::time::Duration::from_millis(backoff)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(RegistryError::Contended {
+            key,
+            tries: MAX_TRIES,
+        })
+    }
+
+    /// All connections of a tenant.
+    pub async fn list(&self, tenant: &str) -> Result<Vec<Connection>, RegistryError> {
+        let dir = format!("{}registry/tenant={tenant}/", self.prefix);
+        let mut out = Vec::new();
+        for m in self.store.list(&dir).await? {
+            if m.key.ends_with(".json") {
+                let (_, bytes) = self.store.get_bytes(&m.key).await?;
+                out.push(
+                    serde_json::from_slice(&bytes).map_err(|e| RegistryError::Corrupt {
+                        key: m.key.clone(),
+                        problem: e.to_string(),
+                    })?,
+                );
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,94 @@
+//! moto_server for the tests: one server per test binary on a free 127.0.0.1
+//! port, started on first use, stopped when the test process exits.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub struct Moto {
+    pub endpoint: String,
+    // Holding the child keeps its stdin open; the OS closes it when we exit.
+    _child: Mutex<Child>,
+}
+
+static MOTO: OnceLock<Moto> = OnceLock::new();
+
+/// The running server (started on first call).
+pub fn moto() -> &'static Moto {
+    MOTO.get_or_init(start)
+}
+
+fn start() -> Moto {
+    let ok = Command::new("python3")
+        .args(["-c", "import moto.server"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "moto is not installed: run ./scripts/test (it installs moto[server]==5.2.5), or `python3 -m pip install 'moto[server]==5.2.5'`");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // Works from both crates: shared/../shared and cli/../shared.
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/tests/support/moto_server.py"
+    );
+    assert!(std::path::Path::new(script).exists(), "{script} is missing");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .arg(port.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start moto_server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready", "moto_server did not start");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "moto_server did not answer on 127.0.0.1:{port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Moto {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        _child: Mutex::new(child),
+    }
+}
+
+/// An S3 client for the emulator (static test credentials, path-style).
+pub fn s3_client() -> aws_sdk_s3::Client {
+    let creds =
+        aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "curlew-tests");
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(&moto().endpoint)
+        .credentials_provider(creds)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// Create a bucket with a unique name and return it.
+pub async fn new_bucket(client: &aws_sdk_s3::Client, hint: &str) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("{hint}-{}-{n}", std::process::id());
+    client
+        .create_bucket()
+        .bucket(&name)
+        .send()
+        .await
+        .expect("create bucket");
+    name
+}
