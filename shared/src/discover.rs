@@ -52,7 +52,7 @@ impl Revision {
 }
 
 /// One revision of one report/export to ingest.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Delivery {
     pub kind: DeliveryKind,
     pub report: String,
@@ -200,6 +200,83 @@ pub async fn discover(source: &Source) -> Result<Discovery, DiscoverError> {
         });
     }
     Ok(out)
+}
+
+/// Why one announced manifest could not become a delivery.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestDeliveryError {
+    #[error("reading manifest {key}: {source}")]
+    Store { key: String, source: StoreError },
+    #[error(transparent)]
+    Manifest(#[from] crate::manifest::ManifestError),
+}
+
+impl ManifestDeliveryError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ManifestDeliveryError::Store { source, .. } if source.is_retryable() || matches!(source, StoreError::NotFound { .. }))
+    }
+}
+
+/// The delivery one manifest describes, as an event announced it (no listing):
+/// each data file is looked up with HEAD; absent ones are reported in `missing`.
+pub async fn delivery_from_manifest(
+    source: &Source,
+    manifest_key: &str,
+) -> Result<Delivery, ManifestDeliveryError> {
+    let store_err = |e| ManifestDeliveryError::Store {
+        key: manifest_key.to_owned(),
+        source: e,
+    };
+    let (mut meta, bytes) = source
+        .store
+        .get_bytes(manifest_key)
+        .await
+        .map_err(store_err)?;
+    let m = parse_manifest(manifest_key, &bytes)?;
+    // A top-level copy of a "new version" manifest: use the assembly's own copy
+    // (never rewritten), so both S3 events of one delivery name the same revision.
+    let mut manifest_key = manifest_key.to_owned();
+    if !m.assembly.is_empty() && !manifest_key.contains(&format!("/{}/", m.assembly)) {
+        if let Some((dir, file)) = manifest_key.rsplit_once('/') {
+            let copy = format!("{dir}/{}/{file}", m.assembly);
+            if let Ok(c) = source.store.head(&copy).await {
+                meta = c;
+                manifest_key = copy;
+            }
+        }
+    }
+    let manifest_key = manifest_key.as_str();
+    let id = if m.assembly.is_empty() {
+        short_hash(&[&bytes])
+    } else {
+        m.assembly.clone()
+    };
+    let mut files = Vec::new();
+    let mut missing = Vec::new();
+    for k in &m.data_keys {
+        match source.store.head(k).await {
+            Ok(f) => files.push(f),
+            Err(StoreError::NotFound { .. }) => missing.push(k.clone()),
+            Err(e) => {
+                return Err(ManifestDeliveryError::Store {
+                    key: k.clone(),
+                    source: e,
+                })
+            }
+        }
+    }
+    Ok(Delivery {
+        kind: m.kind,
+        report: m.report,
+        period: Some(m.period),
+        revision: Revision {
+            time: meta.last_modified,
+            id,
+        },
+        manifest: Some((manifest_key.to_owned(), meta.etag)),
+        files,
+        missing,
+    })
 }
 
 /// Map manifest keys (full bucket keys) onto the listing. A copy of

@@ -8,7 +8,7 @@
 use serde::Deserialize;
 
 /// Which kind of delivery a manifest describes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DeliveryKind {
     /// Legacy Cost and Usage Report (CSV or Parquet).

@@ -186,6 +186,26 @@ impl Registry {
         })
     }
 
+    /// Every connection whose billing bucket is `bucket` (across tenants).
+    pub async fn find_by_bucket(&self, bucket: &str) -> Result<Vec<Connection>, RegistryError> {
+        let dir = format!("{}registry/", self.prefix);
+        let mut out = Vec::new();
+        for m in self.store.list(&dir).await? {
+            if m.key.ends_with(".json") {
+                let (_, bytes) = self.store.get_bytes(&m.key).await?;
+                let c: Connection =
+                    serde_json::from_slice(&bytes).map_err(|e| RegistryError::Corrupt {
+                        key: m.key.clone(),
+                        problem: e.to_string(),
+                    })?;
+                if c.bucket == bucket {
+                    out.push(c);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// All connections of a tenant.
     pub async fn list(&self, tenant: &str) -> Result<Vec<Connection>, RegistryError> {
         let dir = format!("{}registry/tenant={tenant}/", self.prefix);

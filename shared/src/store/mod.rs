@@ -14,7 +14,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 /// What a store knows about one object.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ObjectMeta {
     pub key: String,
     pub size: u64,

@@ -32,12 +32,12 @@ fn start() -> Moto {
         .local_addr()
         .unwrap()
         .port();
-    // Works from both crates: shared/../shared and cli/../shared.
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/tests/support/moto_server.py"
-    );
-    assert!(std::path::Path::new(script).exists(), "{script} is missing");
+    // Found from any crate of the workspace: walk up to the directory holding shared/.
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|d| d.join("shared/tests/support/moto_server.py"))
+        .find(|p| p.exists())
+        .expect("shared/tests/support/moto_server.py not found above the crate");
     let mut child = Command::new("python3")
         .arg(script)
         .arg(port.to_string())

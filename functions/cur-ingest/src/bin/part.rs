@@ -1,0 +1,20 @@
+//! cur-ingest-part: wires config, clients and the handler.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use cur_ingest::{part, Config, Deps};
+use lambda_runtime::{service_fn, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(false)
+        .without_time()
+        .init();
+    let deps = Deps::from_env(Config::from_env()?).await;
+    let deps = &deps;
+    lambda_runtime::run(service_fn(move |ev: LambdaEvent<SqsEvent>| async move {
+        Ok::<SqsBatchResponse, lambda_runtime::Error>(part::handle(deps, ev.payload).await.0)
+    }))
+    .await
+}

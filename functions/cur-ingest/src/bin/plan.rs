@@ -1,0 +1,23 @@
+//! cur-ingest-plan: wires config, clients and the handler.
+
+use cur_ingest::{plan, Config, Deps};
+use lambda_runtime::{service_fn, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(false)
+        .without_time()
+        .init();
+    let deps = Deps::from_env(Config::from_env()?).await;
+    let deps = &deps;
+    lambda_runtime::run(service_fn(
+        move |ev: LambdaEvent<serde_json::Value>| async move {
+            plan::handle(deps, ev.payload)
+                .await
+                .map_err(lambda_runtime::Error::from)
+        },
+    ))
+    .await
+}
