@@ -46,6 +46,7 @@ impl PlanError {
     pub fn is_retryable(&self) -> bool {
         match self {
             PlanError::Manifest(e) => e.is_retryable(),
+            PlanError::Registry(curlew::registry::RegistryError::Store(e)) => e.is_retryable(),
             PlanError::Registry(..) => false,
             _ => true,
         }

@@ -406,3 +406,64 @@ async fn a_poison_message_fails_alone() {
         "{outcomes:?}"
     );
 }
+
+/// The real anonymised legacy CUR from ../shared/data, delivered with a
+/// manifest into the emulated bucket, ends committed with the exact totals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_cur_from_shared_data_through_the_functions() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/cur1-csv-anonymised/sample-anonymous-aws-export-dataset.csv");
+    if !file.exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{} is missing; CI must have ../shared beside the repository",
+            file.display()
+        );
+        eprintln!("skipping: {} not found", file.display());
+        return;
+    }
+    let w = world("real").await;
+    let asm = "0b7c5f2e-1111-4222-8333-944455556666";
+    let data_key = format!("cur/anon/20231101-20231201/{asm}/anon-1.csv");
+    let manifest = serde_json::json!({
+        "assemblyId": asm, "reportName": "anon", "compression": "GZIP", "contentType": "text/csv",
+        "billingPeriod": {"start": "20231101T000000.000Z", "end": "20231201T000000.000Z"},
+        "bucket": w.billing, "reportKeys": [data_key], "additionalArtifactKeys": []
+    });
+    let manifest_key = format!("cur/anon/20231101-20231201/{asm}/anon-Manifest.json");
+    w.deps
+        .s3
+        .put_object()
+        .bucket(&w.billing)
+        .key(&data_key)
+        .body(std::fs::read(&file).unwrap().into())
+        .send()
+        .await
+        .unwrap();
+    w.deps
+        .s3
+        .put_object()
+        .bucket(&w.billing)
+        .key(&manifest_key)
+        .body(manifest.to_string().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    plan::handle(
+        &w.deps,
+        s3_event("s3-put-cur1-manifest.json", &w.billing, &manifest_key),
+    )
+    .await
+    .unwrap();
+    drain(&w).await;
+    let c = committed(&w).await;
+    assert_eq!(c.period, "2023-11");
+    assert_eq!(c.summary.rows_read, 1281);
+    assert_eq!(
+        c.summary.totals.billed_cost,
+        curlew::money::dec("1.68230869740")
+    );
+    let local = tempfile::tempdir().unwrap();
+    std::fs::copy(&file, local.path().join("anon.csv")).unwrap();
+    assert_eq!(c.summary.totals, local_totals(local.path()).await);
+}
