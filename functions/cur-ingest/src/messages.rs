@@ -39,3 +39,12 @@ pub struct Committed {
     pub totals: Sums,
     pub unattributed: Sums,
 }
+
+/// A string SNS message attribute (for subscription filter policies).
+pub fn attr(v: &str) -> aws_sdk_sns::types::MessageAttributeValue {
+    aws_sdk_sns::types::MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(v)
+        .build()
+        .expect("data type and value are set")
+}

@@ -1,10 +1,9 @@
 //! The part worker: SQS batches of part jobs -> staged partial rollups; the
 //! worker that finds every part staged commits the revision and announces it.
 
-use crate::messages::{Committed, PartJob, Plan};
+use crate::messages::{attr, Committed, PartJob, Plan};
 use crate::Deps;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_sns::types::MessageAttributeValue;
 use curlew::ingest::{commit_revision, load_parts, process_part, stage_part, IngestError};
 use curlew::ledger::CommitOutcome;
 use curlew::read::ReadOptions;
@@ -49,14 +48,6 @@ pub fn parse_job(body: &str) -> Result<PartJob, PartError> {
         v
     };
     serde_json::from_value(inner).map_err(|e| PartError::Poison(e.to_string()))
-}
-
-fn attr(v: &str) -> MessageAttributeValue {
-    MessageAttributeValue::builder()
-        .data_type("String")
-        .string_value(v)
-        .build()
-        .expect("attribute")
 }
 
 /// Process one part job.

@@ -1,9 +1,8 @@
 //! The planner: an announced manifest -> a staged plan and one SNS part job per data file.
 
 use crate::announced::{announced, ObjectRef};
-use crate::messages::{PartJob, Plan};
+use crate::messages::{attr, PartJob, Plan};
 use crate::Deps;
-use aws_sdk_sns::types::MessageAttributeValue;
 use curlew::discover::delivery_from_manifest;
 use serde_json::{json, Value};
 
@@ -51,14 +50,6 @@ impl PlanError {
             _ => true,
         }
     }
-}
-
-fn attr(v: &str) -> MessageAttributeValue {
-    MessageAttributeValue::builder()
-        .data_type("String")
-        .string_value(v)
-        .build()
-        .expect("attribute")
 }
 
 /// Plan one announced object.

@@ -113,9 +113,17 @@ impl S3Store {
         })
     }
 
-    /// Stream an object: the body is pulled by a task and handed over in chunks,
-    /// so the blocking parser never holds more than a few chunks.
-    pub async fn get(&self, key: &str) -> Result<(ObjectMeta, Box<dyn Read + Send>), StoreError> {
+    /// GetObject and the metadata of what it returned.
+    async fn get_object(
+        &self,
+        key: &str,
+    ) -> Result<
+        (
+            ObjectMeta,
+            aws_sdk_s3::operation::get_object::GetObjectOutput,
+        ),
+        StoreError,
+    > {
         let o = self
             .client
             .get_object()
@@ -130,6 +138,13 @@ impl S3Store {
             etag: o.e_tag().unwrap_or("").to_owned(),
             last_modified: to_chrono(o.last_modified()),
         };
+        Ok((meta, o))
+    }
+
+    /// Stream an object: the body is pulled by a task and handed over in chunks,
+    /// so the blocking parser never holds more than a few chunks.
+    pub async fn get(&self, key: &str) -> Result<(ObjectMeta, Box<dyn Read + Send>), StoreError> {
+        let (meta, o) = self.get_object(key).await?;
         let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<bytes::Bytes>>(8);
         let mut body: ByteStream = o.body;
         tokio::spawn(async move {
@@ -158,20 +173,7 @@ impl S3Store {
     }
 
     pub async fn get_bytes(&self, key: &str) -> Result<(ObjectMeta, Vec<u8>), StoreError> {
-        let o = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| map_err(key, e))?;
-        let meta = ObjectMeta {
-            key: key.into(),
-            size: o.content_length().unwrap_or(0).max(0) as u64,
-            etag: o.e_tag().unwrap_or("").to_owned(),
-            last_modified: to_chrono(o.last_modified()),
-        };
+        let (meta, o) = self.get_object(key).await?;
         let bytes = o.body.collect().await.map_err(|e| StoreError::Service {
             key: key.into(),
             message: e.to_string(),
