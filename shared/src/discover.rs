@@ -199,7 +199,62 @@ pub async fn discover(source: &Source) -> Result<Discovery, DiscoverError> {
             missing,
         });
     }
+    hold_reports_being_updated(source, &listing, &mut out).await;
     Ok(out)
+}
+
+const STATUS_FILE: &str = "cost_and_usage_data_status/cost_and_usage_data_status.parquet";
+
+/// The Athena layout's status table says `UPDATING` while AWS rewrites a
+/// report: hold that report's deliveries back (a later run picks them up).
+async fn hold_reports_being_updated(source: &Source, listing: &[ObjectMeta], out: &mut Discovery) {
+    for status in listing.iter().filter(|m| m.key.ends_with(STATUS_FILE)) {
+        let root = &status.key[..status.key.len() - STATUS_FILE.len()];
+        let value = match source.store.get_bytes(&status.key).await {
+            Ok((_, bytes)) => read_status(bytes),
+            Err(e) => Err(e.to_string()),
+        };
+        match value {
+            Ok(v) if v.eq_ignore_ascii_case("READY") => {}
+            Ok(v) => {
+                let before = out.deliveries.len();
+                out.deliveries.retain(|d| {
+                    !d.manifest
+                        .as_ref()
+                        .is_some_and(|(k, _)| k.starts_with(root))
+                });
+                out.warnings.push(format!(
+                    "{}: status {v}: AWS is rewriting this report; {} delivery(ies) held back, run again once it says READY",
+                    status.key,
+                    before - out.deliveries.len()
+                ));
+            }
+            Err(e) => out.warnings.push(format!(
+                "{}: unreadable status table ({e}); ignored",
+                status.key
+            )),
+        }
+    }
+}
+
+/// The first `status` value of a cost_and_usage_data_status Parquet file.
+fn read_status(bytes: Vec<u8>) -> Result<String, String> {
+    use arrow_array::cast::AsArray;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::from(bytes),
+    )
+    .and_then(|b| b.build())
+    .map_err(|e| e.to_string())?;
+    for batch in reader {
+        let batch = batch.map_err(|e| e.to_string())?;
+        let col = batch.column_by_name("status").ok_or("no status column")?;
+        let col =
+            arrow_cast::cast(col, &arrow_schema::DataType::Utf8).map_err(|e| e.to_string())?;
+        if let Some(v) = col.as_string::<i32>().iter().flatten().next() {
+            return Ok(v.to_owned());
+        }
+    }
+    Err("no status value".into())
 }
 
 /// Why one announced manifest could not become a delivery.

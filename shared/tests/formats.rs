@@ -185,3 +185,31 @@ fn rollup_parquet_is_readable_by_duckdb() {
         "{text}"
     );
 }
+
+#[test]
+fn an_athena_report_being_updated_is_held_back() {
+    let src = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let sample =
+        write_sample(&SampleSpec::new(SampleFormat::Cur1Parquet, 300), src.path()).unwrap();
+    let status = src.path().join(format!(
+        "cur/{}/cost_and_usage_data_status/cost_and_usage_data_status.parquet",
+        sample.report
+    ));
+    assert!(status.exists(), "the Athena layout has a status table");
+    curlew::sample::write_status(&status, "UPDATING").unwrap();
+    let r = ingest_dir(src.path(), out.path(), |_| {});
+    assert!(r.deliveries.is_empty(), "{r:?}");
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("status UPDATING") && w.contains("held back")),
+        "{:?}",
+        r.warnings
+    );
+    curlew::sample::write_status(&status, "READY").unwrap();
+    assert_eq!(
+        summaries(&ingest_dir(src.path(), out.path(), |_| {})).len(),
+        1
+    );
+}

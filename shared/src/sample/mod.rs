@@ -9,6 +9,7 @@ mod rows;
 mod sink;
 
 pub use columns::{athena_name, CUR1_COLUMNS, FOCUS_COLUMNS};
+pub use sink::write_status;
 
 use crate::charge::charge_category;
 use crate::money::Money;
