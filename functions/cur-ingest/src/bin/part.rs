@@ -1,4 +1,6 @@
 //! cur-ingest-part: wires config, clients and the handler.
+// The SDK futures nest deeply; the default layout query depth (128) is not enough.
+#![recursion_limit = "256"]
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use cur_ingest::{part, Config, Deps};

@@ -1,4 +1,6 @@
 //! cur-ingest-plan: wires config, clients and the handler.
+// The SDK futures nest deeply; the default layout query depth (128) is not enough.
+#![recursion_limit = "256"]
 
 use cur_ingest::{plan, Config, Deps};
 use lambda_runtime::{service_fn, LambdaEvent};
