@@ -103,50 +103,38 @@ fn ingest_and_report_with_an_s3_store() {
                 .unwrap();
         }
     });
-    let env = |c: &mut Command| {
-        c.env("AWS_ENDPOINT_URL", &m.endpoint)
+    // The binary against moto: the standard AWS settings, nothing else.
+    let on_s3 = |args: &[&str]| {
+        let mut c = curlew();
+        c.args(args)
+            .env("AWS_ENDPOINT_URL", &m.endpoint)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", "us-east-1")
             .env_remove("AWS_PROFILE");
+        run(&mut c)
     };
     let store = format!("s3://{out}/curlew");
-    let mut c = curlew();
-    c.args([
+    let source = format!("s3://{src}/billing/");
+    let ingest = [
         "ingest",
-        &format!("s3://{src}/billing/"),
+        source.as_str(),
         "--tenant",
         "acme",
         "--store",
-        &store,
-    ]);
-    env(&mut c);
-    let ingest = run(&mut c);
-    assert!(ingest.contains("period 2024-01: committed"), "{ingest}");
-    let mut c = curlew();
-    c.args([
+        store.as_str(),
+    ];
+    let first = on_s3(&ingest);
+    assert!(first.contains("period 2024-01: committed"), "{first}");
+    let report = on_s3(&[
         "report", "--tenant", "acme", "--store", &store, "--by", "period", "--format", "json",
     ]);
-    env(&mut c);
-    let json: serde_json::Value = serde_json::from_str(&run(&mut c)).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&report).unwrap();
     assert_eq!(json[0]["BillingPeriod"], "2024-01");
     assert_eq!(json[0]["x_LineItemCount"], 2000);
     // Re-running changes nothing; gc keeps what CURRENT names.
-    let mut c = curlew();
-    c.args([
-        "ingest",
-        &format!("s3://{src}/billing/"),
-        "--tenant",
-        "acme",
-        "--store",
-        &store,
-    ]);
-    env(&mut c);
-    assert!(run(&mut c).contains("already committed"));
-    let mut c = curlew();
-    c.args(["gc", "--tenant", "acme", "--store", &store]);
-    env(&mut c);
-    assert!(run(&mut c).contains("deleted 0 superseded"));
+    assert!(on_s3(&ingest).contains("already committed"));
+    assert!(on_s3(&["gc", "--tenant", "acme", "--store", &store]).contains("deleted 0 superseded"));
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -299,19 +299,18 @@ pub async fn commit_revision(
             rollup_key: rollup_key.clone(),
             summary_key: summary_key.clone(),
         };
-        if !ledger.is_newer(tenant, &period, &delivery.revision).await? {
-            let (cur, _) = ledger
-                .current(tenant, &period)
-                .await?
-                .expect("a current revision exists");
-            out.push(PeriodCommit {
-                period,
-                outcome: CommitOutcome::NotNewer {
-                    current: cur.revision,
-                },
-                summary,
-            });
-            continue;
+        // One read of CURRENT decides; the conditional commit below re-checks anyway.
+        if let Some((cur, _)) = ledger.current(tenant, &period).await? {
+            if delivery.revision <= cur.rev() {
+                out.push(PeriodCommit {
+                    period,
+                    outcome: CommitOutcome::NotNewer {
+                        current: cur.revision,
+                    },
+                    summary,
+                });
+                continue;
+            }
         }
         ledger
             .store

@@ -140,18 +140,11 @@ async fn world(tag: &str) -> World {
     }
 }
 
-/// Upload a generated delivery into the billing bucket under `cur/`; returns
-/// the local copy (for a reference `curlew ingest`) and its manifest keys.
-async fn deliver(w: &World, seed: u64, files: usize) -> (tempfile::TempDir, Vec<String>) {
-    let local = tempfile::tempdir().unwrap();
-    let mut spec = SampleSpec::new(SampleFormat::Cur1Csv, 1_500);
-    spec.versioning = Versioning::New;
-    spec.seed = seed;
-    spec.files = files;
-    let out = write_sample(&spec, local.path()).unwrap();
-    // The generator writes real layouts: manifests name full keys under `cur/`.
+/// Put a generated sample into the billing bucket at the keys its manifests name
+/// (the generator writes real layouts: manifests name full bucket keys).
+async fn upload(w: &World, dir: &Path, out: &curlew::sample::SampleOutput) {
     for key in out.data_keys.iter().chain(&out.manifest_keys) {
-        let body = std::fs::read(local.path().join(key)).unwrap();
+        let body = std::fs::read(dir.join(key)).unwrap();
         w.deps
             .s3
             .put_object()
@@ -162,6 +155,18 @@ async fn deliver(w: &World, seed: u64, files: usize) -> (tempfile::TempDir, Vec<
             .await
             .unwrap();
     }
+}
+
+/// Upload a generated delivery into the billing bucket under `cur/`; returns
+/// the local copy (for a reference `curlew ingest`) and its manifest keys.
+async fn deliver(w: &World, seed: u64, files: usize) -> (tempfile::TempDir, Vec<String>) {
+    let local = tempfile::tempdir().unwrap();
+    let mut spec = SampleSpec::new(SampleFormat::Cur1Csv, 1_500);
+    spec.versioning = Versioning::New;
+    spec.seed = seed;
+    spec.files = files;
+    let out = write_sample(&spec, local.path()).unwrap();
+    upload(w, local.path(), &out).await;
     (local, out.manifest_keys.clone())
 }
 
@@ -318,18 +323,7 @@ async fn sqs_wrapped_cur2_manifest_and_ignored_objects() {
     let mut spec = SampleSpec::new(SampleFormat::Cur2Parquet, 700);
     spec.files = 2;
     let out = write_sample(&spec, local.path()).unwrap();
-    for key in out.data_keys.iter().chain(&out.manifest_keys) {
-        let body = std::fs::read(local.path().join(key)).unwrap();
-        w.deps
-            .s3
-            .put_object()
-            .bucket(&w.billing)
-            .key(key)
-            .body(body.into())
-            .send()
-            .await
-            .unwrap();
-    }
+    upload(&w, local.path(), &out).await;
     // S3 -> SNS -> SQS -> planner (batch item failures shape).
     let mut ev = event("sqs-sns-s3-put-cur2-manifest.json");
     let body: Value = serde_json::from_str(ev["Records"][0]["body"].as_str().unwrap()).unwrap();
