@@ -3,6 +3,7 @@
 //!
 //! See ARCHITECTURE.md at the repository root for the code map and invariants.
 
+pub mod access;
 pub mod charge;
 pub mod discover;
 pub mod fields;
@@ -11,6 +12,7 @@ pub mod ingest;
 pub mod ledger;
 pub mod manifest;
 pub mod money;
+pub mod onboard;
 pub mod output;
 pub mod read;
 pub mod registry;

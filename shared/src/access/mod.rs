@@ -1,0 +1,1 @@
+//! The access proof (being built): see issue 5.
