@@ -2,6 +2,7 @@
 
 mod bench;
 mod commands;
+mod onboard;
 mod render;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +37,9 @@ enum Command {
     },
     /// Delete superseded and abandoned revisions (never what CURRENT names).
     Gc(commands::GcArgs),
+    /// Connect a customer's payer account: External ID, policies, CloudFormation template.
+    #[command(subcommand)]
+    Onboard(onboard::OnboardCommand),
     /// Benchmark parsing: 2M-row legacy CUR CSV.gz and Parquet; prints rows/s, MB/s, peak RSS.
     Bench(bench::BenchArgs),
 }
@@ -59,6 +63,7 @@ fn main() -> anyhow::Result<()> {
             Command::Demo { rows, keep } => commands::demo(rows, keep).await,
             Command::Bench(a) => bench::run(a),
             Command::Gc(a) => commands::gc(a).await,
+            Command::Onboard(c) => onboard::run(c).await,
         }
     })?;
     std::process::exit(code);

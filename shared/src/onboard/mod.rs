@@ -4,7 +4,14 @@
 //! `template`).
 
 pub mod pending;
+pub mod policy;
 pub mod secret;
+pub mod template;
 
 pub use pending::{OnboardingError, OnboardingHints, Onboardings, PendingOnboarding, Started};
+pub use policy::ReadExtras;
 pub use secret::{ExternalId, OnboardingToken};
+pub use template::{
+    check_template_inputs, customer_template, role_name, TemplateError, TemplateSpec,
+    ROLE_NAME_PREFIX,
+};

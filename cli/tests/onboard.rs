@@ -1,0 +1,163 @@
+//! `curlew onboard`: a tenant goes from `onboard new` to a template that
+//! cfn-lint accepts, in every variant the CLI generates, and the policies it
+//! prints are the least-privilege ones.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+const PRINCIPAL: &str = "arn:aws:iam::999988887777:role/curlew-ingest";
+const TOPIC: &str = "arn:aws:sns:us-east-1:999988887777:curlew-onboard";
+
+fn curlew(store: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_curlew"));
+    c.env("CURLEW_PLATFORM_PRINCIPAL", PRINCIPAL)
+        .env("CURLEW_ONBOARD_TOPIC_ARN", TOPIC)
+        .env("CURLEW_LOG", "debug")
+        .current_dir(store);
+    c
+}
+
+fn run(cmd: &mut Command) -> (String, String) {
+    let o = cmd.output().expect("curlew runs");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        o.status.success(),
+        "{cmd:?} failed\nstdout:\n{out}\nstderr:\n{err}"
+    );
+    (out, err)
+}
+
+fn cfn_lint(path: &Path) {
+    let o = Command::new("cfn-lint").arg(path).output().unwrap_or_else(|e| {
+        panic!("cfn-lint is needed for this test ({e}): run ./scripts/test, which installs it, or `python3 -m pip install cfn-lint`")
+    });
+    assert!(
+        o.status.success(),
+        "cfn-lint rejected {}:\n{}{}",
+        path.display(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn onboard_new_writes_a_template_cfn_lint_accepts_in_every_variant() {
+    let dir = tempfile::tempdir().unwrap();
+    let variants: [&[&str]; 4] = [
+        &[],
+        &["--organizations", "--report-definitions"],
+        &["--delivery-policy", "--payer-account", "111122223333"],
+        &[
+            "--bucket",
+            "acme-billing",
+            "--prefix",
+            "cur/",
+            "--report",
+            "acme-cur",
+        ],
+    ];
+    let mut external_ids = Vec::new();
+    let mut tokens = Vec::new();
+    for (i, extra) in variants.iter().enumerate() {
+        let file = dir.path().join(format!("t{i}.json"));
+        let (out, err) = run(curlew(dir.path())
+            .args(["onboard", "new", "--tenant", "acme", "--store", "store"])
+            .arg("--template-out")
+            .arg(&file)
+            .args(*extra));
+        cfn_lint(&file);
+        let t: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let id = t["Resources"]["CurlewReadRole"]["Properties"]["AssumeRolePolicyDocument"]
+            ["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let token = t["Resources"]["CurlewConnection"]["Properties"]["OnboardingToken"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(id.len() >= 32, "External ID too short: {} chars", id.len());
+        assert!(out.contains(&id), "the operator is shown the External ID");
+        // Nothing secret reaches the log stream.
+        assert!(!err.contains(&id) && !err.contains(&token), "{err}");
+        assert_eq!(
+            t["Resources"].get("BillingDeliveryBucketPolicy").is_some(),
+            extra.contains(&"--delivery-policy")
+        );
+        external_ids.push(id);
+        tokens.push(token);
+    }
+    // One External ID per tenant, a new single-use token per onboarding.
+    assert!(external_ids.windows(2).all(|w| w[0] == w[1]));
+    tokens.sort();
+    tokens.dedup();
+    assert_eq!(tokens.len(), variants.len());
+    // Pending onboardings are recorded by token digest, never the token itself.
+    let pending: Vec<_> = std::fs::read_dir(dir.path().join("store/onboarding/tenant=acme"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        pending.iter().filter(|n| n.starts_with("token=")).count(),
+        variants.len()
+    );
+    assert!(pending.iter().all(|n| tokens.iter().all(|t| !n.contains(t))));
+
+    // `onboard policy trust` prints the same External ID the template carries.
+    let (trust, _) = run(curlew(dir.path()).args([
+        "onboard", "policy", "trust", "--tenant", "acme", "--store", "store",
+    ]));
+    let trust: Value = serde_json::from_str(&trust).unwrap();
+    assert_eq!(
+        trust["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"],
+        external_ids[0].as_str()
+    );
+}
+
+#[test]
+fn onboard_policy_prints_least_privilege_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let (read, _) = run(curlew(dir.path()).args([
+        "onboard", "policy", "read", "--bucket", "bill", "--prefix", "cur",
+    ]));
+    let read: Value = serde_json::from_str(&read).unwrap();
+    let actions: Vec<&str> = read["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"]
+    );
+    let (delivery, _) = run(curlew(dir.path()).args([
+        "onboard",
+        "policy",
+        "delivery",
+        "--bucket",
+        "bill",
+        "--payer-account",
+        "111122223333",
+    ]));
+    assert!(delivery.contains("bcm-data-exports.amazonaws.com"));
+    assert!(delivery.contains("arn:aws:cur:us-east-1:111122223333:definition/*"));
+    // Bad input is refused with what to do, and nothing is recorded.
+    let o = curlew(dir.path())
+        .args([
+            "onboard",
+            "new",
+            "--tenant",
+            "../evil",
+            "--store",
+            "store",
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("letters, digits"));
+    assert!(!dir.path().join("store").exists());
+}
