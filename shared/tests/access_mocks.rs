@@ -1,0 +1,394 @@
+//! The access proof against mocked STS and S3 (aws-smithy-mocks): what moto
+//! cannot show. moto ignores `sts:ExternalId` conditions in trust policies,
+//! so the trust behaviour (no ID, wrong ID, right ID, a role without the
+//! condition, IAM eventual consistency, throttling) is tested here; the S3
+//! answers are mocked as a least-privilege role would get them from AWS
+//! (outside the prefix and writes denied; a KMS-encrypted object refused).
+
+use aws_sdk_s3::operation::get_bucket_location::GetBucketLocationOutput;
+use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
+use aws_sdk_s3::operation::list_objects_v2::{ListObjectsV2Error, ListObjectsV2Output};
+use aws_sdk_s3::operation::put_object::PutObjectError;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{BucketLocationConstraint, Object};
+use aws_sdk_sts::operation::assume_role::{AssumeRoleError, AssumeRoleOutput};
+use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use aws_smithy_types::error::ErrorMetadata;
+use curlew::access::{
+    prove, prove_with_retry, render, AccessClients, AccessKeys, AccessReport, AccessTarget, Cause,
+    Outcome, RetryPolicy,
+};
+use curlew::onboard::ExternalId;
+use std::time::Duration;
+
+const ACCOUNT: &str = "111122223333";
+const ROLE: &str = "arn:aws:iam::111122223333:role/curlew-reader";
+const BUCKET: &str = "acme-billing";
+const MANIFEST: &str = "cur/curlew-cur/20240101-20240201/curlew-cur-Manifest.json";
+const DATA: &str = "cur/curlew-cur/20240101-20240201/curlew-cur-1.csv.gz";
+/// A session key id and secret as STS would hand them out (they must never be reported).
+const SESSION_KEY: &str = "ASIAMOCKSESSION00001";
+const SESSION_SECRET: &str = "mockSessionSecret/abcdefghijklmnop";
+const SESSION_TOKEN: &str = "mockSessionTokenFwoGZXIvYXdzEXAMPLE";
+
+fn external_id() -> ExternalId {
+    ExternalId::from_stored("Xk2p9QvT7mWc4RzL8nYb3HsJ6dFa1GeUq5Vt0Oi".into())
+}
+
+fn denied(action: &str) -> ErrorMetadata {
+    ErrorMetadata::builder()
+        .code("AccessDenied")
+        .message(format!(
+            "User: arn:aws:iam::999988887777:user/curlew is not authorized to perform: {action}"
+        ))
+        .build()
+}
+
+fn session() -> AssumeRoleOutput {
+    let creds = aws_sdk_sts::types::Credentials::builder()
+        .access_key_id(SESSION_KEY)
+        .secret_access_key(SESSION_SECRET)
+        .session_token(SESSION_TOKEN)
+        .expiration(aws_smithy_types::DateTime::from_secs(4_000_000_000))
+        .build()
+        .unwrap();
+    AssumeRoleOutput::builder().credentials(creds).build()
+}
+
+/// AssumeRole with the right External ID (answers from `right`), anything
+/// else denied; GetCallerIdentity answers the role's account.
+fn sts_rules(right: Rule) -> Vec<Rule> {
+    let id = external_id().expose().to_owned();
+    let other = mock!(aws_sdk_sts::Client::assume_role)
+        .match_requests(move |r| r.external_id() != Some(id.as_str()))
+        .then_error(|| AssumeRoleError::generic(denied("sts:AssumeRole")));
+    let who = mock!(aws_sdk_sts::Client::get_caller_identity).then_output(|| {
+        GetCallerIdentityOutput::builder()
+            .account(ACCOUNT)
+            .arn(format!(
+                "arn:aws:sts::{ACCOUNT}:assumed-role/curlew-reader/curlew-access-proof"
+            ))
+            .build()
+    });
+    vec![right, other, who]
+}
+
+/// A rule for AssumeRole with the right External ID only.
+fn right_id() -> aws_smithy_mocks::RuleBuilder<
+    aws_sdk_sts::operation::assume_role::AssumeRoleInput,
+    AssumeRoleOutput,
+    AssumeRoleError,
+> {
+    let id = external_id().expose().to_owned();
+    mock!(aws_sdk_sts::Client::assume_role)
+        .match_requests(move |r| r.external_id() == Some(id.as_str()))
+}
+
+fn manifest() -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "assemblyId": "a1",
+        "reportName": "curlew-cur",
+        "billingPeriod": {"start": "20240101T000000.000Z", "end": "20240201T000000.000Z"},
+        "reportKeys": [DATA],
+    }))
+    .unwrap()
+}
+
+fn object(key: &str, size: i64) -> Object {
+    let two_hours_ago = chrono::Utc::now().timestamp() - 7200;
+    Object::builder()
+        .key(key)
+        .size(size)
+        .e_tag("\"e1\"")
+        .last_modified(aws_smithy_types::DateTime::from_secs(two_hours_ago))
+        .build()
+}
+
+/// S3 as a least-privilege role sees it: list and read under `cur/`, nothing
+/// else; `kms` makes every read under the prefix a KMS refusal.
+fn s3_rules(kms: bool) -> Vec<Rule> {
+    let location = mock!(aws_sdk_s3::Client::get_bucket_location).then_output(|| {
+        GetBucketLocationOutput::builder()
+            .location_constraint(BucketLocationConstraint::EuWest1)
+            .build()
+    });
+    let list = mock!(aws_sdk_s3::Client::list_objects_v2)
+        .match_requests(|r| r.prefix() == Some("cur/"))
+        .then_output(|| {
+            ListObjectsV2Output::builder()
+                .contents(object(DATA, 20))
+                .contents(object(MANIFEST, manifest().len() as i64))
+                .build()
+        });
+    let list_outside = mock!(aws_sdk_s3::Client::list_objects_v2)
+        .then_error(|| ListObjectsV2Error::generic(denied("s3:ListBucket")));
+    let read = mock!(aws_sdk_s3::Client::get_object)
+        .match_requests(move |r| !kms && r.key().is_some_and(|k| k.starts_with("cur/")))
+        .then_output(|| {
+            GetObjectOutput::builder()
+                .body(ByteStream::from(manifest()))
+                .e_tag("\"e1\"")
+                .build()
+        });
+    let read_refused = mock!(aws_sdk_s3::Client::get_object).then_error(move || {
+        GetObjectError::generic(if kms {
+            ErrorMetadata::builder()
+                .code("AccessDenied")
+                .message("User: arn:aws:sts::111122223333:assumed-role/curlew-reader/curlew-access-proof is not authorized to perform: kms:Decrypt on resource: arn:aws:kms:eu-west-1:111122223333:key/k1")
+                .build()
+        } else {
+            denied("s3:GetObject")
+        })
+    });
+    let write = mock!(aws_sdk_s3::Client::put_object)
+        .then_error(|| PutObjectError::generic(denied("s3:PutObject")));
+    vec![location, list, list_outside, read, read_refused, write]
+}
+
+fn clients(sts: &[Rule], s3: &[Rule]) -> AccessClients {
+    let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, sts);
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, s3, |c| c
+        .force_path_style(true));
+    AccessClients::new(sts, s3)
+}
+
+fn target() -> AccessTarget {
+    AccessTarget {
+        role_arn: Some(ROLE.into()),
+        external_id: Some(external_id()),
+        expected_account: Some(ACCOUNT.into()),
+        bucket: BUCKET.into(),
+        prefix: "cur".into(),
+        report: Some("curlew-cur".into()),
+        ..AccessTarget::default()
+    }
+}
+
+fn outcome(r: &AccessReport, id: &str) -> Outcome {
+    r.items
+        .iter()
+        .find(|i| i.id == id)
+        .unwrap_or_else(|| panic!("no item {id} in {r:#?}"))
+        .outcome
+}
+
+fn fast() -> RetryPolicy {
+    RetryPolicy {
+        total: Duration::from_secs(10),
+        first_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(5),
+    }
+}
+
+/// Neither rendering shows the External ID, keys or session credentials.
+fn assert_no_secrets(r: &AccessReport, secrets: &[&str]) {
+    for text in [
+        render::table(r),
+        render::json(r),
+        r.summary(),
+        format!("{r:?}"),
+    ] {
+        for s in secrets {
+            assert!(!text.contains(s), "a secret leaked into:\n{text}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn role_requiring_the_external_id_passes_item_by_item() {
+    let right = right_id().then_output(session);
+    let sts = sts_rules(right);
+    let c = clients(&sts, &s3_rules(false));
+    let r = prove(&c, &target()).await;
+    let table = render::table(&r);
+    for id in [
+        "assume",
+        "assume-without-id",
+        "assume-wrong-id",
+        "account",
+        "bucket-region",
+        "list-prefix",
+        "read-prefix",
+        "list-outside",
+        "read-outside",
+        "write-probe",
+        "report",
+    ] {
+        assert_eq!(outcome(&r, id), Outcome::Pass, "{id}:\n{table}");
+    }
+    assert!(r.passed() && !r.retryable(), "{table}");
+    // One AssumeRole with the right id; the refused ones: no id, a fresh random one.
+    assert_eq!(sts[0].num_calls(), 1);
+    assert_eq!(sts[1].num_calls(), 2);
+    assert_eq!(r.region.as_deref(), Some("eu-west-1"));
+    assert_eq!(r.account.as_deref(), Some(ACCOUNT));
+    let found = &r.reports[0];
+    assert_eq!(
+        (
+            found.kind.as_str(),
+            found.format.as_str(),
+            found.compression.as_str()
+        ),
+        ("CUR1", "CSV", "gzip")
+    );
+    assert_eq!(found.versioning, "overwrite");
+    assert_eq!(found.newest_period.as_deref(), Some("2024-01"));
+    assert!((1..=3).contains(&found.age_hours), "{found:?}");
+    assert!(r.summary().starts_with(
+        "access proven for s3://acme-billing/cur/ (eu-west-1); CUR1 curlew-cur newest 2024-01"
+    ));
+    assert_no_secrets(
+        &r,
+        &[
+            external_id().expose(),
+            SESSION_KEY,
+            SESSION_SECRET,
+            SESSION_TOKEN,
+        ],
+    );
+}
+
+#[tokio::test]
+async fn a_role_without_the_external_id_condition_is_refused_as_a_confused_deputy() {
+    // The trust policy names curlew's principal but no sts:ExternalId condition.
+    let any = mock!(aws_sdk_sts::Client::assume_role).then_output(session);
+    let who = sts_rules(right_id().then_output(session)).remove(2);
+    let c = clients(&[any, who], &s3_rules(false));
+    let r = prove(&c, &target()).await;
+    for id in ["assume-without-id", "assume-wrong-id"] {
+        let i = r.items.iter().find(|i| i.id == id).unwrap();
+        assert_eq!(i.outcome, Outcome::Fail);
+        assert_eq!(i.cause, Some(Cause::ConfusedDeputy));
+        assert!(i.detail.starts_with(
+            "confused deputy: the role's trust policy does not require the External ID"
+        ));
+    }
+    assert!(!r.passed() && !r.retryable());
+    assert!(r
+        .summary()
+        .starts_with("access check failed: assume-without-id: confused deputy"));
+}
+
+#[tokio::test]
+async fn access_denied_three_times_then_success_is_retried_until_proven() {
+    // A role created seconds ago: IAM denies the assume until it propagates.
+    let right = right_id()
+        .sequence()
+        .error(|| AssumeRoleError::generic(denied("sts:AssumeRole")))
+        .times(3)
+        .output(session)
+        .repeatedly()
+        .build();
+    let sts = sts_rules(right);
+    let c = clients(&sts, &s3_rules(false));
+
+    let r = prove_with_retry(&c, &target(), &fast()).await;
+    assert!(r.passed(), "{}", render::table(&r));
+    assert_eq!(r.attempts, 4, "three denials, then success");
+    assert_eq!(sts[0].num_calls(), 4);
+}
+
+#[tokio::test]
+async fn retry_gives_up_at_the_deadline() {
+    let right = right_id().then_error(|| AssumeRoleError::generic(denied("sts:AssumeRole")));
+    let c = clients(&sts_rules(right), &s3_rules(false));
+    let policy = RetryPolicy {
+        total: Duration::from_millis(50),
+        first_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(20),
+    };
+    let r = prove_with_retry(&c, &target(), &policy).await;
+    assert!(!r.passed() && r.retryable());
+    assert_eq!(r.items[0].cause, Some(Cause::AccessDenied));
+    // The confused-deputy probes and the bucket wait until the role can be assumed at all.
+    assert_eq!(outcome(&r, "assume-without-id"), Outcome::Skip);
+    assert_eq!(outcome(&r, "list-prefix"), Outcome::Skip);
+    assert!((2..=5).contains(&r.attempts), "attempts {}", r.attempts);
+}
+
+#[tokio::test]
+async fn throttling_is_retried() {
+    let throttled = || {
+        AssumeRoleError::generic(
+            ErrorMetadata::builder()
+                .code("Throttling")
+                .message("Rate exceeded")
+                .build(),
+        )
+    };
+    let right = right_id()
+        .sequence()
+        .error(throttled)
+        .output(session)
+        .repeatedly()
+        .build();
+    let sts = sts_rules(right);
+    let c = clients(&sts, &s3_rules(false));
+    let r = prove_with_retry(&c, &target(), &fast()).await;
+    assert!(r.passed(), "{}", render::table(&r));
+    // The SDK's standard retry absorbs the throttle inside the one AssumeRole call.
+    assert_eq!(r.attempts, 1);
+    assert_eq!(sts[0].num_calls(), 2);
+}
+
+#[tokio::test]
+async fn a_kms_refusal_is_named_as_kms() {
+    let sts = sts_rules(right_id().then_output(session));
+    let c = clients(&sts, &s3_rules(true));
+    let r = prove(&c, &target()).await;
+    let read = r.items.iter().find(|i| i.id == "read-prefix").unwrap();
+    assert_eq!(
+        (read.outcome, read.cause),
+        (Outcome::Fail, Some(Cause::Kms))
+    );
+    assert!(read.detail.contains("kms:Decrypt"), "{}", read.detail);
+    assert!(!r.passed() && !r.retryable());
+}
+
+#[tokio::test]
+async fn access_keys_mode_never_shows_the_keys() {
+    let sts = sts_rules(right_id().then_output(session));
+    let c = clients(&sts, &s3_rules(false));
+    let keys = AccessKeys {
+        access_key_id: "AKIAMOCKUSERKEY00001".into(),
+        secret_access_key: "userSecret/0123456789abcdefghij".into(),
+    };
+    let t = AccessTarget {
+        role_arn: None,
+        external_id: None,
+        access_keys: Some(keys.clone()),
+        ..target()
+    };
+    let r = prove(&c, &t).await;
+    assert_eq!(outcome(&r, "account"), Outcome::Pass);
+    assert!(r.items.iter().all(|i| !i.id.starts_with("assume")));
+    assert!(r.passed(), "{}", render::table(&r));
+    assert_eq!(
+        sts[0].num_calls() + sts[1].num_calls(),
+        0,
+        "no role to assume"
+    );
+    assert_no_secrets(&r, &[&keys.access_key_id, &keys.secret_access_key]);
+}
+
+#[tokio::test]
+async fn a_stack_in_another_account_fails_the_account_item() {
+    let sts = sts_rules(right_id().then_output(session));
+    let c = clients(&sts, &s3_rules(false));
+    let t = AccessTarget {
+        expected_account: Some("444455556666".into()),
+        ..target()
+    };
+    let r = prove(&c, &t).await;
+    let acct = r.items.iter().find(|i| i.id == "account").unwrap();
+    assert_eq!(
+        (acct.outcome, acct.cause),
+        (Outcome::Fail, Some(Cause::AccountMismatch))
+    );
+    assert!(
+        acct.detail.contains("expected 444455556666"),
+        "{}",
+        acct.detail
+    );
+}
