@@ -1,6 +1,7 @@
 //! `curlew`: the billing engine on your machine.
 
 mod bench;
+mod check;
 mod commands;
 mod onboard;
 mod render;
@@ -37,6 +38,8 @@ enum Command {
     },
     /// Delete superseded and abandoned revisions (never what CURRENT names).
     Gc(commands::GcArgs),
+    /// Prove access to a customer's billing bucket, item by item (exit 1 on any failure).
+    Check(check::CheckArgs),
     /// Connect a customer's payer account: External ID, policies, CloudFormation template.
     #[command(subcommand)]
     Onboard(onboard::OnboardCommand),
@@ -63,6 +66,7 @@ fn main() -> anyhow::Result<()> {
             Command::Demo { rows, keep } => commands::demo(rows, keep).await,
             Command::Bench(a) => bench::run(a),
             Command::Gc(a) => commands::gc(a).await,
+            Command::Check(a) => check::run(a).await,
             Command::Onboard(c) => onboard::run(c).await,
         }
     })?;
