@@ -51,7 +51,8 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_new(curlew::log_policy::safe_log_filter(&cli.log))
+                .unwrap_or_else(|_| curlew::log_policy::safe_log_filter("warn").into()),
         )
         .with_writer(std::io::stderr)
         .init();

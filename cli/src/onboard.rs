@@ -10,6 +10,9 @@ use curlew::onboard::policy::{
 use curlew::onboard::{
     check_template_inputs, customer_template, role_name, OnboardingHints, Onboardings, ReadExtras, Started, TemplateSpec,
 };
+use curlew::access::{prove, render, AccessClients, AccessTarget};
+use curlew::onboard::keys::{check_keys, KeyVault};
+use curlew::registry::{AccessMode, Connection, ConnectionStatus, Registry, RegistryError};
 use curlew::store::Store;
 use std::path::PathBuf;
 
@@ -22,6 +25,27 @@ pub enum OnboardCommand {
     Template(NewArgs),
     /// Print one generated policy document.
     Policy(PolicyArgs),
+    /// Legacy mode: connect with an IAM user's access keys (from
+    /// CURLEW_CUSTOMER_ACCESS_KEY_ID / CURLEW_CUSTOMER_SECRET_ACCESS_KEY, never
+    /// arguments). The access proof runs first; the keys are stored only in
+    /// curlew's store and never printed.
+    Keys(KeysArgs),
+}
+
+#[derive(Args)]
+pub struct KeysArgs {
+    #[arg(long)]
+    pub tenant: String,
+    #[arg(long)]
+    pub payer_account: String,
+    #[arg(long)]
+    pub bucket: String,
+    #[arg(long, default_value = "")]
+    pub prefix: String,
+    #[arg(long)]
+    pub report: Option<String>,
+    #[arg(long = "store", visible_alias = "out", default_value = "curlew-out")]
+    pub store: String,
 }
 
 #[derive(Args, Clone)]
@@ -108,6 +132,7 @@ pub async fn run(cmd: OnboardCommand) -> Result<i32> {
         OnboardCommand::New(a) => new(a, false).await,
         OnboardCommand::Template(a) => new(a, true).await,
         OnboardCommand::Policy(a) => policy(a).await,
+        OnboardCommand::Keys(a) => keys(a).await,
     }
 }
 
@@ -228,5 +253,64 @@ async fn policy(a: PolicyArgs) -> Result<i32> {
         ),
     };
     println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(0)
+}
+
+async fn keys(a: KeysArgs) -> Result<i32> {
+    check_account(&a.payer_account)?;
+    curlew::onboard::pending::check_tenant(&a.tenant)?;
+    let keys = crate::check::access_keys()?;
+    check_keys(&keys)?;
+    let target = AccessTarget {
+        role_arn: None,
+        external_id: None,
+        access_keys: Some(keys.clone()),
+        expected_account: Some(a.payer_account.clone()),
+        bucket: a.bucket.clone(),
+        prefix: a.prefix.clone(),
+        report: a.report.clone(),
+    };
+    let report = prove(&AccessClients::from_env().await, &target).await;
+    print!("{}", render::table(&report));
+    if !report.passed() {
+        eprintln!("not connected: the access proof failed (nothing was stored)");
+        return Ok(1);
+    }
+    let (store, prefix) = Store::open(&a.store).await;
+    KeyVault::new(store.clone(), &prefix)
+        .put(&a.tenant, &a.payer_account, &keys)
+        .await?;
+    let registry = Registry::new(store, &prefix);
+    let mut conn = Connection::new(
+        &a.tenant,
+        &a.payer_account,
+        AccessMode::AccessKeys,
+        &a.bucket,
+        &a.prefix,
+    );
+    conn.report = a.report.clone();
+    conn.status = ConnectionStatus::Connected;
+    conn.status_detail = Some(report.summary());
+    match registry.create(&conn).await {
+        Ok(()) => {}
+        Err(RegistryError::Exists { .. }) => {
+            registry
+                .update(&a.tenant, &a.payer_account, |c| {
+                    c.access_mode = AccessMode::AccessKeys;
+                    c.role_arn = None;
+                    c.bucket = conn.bucket.clone();
+                    c.prefix = conn.prefix.clone();
+                    c.report = conn.report.clone();
+                    c.status = ConnectionStatus::Connected;
+                    c.status_detail = conn.status_detail.clone();
+                })
+                .await?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    println!(
+        "connected {}/{} with access keys (stored in curlew's store only)",
+        a.tenant, a.payer_account
+    );
     Ok(0)
 }

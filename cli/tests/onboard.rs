@@ -2,6 +2,9 @@
 //! cfn-lint accepts, in every variant the CLI generates, and the policies it
 //! prints are the least-privilege ones.
 
+#[path = "../../shared/tests/common/moto.rs"]
+mod moto;
+
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -160,4 +163,92 @@ fn onboard_policy_prints_least_privilege_documents() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("letters, digits"));
     assert!(!dir.path().join("store").exists());
+}
+
+/// Legacy access keys: the proof runs with them first; then they are stored in
+/// curlew's store only and the connection is registered. Neither the key id
+/// nor the secret is ever printed.
+#[test]
+fn onboard_keys_proves_access_then_stores_the_keys_without_echoing_them() {
+    let m = moto::moto();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = moto::s3_client();
+    let bucket = rt.block_on(moto::new_bucket(&client, "keys-src"));
+    let dir = tempfile::tempdir().unwrap();
+    let sample = dir.path().join("sample");
+    run(curlew(dir.path())
+        .args(["sample", "--format", "cur1-csv", "--rows", "500", "--out"])
+        .arg(&sample));
+    rt.block_on(async {
+        for f in walk(&sample) {
+            let rel = f.strip_prefix(&sample).unwrap().to_string_lossy().into_owned();
+            client
+                .put_object()
+                .bucket(&bucket)
+                .key(format!("cur/{rel}"))
+                .body(std::fs::read(&f).unwrap().into())
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    const KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY";
+    let keys = |c: &mut Command| {
+        c.env("AWS_ENDPOINT_URL", &m.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE")
+            .env("CURLEW_CUSTOMER_ACCESS_KEY_ID", KEY_ID)
+            .env("CURLEW_CUSTOMER_SECRET_ACCESS_KEY", SECRET)
+            .args(["onboard", "keys", "--tenant", "acme", "--bucket", &bucket])
+            .args(["--prefix", "cur", "--store", "store"]);
+    };
+    // moto's default account is 123456789012: a different payer is refused
+    // by the proof, and nothing is stored.
+    let mut c = curlew(dir.path());
+    keys(&mut c);
+    let o = c.args(["--payer-account", "111122223333"]).output().unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!o.status.success(), "{all}");
+    assert!(!dir.path().join("store").exists(), "nothing stored: {all}");
+    assert!(!all.contains(KEY_ID) && !all.contains(SECRET), "{all}");
+
+    let mut c = curlew(dir.path());
+    keys(&mut c);
+    let (out, err) = run(c.args(["--payer-account", "123456789012"]));
+    assert!(out.contains("connected acme/123456789012"), "{out}");
+    for text in [&out, &err] {
+        assert!(!text.contains(KEY_ID) && !text.contains(SECRET), "{text}");
+    }
+    let conn: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("store/registry/tenant=acme/123456789012.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(conn["access_mode"], "access-keys");
+    assert_eq!(conn["status"], "connected");
+    assert!(!conn.to_string().contains(SECRET));
+    let stored =
+        std::fs::read_to_string(dir.path().join("store/secrets/tenant=acme/123456789012.json"))
+            .unwrap();
+    assert!(stored.contains(KEY_ID) && stored.contains(SECRET));
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

@@ -10,6 +10,7 @@ pub mod fields;
 pub mod gc;
 pub mod ingest;
 pub mod ledger;
+pub mod log_policy;
 pub mod manifest;
 pub mod money;
 pub mod onboard;

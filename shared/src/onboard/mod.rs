@@ -3,6 +3,7 @@
 //! `pending`) and generates everything the customer deploys (`policy`,
 //! `template`).
 
+pub mod keys;
 pub mod pending;
 pub mod policy;
 pub mod secret;
