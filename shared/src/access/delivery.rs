@@ -126,14 +126,14 @@ pub(super) async fn find(
         .iter()
         .map(|r| {
             let mut s = format!(
-                "{} {}: {} ({}), {}, newest period {}, delivered {} h ago",
+                "{} {}: {} ({}), {}, newest period {}, delivered {}",
                 r.kind,
                 r.name,
                 r.format,
                 r.compression,
                 r.versioning,
                 r.newest_period.as_deref().unwrap_or("-"),
-                r.age_hours
+                ago(now - r.delivered_at)
             );
             if r.age_hours > STALE_HOURS {
                 outcome = Outcome::Warn;
@@ -206,6 +206,16 @@ async fn describe(
         newest_period: d.period.clone(),
         delivered_at,
         age_hours: (now - delivered_at).num_hours().max(0),
+    }
+}
+
+/// `12 min ago`, `5 h ago`, `3 days ago`.
+fn ago(age: chrono::Duration) -> String {
+    let m = age.num_minutes().max(0);
+    match m {
+        0..60 => format!("{m} min ago"),
+        60..2880 => format!("{} h ago", m / 60),
+        _ => format!("{} days ago", m / 1440),
     }
 }
 
@@ -306,6 +316,14 @@ async fn parquet_columns(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ages_read_naturally() {
+        assert_eq!(ago(chrono::Duration::minutes(12)), "12 min ago");
+        assert_eq!(ago(chrono::Duration::minutes(-3)), "0 min ago");
+        assert_eq!(ago(chrono::Duration::hours(5)), "5 h ago");
+        assert_eq!(ago(chrono::Duration::hours(80)), "3 days ago");
+    }
 
     #[test]
     fn formats_from_names() {

@@ -477,6 +477,34 @@ mod tests {
     }
 
     #[test]
+    fn secrets_echoed_in_an_error_never_reach_a_rendering() {
+        let id = ExternalId::mint().unwrap();
+        let keys = AccessKeys {
+            access_key_id: "AKIAEXAMPLEKEY123456".into(),
+            secret_access_key: "s3cr3t/abcdefghij".into(),
+        };
+        let target = AccessTarget {
+            external_id: Some(id.clone()),
+            access_keys: Some(keys.clone()),
+            ..AccessTarget::default()
+        };
+        let mut echoed = item(ASSUME, Outcome::Fail, Some(Cause::Other));
+        echoed.detail = format!(
+            "bad request: ExternalId={} key={} secret={}",
+            id.expose(),
+            keys.access_key_id,
+            keys.secret_access_key
+        );
+        let r = scrubbed(report(vec![echoed]), &target);
+        for text in [render::table(&r), render::json(&r), r.summary()] {
+            assert!(text.contains("ExternalId=(redacted)"), "{text}");
+            for secret in [id.expose(), &keys.access_key_id, &keys.secret_access_key] {
+                assert!(!text.contains(secret), "{text}");
+            }
+        }
+    }
+
+    #[test]
     fn keys_debug_is_redacted() {
         let k = AccessKeys {
             access_key_id: "AKIAEXAMPLEKEY123456".into(),
