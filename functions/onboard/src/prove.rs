@@ -2,6 +2,7 @@
 //! bucket, prefix, report) in, a verdict out. The proof itself lives in
 //! `curlew::access`; this seam lets tests decide the verdict.
 
+use curlew::access::{AccessClients, AccessTarget};
 use curlew::onboard::ExternalId;
 use std::future::Future;
 use std::time::Duration;
@@ -89,17 +90,35 @@ pub async fn prove_with_backoff<P: Prover>(
     }
 }
 
-/// Until `curlew::access` is wired in: every proof fails (not retryable), so
-/// no connection is ever registered unproven.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Unavailable;
+/// The real proof: `curlew::access::prove`, one attempt per call (the
+/// handler's [`prove_with_backoff`] does the retrying, so tests can shorten it).
+#[derive(Debug, Clone)]
+pub struct AccessProver {
+    clients: AccessClients,
+}
 
-impl Prover for Unavailable {
-    async fn prove(&self, _: &ProofTarget) -> Proof {
+impl AccessProver {
+    pub fn new(clients: AccessClients) -> AccessProver {
+        AccessProver { clients }
+    }
+}
+
+impl Prover for AccessProver {
+    async fn prove(&self, t: &ProofTarget) -> Proof {
+        let target = AccessTarget {
+            role_arn: Some(t.role_arn.clone()),
+            external_id: Some(t.external_id.clone()),
+            access_keys: None,
+            expected_account: Some(t.expected_account.clone()),
+            bucket: t.bucket.clone(),
+            prefix: t.prefix.clone(),
+            report: Some(t.report.clone()),
+        };
+        let report = curlew::access::prove(&self.clients, &target).await;
         Proof {
-            passed: false,
-            retryable: false,
-            summary: "the access proof is not available in this build of curlew".into(),
+            passed: report.passed(),
+            retryable: report.retryable(),
+            summary: report.summary(),
         }
     }
 }

@@ -2,14 +2,19 @@
 // The SDK futures nest deeply; the default layout query depth (128) is not enough.
 #![recursion_limit = "256"]
 
+use curlew::access::AccessClients;
 use lambda_runtime::{service_fn, LambdaEvent};
-use onboard::prove::Unavailable;
+use onboard::logs::log_filter;
+use onboard::prove::AccessProver;
 use onboard::watchdog::deadline_from_epoch_ms;
 use onboard::{handler, Config, Deps, Settings};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
+        .with_env_filter(log_filter(filter))
         .json()
         .with_current_span(false)
         .without_time()
@@ -18,7 +23,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let conf = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let deps = Deps::new(config, Settings::default(), Deps::s3_client(&conf))
         .map_err(anyhow::Error::from)?;
-    let prover = Unavailable;
+    let prover = AccessProver::new(AccessClients::from_env().await);
     let (deps, prover) = (&deps, &prover);
     lambda_runtime::run(service_fn(
         move |ev: LambdaEvent<serde_json::Value>| async move {

@@ -217,14 +217,18 @@ impl std::io::Write for Buf {
 static LOGS: OnceLock<Buf> = OnceLock::new();
 static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-/// Every log line of this test binary, at TRACE, from every crate (hyper,
-/// rustls and the AWS SDK included), goes to one buffer.
+/// Every log line of this test binary goes to one buffer: at TRACE from
+/// every crate (curlew, onboard, hyper, rustls), except the AWS SDK crates,
+/// held at info by the same filter the function runs with (`log_filter`:
+/// at debug they print the credentials they resolve).
 pub fn capture_logs() {
     LOGS.get_or_init(|| {
         let buf = Buf::default();
         let w = buf.clone();
         tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
+            .with_env_filter(onboard::logs::log_filter(
+                tracing_subscriber::EnvFilter::new("trace"),
+            ))
             .with_ansi(false)
             .with_writer(move || w.clone())
             .init();
