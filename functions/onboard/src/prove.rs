@@ -108,11 +108,11 @@ impl Prover for AccessProver {
         let target = AccessTarget {
             role_arn: Some(t.role_arn.clone()),
             external_id: Some(t.external_id.clone()),
-            access_keys: None,
             expected_account: Some(t.expected_account.clone()),
             bucket: t.bucket.clone(),
             prefix: t.prefix.clone(),
             report: Some(t.report.clone()),
+            ..AccessTarget::default()
         };
         let report = curlew::access::prove(&self.clients, &target).await;
         Proof {

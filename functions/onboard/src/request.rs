@@ -39,8 +39,9 @@ impl Kind {
 }
 
 /// A request whose identifiers are well-formed (its properties are checked
-/// per request type, see [`Props::from_value`]).
-#[derive(Debug, Clone)]
+/// per request type, see [`Props::from_value`]). Debug leaves out the
+/// presigned ResponseURL and the properties (they hold the onboarding token).
+#[derive(Clone)]
 pub struct Request {
     pub kind: Kind,
     pub stack_id: String,
@@ -51,6 +52,19 @@ pub struct Request {
     /// no query).
     pub response_url: String,
     pub properties: Value,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("kind", &self.kind)
+            .field("stack_id", &self.stack_id)
+            .field("request_id", &self.request_id)
+            .field("logical_resource_id", &self.logical_resource_id)
+            .field("response_url", &"<presigned>")
+            .field("properties", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Why a record cannot be answered at all. Displays carry no URL, no
