@@ -9,14 +9,12 @@
 //!   which stack owns a connection;
 //! - `prove`: the access proof seam and its retry;
 //! - `watchdog`: FAILED before the deadline when the work takes too long;
-//! - `logs`: the log filter (the SDK never below info: it prints credentials);
 //! - `handler`: Create / Update / Delete.
 //!
 //! All logic is in plain async functions that tests call with events from `events/`.
 
 pub mod config;
 pub mod handler;
-pub mod logs;
 pub mod prove;
 pub mod records;
 pub mod request;

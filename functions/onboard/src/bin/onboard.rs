@@ -3,18 +3,21 @@
 #![recursion_limit = "256"]
 
 use curlew::access::AccessClients;
+use curlew::log_policy::safe_log_filter;
 use lambda_runtime::{service_fn, LambdaEvent};
-use onboard::logs::log_filter;
 use onboard::prove::AccessProver;
 use onboard::watchdog::deadline_from_epoch_ms;
 use onboard::{handler, Config, Deps, Settings};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The SDK's crates stay at info whatever RUST_LOG asks: their debug
+    // output prints credentials.
+    let requested = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(safe_log_filter(&requested))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(safe_log_filter("info")));
     tracing_subscriber::fmt()
-        .with_env_filter(log_filter(filter))
+        .with_env_filter(filter)
         .json()
         .with_current_span(false)
         .without_time()

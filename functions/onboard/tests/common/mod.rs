@@ -218,16 +218,16 @@ static LOGS: OnceLock<Buf> = OnceLock::new();
 static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// Every log line of this test binary goes to one buffer: at TRACE from
-/// every crate (curlew, onboard, hyper, rustls), except the AWS SDK crates,
-/// held at info by the same filter the function runs with (`log_filter`:
-/// at debug they print the credentials they resolve).
+/// curlew and onboard, with the crates `curlew::log_policy` caps (the AWS
+/// SDK, hyper, rustls: at debug they print credentials) held at info, as the
+/// function runs.
 pub fn capture_logs() {
     LOGS.get_or_init(|| {
         let buf = Buf::default();
         let w = buf.clone();
         tracing_subscriber::fmt()
-            .with_env_filter(onboard::logs::log_filter(
-                tracing_subscriber::EnvFilter::new("trace"),
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                curlew::log_policy::safe_log_filter("trace"),
             ))
             .with_ansi(false)
             .with_writer(move || w.clone())
