@@ -19,7 +19,7 @@ const MAX_PHYSICAL_ID: usize = 1024;
 /// The only roles curlew may assume: the customer template names its role
 /// `curlew-read-<tenant>`, and curlew's own IAM allows sts:AssumeRole on
 /// `arn:<partition>:iam::*:role/curlew-read-*` only.
-pub const ROLE_NAME_PREFIX: &str = "curlew-read-";
+pub use curlew::onboard::template::ROLE_NAME_PREFIX;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
