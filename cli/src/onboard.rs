@@ -4,14 +4,15 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
+use curlew::access::{prove, render, AccessClients, AccessTarget};
+use curlew::onboard::keys::{check_keys, KeyVault};
 use curlew::onboard::policy::{
     allowed_actions, bucket_share_policy, delivery_bucket_policy, read_policy, trust_policy,
 };
 use curlew::onboard::{
-    check_template_inputs, customer_template, role_name, OnboardingHints, Onboardings, ReadExtras, Started, TemplateSpec,
+    check_template_inputs, customer_template, role_name, OnboardingHints, Onboardings, ReadExtras,
+    Started, TemplateSpec,
 };
-use curlew::access::{prove, render, AccessClients, AccessTarget};
-use curlew::onboard::keys::{check_keys, KeyVault};
 use curlew::registry::{AccessMode, Connection, ConnectionStatus, Registry, RegistryError};
 use curlew::store::Store;
 use std::path::PathBuf;

@@ -107,7 +107,9 @@ fn onboard_new_writes_a_template_cfn_lint_accepts_in_every_variant() {
         pending.iter().filter(|n| n.starts_with("token=")).count(),
         variants.len()
     );
-    assert!(pending.iter().all(|n| tokens.iter().all(|t| !n.contains(t))));
+    assert!(pending
+        .iter()
+        .all(|n| tokens.iter().all(|t| !n.contains(t))));
 
     // `onboard policy trust` prints the same External ID the template carries.
     let (trust, _) = run(curlew(dir.path()).args([
@@ -150,14 +152,7 @@ fn onboard_policy_prints_least_privilege_documents() {
     assert!(delivery.contains("arn:aws:cur:us-east-1:111122223333:definition/*"));
     // Bad input is refused with what to do, and nothing is recorded.
     let o = curlew(dir.path())
-        .args([
-            "onboard",
-            "new",
-            "--tenant",
-            "../evil",
-            "--store",
-            "store",
-        ])
+        .args(["onboard", "new", "--tenant", "../evil", "--store", "store"])
         .output()
         .unwrap();
     assert!(!o.status.success());
@@ -181,7 +176,11 @@ fn onboard_keys_proves_access_then_stores_the_keys_without_echoing_them() {
         .arg(&sample));
     rt.block_on(async {
         for f in walk(&sample) {
-            let rel = f.strip_prefix(&sample).unwrap().to_string_lossy().into_owned();
+            let rel = f
+                .strip_prefix(&sample)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             client
                 .put_object()
                 .bucket(&bucket)
@@ -209,7 +208,10 @@ fn onboard_keys_proves_access_then_stores_the_keys_without_echoing_them() {
     // by the proof, and nothing is stored.
     let mut c = curlew(dir.path());
     keys(&mut c);
-    let o = c.args(["--payer-account", "111122223333"]).output().unwrap();
+    let o = c
+        .args(["--payer-account", "111122223333"])
+        .output()
+        .unwrap();
     let all = format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),
@@ -227,16 +229,21 @@ fn onboard_keys_proves_access_then_stores_the_keys_without_echoing_them() {
         assert!(!text.contains(KEY_ID) && !text.contains(SECRET), "{text}");
     }
     let conn: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("store/registry/tenant=acme/123456789012.json"))
-            .unwrap(),
+        &std::fs::read_to_string(
+            dir.path()
+                .join("store/registry/tenant=acme/123456789012.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     assert_eq!(conn["access_mode"], "access-keys");
     assert_eq!(conn["status"], "connected");
     assert!(!conn.to_string().contains(SECRET));
-    let stored =
-        std::fs::read_to_string(dir.path().join("store/secrets/tenant=acme/123456789012.json"))
-            .unwrap();
+    let stored = std::fs::read_to_string(
+        dir.path()
+            .join("store/secrets/tenant=acme/123456789012.json"),
+    )
+    .unwrap();
     assert!(stored.contains(KEY_ID) && stored.contains(SECRET));
 }
 

@@ -392,3 +392,65 @@ async fn a_stack_in_another_account_fails_the_account_item() {
         acct.detail
     );
 }
+
+/// Ingestion reaches a role-mode connection's bucket with the session of the
+/// role assumed with the tenant's External ID (read from the onboarding
+/// store), never with curlew's own credentials; a tenant without an External
+/// ID gets no session at all.
+#[tokio::test]
+async fn ingestion_reads_through_the_role_assumed_with_the_tenants_external_id() {
+    use curlew::access::{source_credentials, SessionError};
+    use curlew::onboard::{OnboardingHints, Onboardings};
+    use curlew::registry::{AccessMode, Connection};
+    use curlew::store::Store;
+
+    let dir = tempfile::tempdir().unwrap();
+    let own = Store::local(dir.path());
+    let started = Onboardings::new(own.clone(), "svc")
+        .begin("acme", OnboardingHints::default())
+        .await
+        .unwrap();
+    // STS grants a session only for this tenant's External ID.
+    let id = started.external_id.expose().to_owned();
+    let right = mock!(aws_sdk_sts::Client::assume_role)
+        .match_requests(move |r| {
+            r.external_id() == Some(id.as_str()) && r.role_session_name() == Some("curlew-ingest")
+        })
+        .then_output(session);
+    let other = mock!(aws_sdk_sts::Client::assume_role)
+        .then_error(|| AssumeRoleError::generic(denied("sts:AssumeRole")));
+    let c = clients(&[right, other], &[]);
+    let mut conn = Connection::new("acme", ACCOUNT, AccessMode::CrossAccountRole, BUCKET, "cur");
+    conn.role_arn = Some(ROLE.into());
+    let creds = source_credentials(&c, &conn, &own, "svc")
+        .await
+        .unwrap()
+        .expect("a role session, not curlew's own credentials");
+    assert_eq!(creds.access_key_id(), SESSION_KEY);
+    assert_eq!(creds.session_token(), Some(SESSION_TOKEN));
+
+    // Another tenant's connection with no External ID: refused before any call.
+    conn.tenant = "globex".into();
+    let e = source_credentials(&c, &conn, &own, "svc")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, SessionError::Onboarding { .. }) && !e.is_retryable(),
+        "{e}"
+    );
+    // A denied assume is named, not retried.
+    let c = clients(
+        &[mock!(aws_sdk_sts::Client::assume_role)
+            .then_error(|| AssumeRoleError::generic(denied("sts:AssumeRole")))],
+        &[],
+    );
+    conn.tenant = "acme".into();
+    let e = source_credentials(&c, &conn, &own, "svc")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, SessionError::Assume { .. }) && !e.is_retryable(),
+        "{e}"
+    );
+    assert!(!e.to_string().contains(started.external_id.expose()));
+}

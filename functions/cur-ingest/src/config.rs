@@ -1,9 +1,10 @@
 //! Configuration, read once at cold start into a typed [`Config`], and the
 //! clients built from it.
 
+use curlew::access::{source_client, AccessClients, SessionError};
 use curlew::discover::Source;
 use curlew::ledger::Ledger;
-use curlew::registry::Registry;
+use curlew::registry::{Connection, Registry};
 use curlew::store::{S3Store, Store};
 
 /// Settings from the function's environment.
@@ -42,6 +43,8 @@ pub struct Deps {
     pub config: Config,
     pub s3: aws_sdk_s3::Client,
     pub sns: aws_sdk_sns::Client,
+    /// STS (and S3 derived per customer session) for reaching billing buckets.
+    pub sts: aws_sdk_sts::Client,
 }
 
 impl Deps {
@@ -56,6 +59,7 @@ impl Deps {
             config,
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
             sns: aws_sdk_sns::Client::new(&conf),
+            sts: aws_sdk_sts::Client::new(&conf),
         }
     }
 
@@ -74,12 +78,16 @@ impl Deps {
         Registry::new(self.own_store(), &self.config.store_prefix)
     }
 
-    /// The customer's billing bucket. Until onboarding brings role assumption,
-    /// it is read with the function's own credentials.
-    pub fn source(&self, bucket: &str, prefix: &str) -> Source {
-        Source {
-            store: Store::S3(S3Store::new(self.s3.clone(), bucket.to_owned())),
-            prefix: prefix.to_owned(),
-        }
+    /// The customer's billing bucket, reached the way the connection says:
+    /// its role assumed with the tenant's External ID, its stored access keys,
+    /// or (bucket-policy mode) the function's own credentials.
+    pub async fn source(&self, conn: &Connection) -> Result<Source, SessionError> {
+        let clients = AccessClients::new(self.sts.clone(), self.s3.clone());
+        let client =
+            source_client(&clients, conn, &self.own_store(), &self.config.store_prefix).await?;
+        Ok(Source {
+            store: Store::S3(S3Store::new(client, conn.bucket.clone())),
+            prefix: conn.prefix.clone(),
+        })
     }
 }

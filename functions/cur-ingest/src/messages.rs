@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     pub tenant: String,
+    /// The connection's payer account (with the tenant, its registry key).
+    #[serde(default)]
+    pub payer_account: String,
     pub bucket: String,
     pub prefix: String,
     pub delivery: Delivery,

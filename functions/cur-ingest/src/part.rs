@@ -20,6 +20,10 @@ pub enum PartError {
     Store(#[from] curlew::store::StoreError),
     #[error("publishing the commit notice: {0}")]
     Publish(String),
+    #[error("registry: {0}")]
+    Registry(#[from] curlew::registry::RegistryError),
+    #[error(transparent)]
+    Session(#[from] curlew::access::SessionError),
 }
 
 /// What one message led to.
@@ -58,7 +62,11 @@ pub async fn process_job(deps: &Deps, job: &PartJob) -> Result<PartOutcome, Part
         key: job.plan_key.clone(),
         problem: e.to_string(),
     })?;
-    let source = deps.source(&plan.bucket, &plan.prefix);
+    let (conn, _) = deps
+        .registry()
+        .get(&plan.tenant, &plan.payer_account)
+        .await?;
+    let source = deps.source(&conn).await?;
     let meta = plan
         .delivery
         .files

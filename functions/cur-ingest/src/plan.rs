@@ -38,6 +38,8 @@ pub enum PlanError {
     Store(#[from] curlew::store::StoreError),
     #[error("publishing part jobs: {0}")]
     Publish(String),
+    #[error(transparent)]
+    Session(#[from] curlew::access::SessionError),
 }
 
 impl PlanError {
@@ -47,6 +49,7 @@ impl PlanError {
             PlanError::Manifest(e) => e.is_retryable(),
             PlanError::Registry(curlew::registry::RegistryError::Store(e)) => e.is_retryable(),
             PlanError::Registry(..) => false,
+            PlanError::Session(e) => e.is_retryable(),
             _ => true,
         }
     }
@@ -71,7 +74,7 @@ pub async fn plan_object(deps: &Deps, obj: &ObjectRef) -> Result<Vec<PlanOutcome
     let ledger = deps.ledger();
     let mut out = Vec::new();
     for conn in conns {
-        let source = deps.source(&conn.bucket, &conn.prefix);
+        let source = deps.source(&conn).await?;
         let delivery = delivery_from_manifest(&source, &obj.key).await?;
         if !delivery.missing.is_empty() {
             return Err(PlanError::Missing {
@@ -98,6 +101,7 @@ pub async fn plan_object(deps: &Deps, obj: &ObjectRef) -> Result<Vec<PlanOutcome
         let count = delivery.files.len();
         let plan = Plan {
             tenant: conn.tenant.clone(),
+            payer_account: conn.payer_account.clone(),
             bucket: conn.bucket.clone(),
             prefix: conn.prefix.clone(),
             delivery,

@@ -12,6 +12,7 @@ use cur_ingest::{part, plan, Config, Deps};
 use curlew::discover::Source;
 use curlew::ingest::{ingest, IngestOptions};
 use curlew::ledger::Ledger;
+use curlew::onboard::{OnboardingHints, Onboardings};
 use curlew::registry::{AccessMode, Connection};
 use curlew::report::load_committed;
 use curlew::sample::{write_sample, SampleFormat, SampleSpec, Versioning};
@@ -120,17 +121,31 @@ async fn world(tag: &str) -> World {
         parts_topic_arn: parts,
         results_topic_arn: results,
     };
-    let deps = Deps { config, s3, sns };
-    deps.registry()
-        .create(&Connection::new(
-            "acme",
-            "111122223333",
-            AccessMode::CrossAccountRole,
-            &billing,
-            "",
-        ))
+    let own = Store::S3(curlew::store::S3Store::new(
+        s3.clone(),
+        config.store_bucket.clone(),
+    ));
+    let deps = Deps {
+        config,
+        s3,
+        sns,
+        sts: aws_sdk_sts::Client::new(&conf),
+    };
+    // The customer's bucket is read through the connection's role, assumed
+    // (on moto's STS) with the tenant's External ID from the onboarding store.
+    Onboardings::new(own, "curlew")
+        .begin("acme", OnboardingHints::default())
         .await
         .unwrap();
+    let mut conn = Connection::new(
+        "acme",
+        "111122223333",
+        AccessMode::CrossAccountRole,
+        &billing,
+        "",
+    );
+    conn.role_arn = Some("arn:aws:iam::111122223333:role/curlew-read-acme".into());
+    deps.registry().create(&conn).await.unwrap();
     World {
         deps,
         sqs,
@@ -361,6 +376,32 @@ async fn sqs_wrapped_cur2_manifest_and_ignored_objects() {
     .unwrap();
     assert!(r["outcomes"].to_string().contains("UnknownBucket"), "{r}");
     assert!(drain(&w).await.is_empty());
+
+    // A role-mode connection without a role (or a tenant without an External
+    // ID) fails for good, naming the connection: no retry storm.
+    let orphan = moto::new_bucket(&w.deps.s3, "orphan").await;
+    w.deps
+        .registry()
+        .create(&Connection::new(
+            "nobody",
+            "444455556666",
+            AccessMode::CrossAccountRole,
+            &orphan,
+            "",
+        ))
+        .await
+        .unwrap();
+    let obj = cur_ingest::announced::ObjectRef {
+        bucket: orphan.clone(),
+        key: "cur/r/20240101-20240201/r-Manifest.json".into(),
+    };
+    let e = plan::plan_object(&w.deps, &obj).await.unwrap_err();
+    assert!(!e.is_retryable(), "{e}");
+    assert!(
+        e.to_string()
+            .contains("nobody/444455556666 has no role ARN"),
+        "{e}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

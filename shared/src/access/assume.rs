@@ -34,11 +34,21 @@ async fn assume(
     role_arn: &str,
     external_id: Option<&ExternalId>,
 ) -> Result<Credentials, CallError> {
+    assume_as(clients, role_arn, external_id, SESSION_NAME).await
+}
+
+/// AssumeRole under a given session name (CloudTrail shows it to the customer).
+pub(super) async fn assume_as(
+    clients: &AccessClients,
+    role_arn: &str,
+    external_id: Option<&ExternalId>,
+    session_name: &str,
+) -> Result<Credentials, CallError> {
     let out = clients
         .sts
         .assume_role()
         .role_arn(role_arn)
-        .role_session_name(SESSION_NAME)
+        .role_session_name(session_name)
         .duration_seconds(900)
         .set_external_id(external_id.map(|e| e.expose().to_owned()))
         .send()
@@ -54,7 +64,7 @@ async fn assume(
         c.secret_access_key(),
         Some(c.session_token().to_owned()),
         None,
-        SESSION_NAME,
+        "curlew-assumed-role",
     ))
 }
 

@@ -17,9 +17,11 @@ mod bucket;
 mod cause;
 mod delivery;
 pub mod render;
+mod session;
 
 pub use cause::{classify, CallError, Cause};
 pub use delivery::FoundReport;
+pub use session::{source_client, source_credentials, SessionError};
 
 use crate::onboard::ExternalId;
 use aws_sdk_s3::config::{Credentials, Region};

@@ -22,7 +22,9 @@ pub enum KeyVaultError {
     Tenant(#[from] super::OnboardingError),
     #[error("no access keys are stored for {tenant}/{payer}; add them with `curlew onboard keys`")]
     Missing { tenant: String, payer: String },
-    #[error("{key} is not an access key document; store the keys again with `curlew onboard keys`")]
+    #[error(
+        "{key} is not an access key document; store the keys again with `curlew onboard keys`"
+    )]
     Corrupt { key: String },
     #[error("access keys look wrong: {0}")]
     Invalid(&'static str),
@@ -130,7 +132,10 @@ mod tests {
     async fn keys_round_trip_and_bad_keys_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let v = KeyVault::new(Store::local(dir.path()), "");
-        let k = keys("AKIAEXAMPLE123456789", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+        let k = keys(
+            "AKIAEXAMPLE123456789",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        );
         v.put("acme", "111122223333", &k).await.unwrap();
         let back = v.get("acme", "111122223333").await.unwrap();
         assert_eq!(back.access_key_id, k.access_key_id);
@@ -141,16 +146,26 @@ mod tests {
             Err(KeyVaultError::Missing { .. })
         ));
         for bad in [
-            keys("ASIAEXAMPLE123456789", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+            keys(
+                "ASIAEXAMPLE123456789",
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            ),
             keys("short", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
             keys("AKIAEXAMPLE123456789", "has space in it 0123"),
         ] {
             let e = v.put("acme", "222233334444", &bad).await.unwrap_err();
             // The error names the problem, never the key material.
             let msg = e.to_string();
-            assert!(!msg.contains("EXAMPLE") && !msg.contains("space in"), "{msg}");
+            assert!(
+                !msg.contains("EXAMPLE") && !msg.contains("space in"),
+                "{msg}"
+            );
         }
-        std::fs::write(dir.path().join("secrets/tenant=acme/111122223333.json"), "{oops").unwrap();
+        std::fs::write(
+            dir.path().join("secrets/tenant=acme/111122223333.json"),
+            "{oops",
+        )
+        .unwrap();
         let e = v.get("acme", "111122223333").await.unwrap_err();
         assert!(matches!(e, KeyVaultError::Corrupt { .. }));
     }

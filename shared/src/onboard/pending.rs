@@ -274,10 +274,15 @@ mod tests {
         let other = o.begin("globex", OnboardingHints::default()).await.unwrap();
         assert_ne!(other.external_id, a.external_id);
 
-        let p = o.redeem("acme", &a.token, "stack-1", "req-1").await.unwrap();
+        let p = o
+            .redeem("acme", &a.token, "stack-1", "req-1")
+            .await
+            .unwrap();
         assert_eq!(p.redeemed.unwrap().stack_id, "stack-1");
         // Same stack again (Update): fine. Another stack: refused.
-        o.redeem("acme", &a.token, "stack-1", "req-2").await.unwrap();
+        o.redeem("acme", &a.token, "stack-1", "req-2")
+            .await
+            .unwrap();
         assert!(matches!(
             o.redeem("acme", &a.token, "stack-2", "req-3").await,
             Err(OnboardingError::TokenUsed { .. })

@@ -1,0 +1,127 @@
+//! Reaching a connected customer's bucket for ingestion, the way the
+//! connection says: assume its role with the tenant's External ID, use its
+//! stored access keys, or (bucket-policy mode) curlew's own credentials.
+
+use super::assume::assume_as;
+use super::{AccessClients, CallError, Cause};
+use crate::onboard::keys::{KeyVault, KeyVaultError};
+use crate::onboard::{OnboardingError, Onboardings};
+use crate::registry::{AccessMode, Connection};
+use crate::store::Store;
+use aws_sdk_s3::config::Credentials;
+
+/// CloudTrail shows this session name to the customer.
+const INGEST_SESSION: &str = "curlew-ingest";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("connection {tenant}/{payer} has no role ARN; run the onboarding again")]
+    NoRole { tenant: String, payer: String },
+    #[error("connection {tenant}/{payer}: {source}")]
+    Onboarding {
+        tenant: String,
+        payer: String,
+        source: OnboardingError,
+    },
+    #[error("connection {tenant}/{payer}: {source}")]
+    Keys {
+        tenant: String,
+        payer: String,
+        source: KeyVaultError,
+    },
+    #[error("connection {tenant}/{payer}: assuming the customer's role failed: {source}; run `curlew check` for the cause")]
+    Assume {
+        tenant: String,
+        payer: String,
+        source: CallError,
+    },
+}
+
+impl SessionError {
+    /// Throttling, network trouble and store hiccups pass; a missing role,
+    /// key or External ID, or a denied assume, does not.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            SessionError::Assume { source, .. } => {
+                matches!(source.cause, Cause::Throttled | Cause::Network)
+            }
+            SessionError::Onboarding {
+                source: OnboardingError::Store(e),
+                ..
+            } => e.is_retryable(),
+            SessionError::Keys {
+                source: KeyVaultError::Store(e),
+                ..
+            } => e.is_retryable(),
+            _ => false,
+        }
+    }
+}
+
+/// An S3 client that reads `conn`'s billing bucket. The External ID and the
+/// keys are read from curlew's own store (`own`, `own_prefix`).
+pub async fn source_client(
+    clients: &AccessClients,
+    conn: &Connection,
+    own: &Store,
+    own_prefix: &str,
+) -> Result<aws_sdk_s3::Client, SessionError> {
+    let creds = source_credentials(clients, conn, own, own_prefix).await?;
+    Ok(clients.s3_with(creds.as_ref(), None))
+}
+
+/// The credentials that read `conn`'s bucket: `None` means curlew's own
+/// (bucket-policy mode).
+pub async fn source_credentials(
+    clients: &AccessClients,
+    conn: &Connection,
+    own: &Store,
+    own_prefix: &str,
+) -> Result<Option<Credentials>, SessionError> {
+    let (tenant, payer) = (conn.tenant.clone(), conn.payer_account.clone());
+    let creds = match conn.access_mode {
+        AccessMode::BucketPolicy => return Ok(None),
+        AccessMode::CrossAccountRole => {
+            let role = conn
+                .role_arn
+                .as_deref()
+                .ok_or_else(|| SessionError::NoRole {
+                    tenant: tenant.clone(),
+                    payer: payer.clone(),
+                })?;
+            let external_id = Onboardings::new(own.clone(), own_prefix)
+                .external_id(&conn.tenant)
+                .await
+                .map_err(|source| SessionError::Onboarding {
+                    tenant: tenant.clone(),
+                    payer: payer.clone(),
+                    source,
+                })?;
+            assume_as(clients, role, Some(&external_id), INGEST_SESSION)
+                .await
+                .map_err(|source| SessionError::Assume {
+                    tenant,
+                    payer,
+                    source,
+                })?
+        }
+        AccessMode::AccessKeys => {
+            let k = KeyVault::new(own.clone(), own_prefix)
+                .get(&conn.tenant, &conn.payer_account)
+                .await
+                .map_err(|source| SessionError::Keys {
+                    tenant,
+                    payer,
+                    source,
+                })?;
+            Credentials::new(
+                k.access_key_id,
+                k.secret_access_key,
+                None,
+                None,
+                "curlew-access-keys",
+            )
+        }
+    };
+    Ok(Some(creds))
+}
