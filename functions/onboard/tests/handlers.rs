@@ -394,3 +394,70 @@ async fn malformed_messages_are_dropped_without_a_request() {
     assert_eq!(w.stub.connections(), 0);
     assert_no_secrets_logged();
 }
+
+/// From `curlew onboard new` to a connection: the custom resource of the
+/// template curlew generates, resolved as CloudFormation resolves it (Ref and
+/// GetAtt filled in, every property value a string), is what the handler
+/// accepts; the Create ends proven, registered and answered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_generated_templates_custom_resource_connects_the_account() {
+    use curlew::onboard::{customer_template, ReadExtras, TemplateSpec};
+    let w = world("template").await;
+    let template = customer_template(&TemplateSpec {
+        tenant: &w.tenant,
+        platform_principal: "arn:aws:iam::999988887777:role/curlew-ingest",
+        service_token: "arn:aws:sns:us-east-1:999988887777:curlew-onboard",
+        external_id: &w.external_id,
+        token: &w.token,
+        bucket: Some("example-billing-bucket"),
+        prefix: Some("cur"),
+        report: Some("curlew-cur"),
+        extras: ReadExtras::default(),
+        delivery_policy: false,
+    })
+    .unwrap();
+    let role_name = template["Resources"]["CurlewReadRole"]["Properties"]["RoleName"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let parameters = |name: &str| template["Parameters"][name]["Default"].clone();
+    let mut props = serde_json::Map::new();
+    for (k, v) in template["Resources"]["CurlewConnection"]["Properties"]
+        .as_object()
+        .unwrap()
+    {
+        let resolved = match v {
+            Value::Object(o) if o.contains_key("Ref") => parameters(o["Ref"].as_str().unwrap()),
+            Value::Object(o) if o.contains_key("Fn::GetAtt") => {
+                format!("arn:aws:iam::{STACK_ACCOUNT}:role/{role_name}").into()
+            }
+            Value::Number(n) => n.to_string().into(),
+            other => other.clone(),
+        };
+        props.insert(k.clone(), resolved);
+    }
+    let mut create = w.request("cfn-create-via-sns.json");
+    create["ResourceProperties"] = Value::Object(props);
+    let prover = ScriptedProver::passing();
+    let out = run(&w, &prover, "cfn-create-via-sns.json", &create).await;
+    assert_eq!(out, answered(Status::Success, false));
+    let got = w.stub.requests();
+    assert_eq!(got.len(), 1);
+    assert_eq!(answer_in(&got[0]).data["Status"], "connected");
+    let seen = prover.seen.lock().unwrap().clone();
+    assert_eq!(
+        seen[0].role_arn,
+        format!("arn:aws:iam::{STACK_ACCOUNT}:role/curlew-read-acme")
+    );
+    assert_eq!(seen[0].external_id, w.external_id);
+    let (conn, _) = w
+        .deps
+        .registry()
+        .get(&w.tenant, STACK_ACCOUNT)
+        .await
+        .unwrap();
+    assert_eq!(conn.status, ConnectionStatus::Connected);
+    assert_eq!(conn.bucket, "example-billing-bucket");
+    assert_eq!(conn.report.as_deref(), Some("curlew-cur"));
+    assert_no_secrets_logged();
+}
