@@ -6,6 +6,7 @@
 //! visible only when CURRENT names R. Older-or-equal revisions are no-ops.
 
 use crate::discover::Revision;
+use crate::store::key_prefix;
 use crate::store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -59,13 +60,8 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(prefix: &str) -> Layout {
-        let p = prefix.trim_matches('/');
         Layout {
-            prefix: if p.is_empty() {
-                String::new()
-            } else {
-                format!("{p}/")
-            },
+            prefix: key_prefix(prefix),
         }
     }
     pub fn period_dir(&self, tenant: &str, period: &str) -> String {

@@ -2,6 +2,7 @@
 //! changed only by conditional writes, so concurrent writers never lose each
 //! other's update (a conflict re-reads and re-applies the change).
 
+use crate::store::key_prefix;
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -104,14 +105,9 @@ const MAX_TRIES: u32 = 64;
 
 impl Registry {
     pub fn new(store: Store, prefix: &str) -> Self {
-        let p = prefix.trim_matches('/');
         Registry {
             store,
-            prefix: if p.is_empty() {
-                String::new()
-            } else {
-                format!("{p}/")
-            },
+            prefix: key_prefix(prefix),
         }
     }
 

@@ -12,6 +12,7 @@ use crate::response::Answer;
 use chrono::{DateTime, Utc};
 use curlew::onboard::secret::sha256_hex;
 use curlew::onboard::OnboardingToken;
+use curlew::store::key_prefix;
 use curlew::store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -40,14 +41,9 @@ pub struct Records {
 
 impl Records {
     pub fn new(store: Store, prefix: &str) -> Records {
-        let p = prefix.trim_matches('/');
         Records {
             store,
-            prefix: if p.is_empty() {
-                String::new()
-            } else {
-                format!("{p}/")
-            },
+            prefix: key_prefix(prefix),
         }
     }
 

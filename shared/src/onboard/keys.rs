@@ -5,6 +5,7 @@
 
 use super::pending::check_tenant;
 use crate::access::AccessKeys;
+use crate::store::key_prefix;
 use crate::store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -60,14 +61,9 @@ pub struct KeyVault {
 
 impl KeyVault {
     pub fn new(store: Store, prefix: &str) -> Self {
-        let p = prefix.trim_matches('/');
         KeyVault {
             store,
-            prefix: if p.is_empty() {
-                String::new()
-            } else {
-                format!("{p}/")
-            },
+            prefix: key_prefix(prefix),
         }
     }
 

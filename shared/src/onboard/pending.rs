@@ -11,6 +11,7 @@
 //! other stack is refused.
 
 use super::secret::{ExternalId, OnboardingToken, RngError};
+use crate::store::key_prefix;
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -111,14 +112,9 @@ fn corrupt(key: &str, e: impl std::fmt::Display) -> OnboardingError {
 
 impl Onboardings {
     pub fn new(store: Store, prefix: &str) -> Self {
-        let p = prefix.trim_matches('/');
         Onboardings {
             store,
-            prefix: if p.is_empty() {
-                String::new()
-            } else {
-                format!("{p}/")
-            },
+            prefix: key_prefix(prefix),
         }
     }
 

@@ -23,6 +23,17 @@ pub struct ObjectMeta {
     pub last_modified: DateTime<Utc>,
 }
 
+/// A key prefix as the layouts use it: `""` or `"a/b/"` (no leading slash,
+/// exactly one trailing slash), whatever slashes the operator typed.
+pub fn key_prefix(prefix: &str) -> String {
+    let p = prefix.trim_matches('/');
+    if p.is_empty() {
+        String::new()
+    } else {
+        format!("{p}/")
+    }
+}
+
 /// Store failures, typed so callers can react (retry, conflict, missing).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
