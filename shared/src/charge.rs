@@ -1,7 +1,8 @@
 //! Billing semantics of one line item: its FOCUS charge category and its
 //! measures (the CUDOS `amortized_cost` rule, BilledCost = net unblended or unblended).
 
-use crate::money::Money;
+use crate::money::{Fixed, Money};
+use std::ops::{Add, Sub};
 
 /// The FOCUS ChargeCategory of a legacy/CUR 2.0 line item type, as the FinOps
 /// Foundation's focus-converters map it. `None` for a type curlew does not know
@@ -19,35 +20,45 @@ pub fn charge_category(line_item_type: &[u8]) -> Option<&'static str> {
     })
 }
 
+/// What the measures are computed in: [`Money`], or [`Fixed`] on the fast path
+/// (the same rules; a fixed-point sum or difference of two inputs cannot overflow).
+pub trait Amount: Copy + Default + Add<Output = Self> + Sub<Output = Self> {}
+impl Amount for Money {}
+impl Amount for Fixed {}
+
 /// The money and quantity of one line item, as curlew rolls it up.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Measures {
-    pub billed: Money,
-    pub effective: Money,
-    pub list: Money,
-    pub contracted: Option<Money>,
-    pub unblended: Option<Money>,
-    pub net_unblended: Option<Money>,
-    pub blended: Option<Money>,
-    pub usage_amount: Money,
+pub struct MeasuresOf<T> {
+    pub billed: T,
+    pub effective: T,
+    pub list: T,
+    pub contracted: Option<T>,
+    pub unblended: Option<T>,
+    pub net_unblended: Option<T>,
+    pub blended: Option<T>,
+    pub usage_amount: T,
 }
+
+pub type Measures = MeasuresOf<Money>;
 
 /// The raw CUR values the amortized rule needs; `None` where the file lacks the column
 /// or the field is empty.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct CurValues {
-    pub unblended: Option<Money>,
-    pub net_unblended: Option<Money>,
-    pub blended: Option<Money>,
-    pub public_on_demand: Option<Money>,
-    pub usage_amount: Option<Money>,
-    pub sp_effective: Option<Money>,
-    pub sp_total_commitment: Option<Money>,
-    pub sp_used_commitment: Option<Money>,
-    pub ri_effective: Option<Money>,
-    pub ri_unused_amortized_upfront: Option<Money>,
-    pub ri_unused_recurring: Option<Money>,
+pub struct CurValuesOf<T> {
+    pub unblended: Option<T>,
+    pub net_unblended: Option<T>,
+    pub blended: Option<T>,
+    pub public_on_demand: Option<T>,
+    pub usage_amount: Option<T>,
+    pub sp_effective: Option<T>,
+    pub sp_total_commitment: Option<T>,
+    pub sp_used_commitment: Option<T>,
+    pub ri_effective: Option<T>,
+    pub ri_unused_amortized_upfront: Option<T>,
+    pub ri_unused_recurring: Option<T>,
 }
+
+pub type CurValues = CurValuesOf<Money>;
 
 /// Which extra inputs the amortized rule reads for a line item type; lets parsers
 /// skip columns a row does not need.
@@ -80,8 +91,8 @@ pub fn amortized_input(
 }
 
 /// Measures of a CUR line item.
-pub fn cur_measures(rule: AmortizedInput, v: &CurValues) -> Measures {
-    let z = Money::ZERO;
+pub fn cur_measures<T: Amount>(rule: AmortizedInput, v: &CurValuesOf<T>) -> MeasuresOf<T> {
+    let z = T::default();
     let unblended = v.unblended.unwrap_or(z);
     let amortized = match rule {
         AmortizedInput::Unblended => unblended,
@@ -95,7 +106,7 @@ pub fn cur_measures(rule: AmortizedInput, v: &CurValues) -> Measures {
             v.ri_unused_amortized_upfront.unwrap_or(z) + v.ri_unused_recurring.unwrap_or(z)
         }
     };
-    Measures {
+    MeasuresOf {
         billed: v.net_unblended.unwrap_or(unblended),
         effective: amortized,
         list: v.public_on_demand.unwrap_or(z),

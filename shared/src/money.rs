@@ -86,13 +86,8 @@ pub fn from_f64(v: f64) -> Option<Decimal> {
     if v == 0.0 {
         return Some(Decimal::ZERO);
     }
-    // Fast path: a value with at most 12 decimals (what AWS writes) is found
-    // exactly: r / 10^12 rounds back to `v`, so r·10^-12 is a decimal for `v`.
-    if v.abs() < 9_000.0 {
-        let r = (v * 1e12).round();
-        if r / 1e12 == v {
-            return Some(Decimal::from_i128_with_scale(r as i128, 12));
-        }
+    if let Some(r) = twelve_decimals(v) {
+        return Some(Decimal::from_i128_with_scale(i128::from(r), 12));
     }
     // ryu prints the shortest representation that round-trips to `v`.
     let mut buf = ryu::Buffer::new();
@@ -101,6 +96,64 @@ pub fn from_f64(v: f64) -> Option<Decimal> {
         .or_else(|| Decimal::from_scientific(s).ok())
         .or_else(|| Decimal::from_str(s).ok())
         .or_else(|| Decimal::from_f64_retain(v))
+}
+
+/// Fast path of [`from_f64`]: a value with at most 12 decimals (what AWS writes)
+/// is found exactly: r / 10^12 rounds back to `v`, so r·10^-12 is a decimal for `v`.
+#[inline]
+fn twelve_decimals(v: f64) -> Option<i64> {
+    if v.abs() < 9_000.0 {
+        // `(v * 1e12).round()` without a libm call: |x| < 2^53, so the
+        // truncation and the fraction are exact; ties round away from zero.
+        let x = v * 1e12;
+        let t = x as i64;
+        let frac = x - t as f64;
+        let r = t + i64::from(frac >= 0.5) - i64::from(frac <= -0.5);
+        if r as f64 / 1e12 == v {
+            return Some(r);
+        }
+    }
+    None
+}
+
+/// Decimals of a [`Fixed`] amount.
+pub const FIXED_SCALE: u32 = 12;
+
+/// An amount as an integer of 10^-12 (AWS writes at most 12 decimals): the
+/// unit of the Parquet fast path. Values made by [`fixed_from_f64`] /
+/// [`fixed_from_decimal`] are below 4·10^18 in magnitude, so the sum or
+/// difference of two cannot overflow.
+pub type Fixed = i64;
+
+const FIXED_MAX: i128 = 4_000_000_000_000_000_000;
+
+/// `from_f64(v)` as a [`Fixed`]: the same value, or `None` where `from_f64`
+/// fails or the value does not fit (more than 12 decimals, 4·10^6 or more).
+#[inline]
+pub fn fixed_from_f64(v: f64) -> Option<Fixed> {
+    if v == 0.0 {
+        return Some(0);
+    }
+    match twelve_decimals(v) {
+        Some(r) => Some(r),
+        None => fixed_from_decimal(from_f64(v)?),
+    }
+}
+
+/// `d` as a [`Fixed`], or `None` if it has more than 12 decimals or is 4·10^6 or more.
+#[inline]
+pub fn fixed_from_decimal(mut d: Decimal) -> Option<Fixed> {
+    if d.scale() > FIXED_SCALE {
+        d = d.normalize();
+    }
+    let scale = d.scale();
+    if scale > FIXED_SCALE {
+        return None;
+    }
+    d.mantissa()
+        .checked_mul(POW10[(FIXED_SCALE - scale) as usize])
+        .filter(|v| v.abs() < FIXED_MAX)
+        .map(|v| v as Fixed)
 }
 
 /// An exact running sum that is cheap to add to: a fixed-point i128 at 18
@@ -140,21 +193,51 @@ impl Accumulator {
         self.spill += d;
     }
 
+    /// Add a [`Fixed`] amount (the same as adding the decimal it stands for).
+    #[inline]
+    pub fn add_fixed(&mut self, v: Fixed) {
+        let w = i128::from(v) * POW10[(ACC_SCALE - FIXED_SCALE) as usize];
+        match self.fixed.checked_add(w) {
+            Some(s) => self.fixed = s,
+            None => self.spill += Decimal::new(v, FIXED_SCALE),
+        }
+    }
+
+    /// Add another running sum.
+    pub fn merge(&mut self, o: &Accumulator) {
+        match self.fixed.checked_add(o.fixed) {
+            Some(s) => self.fixed = s,
+            None => self.spill += fixed_to_decimal(o.fixed),
+        }
+        self.spill += o.spill;
+    }
+
     /// The exact sum (trailing zeros removed).
     pub fn value(&self) -> Decimal {
+        if self.spill.is_zero() {
+            if let Ok(fixed) = Decimal::try_from_i128_with_scale(self.fixed, ACC_SCALE) {
+                return fixed.normalize();
+            }
+        }
         let mut m = self.fixed;
         let mut scale = ACC_SCALE;
         while scale > 0 && m % 10 == 0 {
             m /= 10;
             scale -= 1;
         }
-        let fixed = Decimal::try_from_i128_with_scale(m, scale).unwrap_or_else(|_| {
-            // Beyond 28 significant digits: the integer and fraction parts separately.
-            let int = Decimal::from_i128_with_scale(self.fixed / POW10[ACC_SCALE as usize], 0);
-            int + Decimal::from_i128_with_scale(self.fixed % POW10[ACC_SCALE as usize], ACC_SCALE)
-        });
+        let fixed = Decimal::try_from_i128_with_scale(m, scale)
+            .unwrap_or_else(|_| fixed_to_decimal(self.fixed));
         (fixed + self.spill).normalize()
     }
+}
+
+/// A fixed-point amount as a decimal: beyond 28 significant digits, the integer
+/// and fraction parts are added separately.
+fn fixed_to_decimal(v: i128) -> Decimal {
+    Decimal::try_from_i128_with_scale(v, ACC_SCALE).unwrap_or_else(|_| {
+        let int = Decimal::from_i128_with_scale(v / POW10[ACC_SCALE as usize], 0);
+        int + Decimal::from_i128_with_scale(v % POW10[ACC_SCALE as usize], ACC_SCALE)
+    })
 }
 
 /// Parse a decimal that is known to be valid (used for constants and tests).
@@ -206,6 +289,50 @@ mod tests {
             a.value(),
             dec("123456789.373456789012345678") + dec("0.00000000000000000001")
         );
+    }
+
+    #[test]
+    fn fixed_point_agrees_with_decimals() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let (mut a, mut b) = (Accumulator::default(), Accumulator::default());
+        for i in 0..300_000u32 {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let unit = (x >> 11) as f64 / (1u64 << 53) as f64;
+            let v = match i % 4 {
+                0 => unit * 10f64.powi((i % 20) as i32 - 10),
+                1 => f64::from_bits(x),
+                2 => ((x >> 20) % 10_000_000_000_000) as f64 / 1e10 - 400.0,
+                _ => (x % 1_000_000) as f64 / 100.0 + 0.5e-12,
+            };
+            // The fast path rounds as `(v * 1e12).round()` does.
+            if v.abs() < 9_000.0 {
+                let r = (v * 1e12).round();
+                assert_eq!(
+                    twelve_decimals(v),
+                    (r / 1e12 == v).then_some(r as i64),
+                    "{v}"
+                );
+            }
+            let d = from_f64(v);
+            match fixed_from_f64(v) {
+                Some(f) => {
+                    assert_eq!(Some(Decimal::new(f, FIXED_SCALE)), d, "{v}");
+                    a.add_fixed(f);
+                    b.add(d.unwrap());
+                }
+                None => assert!(
+                    d.is_none_or(|d| d.normalize().scale() > 12 || d.abs() >= dec("4000000")),
+                    "{v}"
+                ),
+            }
+        }
+        assert_eq!(a.value(), b.value());
+        let mut m = a;
+        m.merge(&b);
+        a.add(b.value());
+        assert_eq!(m.value(), a.value());
     }
 
     #[test]

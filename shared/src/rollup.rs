@@ -2,14 +2,21 @@
 //! account, service, region, charge category / line item type, usage type
 //! (plus currency, which money must never be summed across).
 
-use crate::charge::Measures;
-use crate::money::{Accumulator, Money};
+use crate::charge::{Measures, MeasuresOf};
+use crate::money::{Accumulator, Fixed, Money};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One normalised line item, borrowed from the parser's buffers.
 #[derive(Debug, Clone, Copy)]
 pub struct LineItem<'a> {
+    pub group: GroupKey<'a>,
+    pub measures: Measures,
+}
+
+/// What a line item is grouped by (before attribution), borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupKey<'a> {
     /// `YYYY-MM`.
     pub period: &'a [u8],
     /// `YYYY-MM-DD` (UTC day of the usage start).
@@ -23,7 +30,67 @@ pub struct LineItem<'a> {
     pub line_item_type: &'a [u8],
     pub usage_type: &'a [u8],
     pub currency: &'a [u8],
-    pub measures: Measures,
+}
+
+/// A [`GroupKey`] that owns its bytes (one buffer).
+#[derive(Debug, Clone)]
+pub struct GroupKeyBuf {
+    bytes: Vec<u8>,
+    ends: [u32; 11],
+}
+
+impl GroupKey<'_> {
+    fn parts(&self) -> [&[u8]; 11] {
+        [
+            self.period,
+            self.day,
+            self.payer,
+            self.account,
+            self.service_code,
+            self.service_name,
+            self.region,
+            self.charge_category,
+            self.line_item_type,
+            self.usage_type,
+            self.currency,
+        ]
+    }
+
+    pub fn to_buf(&self) -> GroupKeyBuf {
+        let parts = self.parts();
+        let mut bytes = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+        let mut ends = [0u32; 11];
+        for (e, p) in ends.iter_mut().zip(parts) {
+            bytes.extend_from_slice(p);
+            *e = bytes.len() as u32;
+        }
+        GroupKeyBuf { bytes, ends }
+    }
+}
+
+impl GroupKeyBuf {
+    pub fn key(&self) -> GroupKey<'_> {
+        let mut start = 0usize;
+        let p: [&[u8]; 11] = std::array::from_fn(|i| {
+            let end = self.ends[i] as usize;
+            let s = &self.bytes[start..end];
+            start = end;
+            s
+        });
+        GroupKey {
+            period: p[0],
+            day: p[1],
+            payer: p[2],
+            account: p[3],
+            service_code: p[4],
+            service_name: p[5],
+            region: p[6],
+            charge_category: p[7],
+            line_item_type: p[8],
+            usage_type: p[9],
+            currency: p[10],
+        }
+    }
 }
 
 /// The grouping columns of a rollup row, in output order.
@@ -302,13 +369,15 @@ pub struct RollupBuilder {
 struct PeriodBuilder {
     groups: hashbrown::HashMap<Box<[u8]>, FastSums>,
     rest: PeriodRollup,
+    /// Spend of unconnected usage accounts, per account id.
+    unattributed: BTreeMap<Vec<u8>, FastSums>,
     /// Rows per type of unattributed rows (attributed ones are counted from the group keys).
     unattributed_types: BTreeMap<Vec<u8>, u64>,
 }
 
-/// [`Sums`] with fixed-point accumulators: the per-row hot path.
-#[derive(Default, Clone, Copy)]
-struct FastSums {
+/// [`Sums`] with fixed-point accumulators: the per-row hot path. Exact.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FastSums {
     rows: u64,
     billed: Accumulator,
     effective: Accumulator,
@@ -327,9 +396,68 @@ fn acc_opt(acc: &mut Option<Accumulator>, v: Option<Money>) {
     }
 }
 
-impl FastSums {
+#[inline]
+fn acc_opt_fixed(acc: &mut Option<Accumulator>, v: Option<Fixed>) {
+    if let Some(v) = v {
+        acc.get_or_insert_with(Accumulator::default).add_fixed(v);
+    }
+}
+
+fn acc_opt_merge(acc: &mut Option<Accumulator>, o: &Option<Accumulator>) {
+    if let Some(o) = o {
+        acc.get_or_insert_with(Accumulator::default).merge(o);
+    }
+}
+
+/// Sums in [`Fixed`] point only, for a hot loop: 64 bytes, and exact because
+/// a row that would overflow them is refused. No contracted cost (CUR has
+/// none): a row with one is refused too.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FixedSums {
+    /// billed, effective, list, unblended, net unblended, blended, usage.
+    sums: [Fixed; 7],
+    rows: u32,
+    /// Which of the optional measures (unblended, net unblended, blended: bits 0..3) a row had.
+    present: u8,
+}
+
+impl FixedSums {
+    /// Add one row's measures; `false` (and nothing added) if it has a
+    /// contracted cost or a sum would overflow.
     #[inline]
-    fn add(&mut self, m: &Measures) {
+    pub fn try_add(&mut self, m: &MeasuresOf<Fixed>) -> bool {
+        let v = [
+            m.billed,
+            m.effective,
+            m.list,
+            m.unblended.unwrap_or(0),
+            m.net_unblended.unwrap_or(0),
+            m.blended.unwrap_or(0),
+            m.usage_amount,
+        ];
+        let mut out = [0; 7];
+        let mut refused = self.rows == u32::MAX || m.contracted.is_some();
+        for i in 0..7 {
+            let (s, o) = self.sums[i].overflowing_add(v[i]);
+            out[i] = s;
+            refused |= o;
+        }
+        if refused {
+            return false;
+        }
+        self.sums = out;
+        self.rows += 1;
+        self.present |= u8::from(m.unblended.is_some())
+            | u8::from(m.net_unblended.is_some()) << 1
+            | u8::from(m.blended.is_some()) << 2;
+        true
+    }
+}
+
+impl FastSums {
+    /// Add one row's measures.
+    #[inline]
+    pub fn add(&mut self, m: &Measures) {
         self.rows += 1;
         self.billed.add(m.billed);
         self.effective.add(m.effective);
@@ -341,7 +469,51 @@ impl FastSums {
         self.usage.add(m.usage_amount);
     }
 
-    fn sums(&self) -> Sums {
+    /// Add one row's measures in fixed point (the same as [`FastSums::add`] of their decimals).
+    #[inline]
+    pub fn add_fixed(&mut self, m: &MeasuresOf<Fixed>) {
+        self.rows += 1;
+        self.billed.add_fixed(m.billed);
+        self.effective.add_fixed(m.effective);
+        self.list.add_fixed(m.list);
+        acc_opt_fixed(&mut self.contracted, m.contracted);
+        acc_opt_fixed(&mut self.unblended, m.unblended);
+        acc_opt_fixed(&mut self.net_unblended, m.net_unblended);
+        acc_opt_fixed(&mut self.blended, m.blended);
+        self.usage.add_fixed(m.usage_amount);
+    }
+
+    /// Add the rows a [`FixedSums`] holds.
+    pub fn merge_fixed(&mut self, f: &FixedSums) {
+        let opt = |acc: &mut Option<Accumulator>, bit: u8, v: Fixed| {
+            if f.present & (1 << bit) != 0 {
+                acc.get_or_insert_with(Accumulator::default).add_fixed(v);
+            }
+        };
+        self.rows += u64::from(f.rows);
+        self.billed.add_fixed(f.sums[0]);
+        self.effective.add_fixed(f.sums[1]);
+        self.list.add_fixed(f.sums[2]);
+        opt(&mut self.unblended, 0, f.sums[3]);
+        opt(&mut self.net_unblended, 1, f.sums[4]);
+        opt(&mut self.blended, 2, f.sums[5]);
+        self.usage.add_fixed(f.sums[6]);
+    }
+
+    /// Add the rows another sum holds.
+    pub fn merge(&mut self, o: &FastSums) {
+        self.rows += o.rows;
+        self.billed.merge(&o.billed);
+        self.effective.merge(&o.effective);
+        self.list.merge(&o.list);
+        acc_opt_merge(&mut self.contracted, &o.contracted);
+        acc_opt_merge(&mut self.unblended, &o.unblended);
+        acc_opt_merge(&mut self.net_unblended, &o.net_unblended);
+        acc_opt_merge(&mut self.blended, &o.blended);
+        self.usage.merge(&o.usage);
+    }
+
+    pub fn sums(&self) -> Sums {
         Sums {
             rows: self.rows,
             billed_cost: self.billed.value(),
@@ -366,38 +538,54 @@ impl RollupBuilder {
         }
     }
 
+    /// Add one line item.
+    #[inline]
     pub fn add(&mut self, li: &LineItem<'_>) {
-        let p = match self.periods.get_mut(li.period) {
+        self.with_sums(&li.group, 1, |s| s.add(&li.measures));
+    }
+
+    /// Add `sums`, rows that all have the group `g` (as if each was [`RollupBuilder::add`]ed).
+    pub fn add_group(&mut self, g: &GroupKey<'_>, sums: &FastSums) {
+        self.with_sums(g, sums.rows, |s| s.merge(sums));
+    }
+
+    /// Apply `f` to the sums `rows` rows of group `g` go to: the group's, or the
+    /// unattributed account's.
+    #[inline]
+    fn with_sums(&mut self, g: &GroupKey<'_>, rows: u64, f: impl FnOnce(&mut FastSums)) {
+        let p = match self.periods.get_mut(g.period) {
             Some(p) => p,
-            None => self.periods.entry(li.period.to_vec()).or_default(),
+            None => self.periods.entry(g.period.to_vec()).or_default(),
         };
-        let account = if li.account.is_empty() {
-            li.payer
+        let account = if g.account.is_empty() {
+            g.payer
         } else {
-            li.account
+            g.account
         };
         if let Some(acc) = &self.accounts {
             if !acc.contains(account) {
-                let id = String::from_utf8_lossy(account).into_owned();
-                p.rest.unattributed.entry(id).or_default().add(&li.measures);
-                let label = type_label(li.line_item_type, li.charge_category);
-                *p.unattributed_types.entry(label.to_vec()).or_default() += 1;
+                match p.unattributed.get_mut(account) {
+                    Some(s) => f(s),
+                    None => f(p.unattributed.entry(account.to_vec()).or_default()),
+                }
+                let label = type_label(g.line_item_type, g.charge_category);
+                *p.unattributed_types.entry(label.to_vec()).or_default() += rows;
                 return;
             }
         }
         let k = &mut self.key;
         k.clear();
         for (i, f) in [
-            li.day,
-            li.payer,
+            g.day,
+            g.payer,
             account,
-            li.service_code,
-            li.service_name,
-            li.region,
-            li.charge_category,
-            li.line_item_type,
-            li.usage_type,
-            li.currency,
+            g.service_code,
+            g.service_name,
+            g.region,
+            g.charge_category,
+            g.line_item_type,
+            g.usage_type,
+            g.currency,
         ]
         .into_iter()
         .enumerate()
@@ -408,10 +596,10 @@ impl RollupBuilder {
             k.extend_from_slice(f);
         }
         match p.groups.get_mut(k.as_slice()) {
-            Some(s) => s.add(&li.measures),
+            Some(s) => f(s),
             None => {
                 let mut s = FastSums::default();
-                s.add(&li.measures);
+                f(&mut s);
                 p.groups.insert(k.as_slice().into(), s);
             }
         }
@@ -444,6 +632,12 @@ impl RollupBuilder {
             .into_iter()
             .map(|(period, b)| {
                 let mut r = b.rest;
+                for (k, s) in &b.unattributed {
+                    r.unattributed
+                        .entry(String::from_utf8_lossy(k).into_owned())
+                        .or_default()
+                        .merge(&s.sums());
+                }
                 r.groups = b
                     .groups
                     .into_iter()
@@ -479,17 +673,19 @@ mod tests {
 
     fn item<'a>(account: &'a [u8], cost: &str) -> LineItem<'a> {
         LineItem {
-            period: b"2024-01",
-            day: b"2024-01-02",
-            payer: b"111111111111",
-            account,
-            service_code: b"AmazonEC2",
-            service_name: b"Amazon Elastic Compute Cloud",
-            region: b"us-east-1",
-            charge_category: b"Usage",
-            line_item_type: b"Usage",
-            usage_type: b"BoxUsage:t3.micro",
-            currency: b"USD",
+            group: GroupKey {
+                period: b"2024-01",
+                day: b"2024-01-02",
+                payer: b"111111111111",
+                account,
+                service_code: b"AmazonEC2",
+                service_name: b"Amazon Elastic Compute Cloud",
+                region: b"us-east-1",
+                charge_category: b"Usage",
+                line_item_type: b"Usage",
+                usage_type: b"BoxUsage:t3.micro",
+                currency: b"USD",
+            },
             measures: Measures {
                 billed: dec(cost),
                 effective: dec(cost),
@@ -518,6 +714,27 @@ mod tests {
         let json = serde_json::to_string(p).unwrap();
         let back: PeriodRollup = serde_json::from_str(&json).unwrap();
         assert_eq!(&back, p);
+    }
+
+    #[test]
+    fn a_group_added_at_once_is_its_rows_added_one_by_one() {
+        let connected: BTreeSet<String> = ["222222222222".to_string()].into();
+        for accounts in [None, Some(&connected)] {
+            let mut by_row = RollupBuilder::new(accounts);
+            let mut at_once = RollupBuilder::new(accounts);
+            for account in [&b"222222222222"[..], b"333333333333"] {
+                let mut sums = FastSums::default();
+                for cost in ["1.10", "2.25", "-0.000000000001"] {
+                    let li = item(account, cost);
+                    by_row.add(&li);
+                    sums.add(&li.measures);
+                }
+                let key = item(account, "0").group.to_buf();
+                assert_eq!(key.key(), item(account, "0").group);
+                at_once.add_group(&key.key(), &sums);
+            }
+            assert_eq!(by_row.finish(), at_once.finish());
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::charge::{
 };
 use crate::fields::{ColumnMap, Dialect, Field};
 use crate::money::{BadNumber, Money};
-use crate::rollup::{LineItem, RollupBuilder};
+use crate::rollup::{GroupKey, LineItem, RollupBuilder};
 
 /// Access to the fields of the current row, whatever the file format.
 pub trait RowAccess {
@@ -30,6 +30,33 @@ impl BadField {
             problem: e.to_string(),
         }
     }
+}
+
+/// The text fields [`Normaliser::cur_group`] reads: a CUR row's group and
+/// amortized rule follow from these alone. Of `ReservationArn` only whether it
+/// is empty matters.
+pub const CUR_GROUP_FIELDS: [Field; 12] = [
+    Field::LineItemType,
+    Field::ProductCode,
+    Field::UsageStart,
+    Field::BillingPeriodStart,
+    Field::ReservationArn,
+    Field::Region,
+    Field::AvailabilityZone,
+    Field::ProductName,
+    Field::PayerAccount,
+    Field::UsageAccount,
+    Field::UsageType,
+    Field::Currency,
+];
+
+/// What groups a CUR row: its [`GroupKey`], its amortized rule, and whether its
+/// line item type is one curlew knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CurGroup<'a> {
+    pub key: GroupKey<'a>,
+    pub rule: AmortizedInput,
+    pub known_type: bool,
 }
 
 /// Per-file normaliser: knows the dialect and which optional columns exist.
@@ -91,7 +118,21 @@ impl Normaliser {
         r: &R,
         builder: &mut RollupBuilder,
     ) -> Result<(), BadField> {
-        let num = |f: Field| r.number(f).map_err(|e| BadField::number(f, e));
+        let g = self.cur_group(r)?;
+        let v = self.cur_values(r, g.rule)?;
+        builder.add(&LineItem {
+            group: g.key,
+            measures: cur_measures(g.rule, &v),
+        });
+        if !g.known_type {
+            builder.note_unknown_type(g.key.period, g.key.line_item_type);
+        }
+        Ok(())
+    }
+
+    /// The grouping part of a CUR row: everything but its numbers. Reads only the
+    /// text of [`CUR_GROUP_FIELDS`]; fails only on a bad usage start.
+    pub fn cur_group<'r, R: RowAccess>(&self, r: &'r R) -> Result<CurGroup<'r>, BadField> {
         let lit = r.text(Field::LineItemType);
         let code = r.text(Field::ProductCode);
         let start = r.text(Field::UsageStart);
@@ -102,6 +143,38 @@ impl Normaliser {
         let bp = r.text(Field::BillingPeriodStart);
         let period = day_of(bp).map_or(&day[..7], |d| &d[..7]);
         let rule = amortized_input(lit, code, !r.text(Field::ReservationArn).is_empty());
+        let mut region = r.text(Field::Region);
+        if region.is_empty() {
+            region = region_of_az(r.text(Field::AvailabilityZone));
+        }
+        let name = r.text(Field::ProductName);
+        let category = charge_category(lit);
+        Ok(CurGroup {
+            key: GroupKey {
+                period,
+                day,
+                payer: r.text(Field::PayerAccount),
+                account: r.text(Field::UsageAccount),
+                service_code: code,
+                service_name: if name.is_empty() { code } else { name },
+                region,
+                charge_category: category.unwrap_or("Usage").as_bytes(),
+                line_item_type: lit,
+                usage_type: r.text(Field::UsageType),
+                currency: r.text(Field::Currency),
+            },
+            rule,
+            known_type: category.is_some(),
+        })
+    }
+
+    /// The numbers of a CUR row that `rule` needs, in the order a bad one is reported.
+    pub fn cur_values<R: RowAccess>(
+        &self,
+        r: &R,
+        rule: AmortizedInput,
+    ) -> Result<CurValues, BadField> {
+        let num = |f: Field| r.number(f).map_err(|e| BadField::number(f, e));
         let mut v = CurValues {
             unblended: num(Field::UnblendedCost)?,
             blended: num(Field::BlendedCost)?,
@@ -125,30 +198,7 @@ impl Normaliser {
             }
             AmortizedInput::Unblended | AmortizedInput::Zero => {}
         }
-        let mut region = r.text(Field::Region);
-        if region.is_empty() {
-            region = region_of_az(r.text(Field::AvailabilityZone));
-        }
-        let name = r.text(Field::ProductName);
-        let category = charge_category(lit);
-        builder.add(&LineItem {
-            period,
-            day,
-            payer: r.text(Field::PayerAccount),
-            account: r.text(Field::UsageAccount),
-            service_code: code,
-            service_name: if name.is_empty() { code } else { name },
-            region,
-            charge_category: category.unwrap_or("Usage").as_bytes(),
-            line_item_type: lit,
-            usage_type: r.text(Field::UsageType),
-            currency: r.text(Field::Currency),
-            measures: cur_measures(rule, &v),
-        });
-        if category.is_none() {
-            builder.note_unknown_type(period, lit);
-        }
-        Ok(())
+        Ok(v)
     }
 
     fn add_focus<R: RowAccess>(
@@ -182,17 +232,19 @@ impl Normaliser {
             usage_amount: num(Field::ConsumedQuantity)?.unwrap_or_default(),
         };
         builder.add(&LineItem {
-            period,
-            day,
-            payer: nullish(r.text(Field::BillingAccountId)),
-            account: nullish(r.text(Field::SubAccountId)),
-            service_code: nullish(r.text(Field::XServiceCode)),
-            service_name: nullish(r.text(Field::ServiceName)),
-            region: nullish(r.text(Field::RegionId)),
-            charge_category: nullish(r.text(Field::ChargeCategory)),
-            line_item_type: b"",
-            usage_type: nullish(r.text(Field::XUsageType)),
-            currency: nullish(r.text(Field::Currency)),
+            group: GroupKey {
+                period,
+                day,
+                payer: nullish(r.text(Field::BillingAccountId)),
+                account: nullish(r.text(Field::SubAccountId)),
+                service_code: nullish(r.text(Field::XServiceCode)),
+                service_name: nullish(r.text(Field::ServiceName)),
+                region: nullish(r.text(Field::RegionId)),
+                charge_category: nullish(r.text(Field::ChargeCategory)),
+                line_item_type: b"",
+                usage_type: nullish(r.text(Field::XUsageType)),
+                currency: nullish(r.text(Field::Currency)),
+            },
             measures,
         });
         Ok(())
@@ -217,5 +269,41 @@ mod tests {
         assert_eq!(region_of_az(b"us-east-1a"), b"us-east-1");
         assert_eq!(region_of_az(b""), b"");
         assert_eq!(nullish(b"NULL"), b"");
+    }
+
+    /// Records which text fields a row access reads.
+    struct Recording {
+        read: std::cell::RefCell<Vec<Field>>,
+    }
+
+    impl RowAccess for Recording {
+        fn text(&self, f: Field) -> &[u8] {
+            self.read.borrow_mut().push(f);
+            match f {
+                Field::UsageStart => b"2024-01-05T00:00:00Z",
+                Field::ReservationArn => b"arn:aws:ec2:reserved",
+                _ => b"",
+            }
+        }
+        fn number(&self, _: Field) -> Result<Option<Money>, BadNumber> {
+            Ok(None)
+        }
+    }
+
+    #[test]
+    fn cur_group_reads_only_the_group_fields() {
+        let columns = ColumnMap::resolve(["lineItem/UnblendedCost"]);
+        let norm = Normaliser::new(Dialect::Cur1Slash, &columns);
+        let r = Recording {
+            read: Default::default(),
+        };
+        let g = norm.cur_group(&r).unwrap();
+        assert_eq!(g.key.day, b"2024-01-05");
+        for f in r.read.borrow().iter() {
+            assert!(
+                CUR_GROUP_FIELDS.contains(f),
+                "{f:?} is not in CUR_GROUP_FIELDS"
+            );
+        }
     }
 }

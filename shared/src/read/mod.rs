@@ -8,6 +8,7 @@ mod decompress;
 mod error;
 mod items;
 mod parquet_file;
+mod parquet_groups;
 mod text;
 
 pub use decompress::{open_data, Compression, DataStream};

@@ -3,6 +3,7 @@
 
 use super::error::{Location, ReadError, ReadErrorKind};
 use super::items::{BadField, Normaliser, RowAccess};
+use super::parquet_groups::CurGroups;
 use super::{FileReport, ReadOptions};
 use crate::fields::{display_name, ColumnMap, Dialect, Field, MAP_FALLBACKS};
 use crate::money::{from_f64, parse_money, BadNumber, Money};
@@ -22,17 +23,20 @@ use std::fs::File;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-enum TextCol {
+pub(super) enum TextCol {
     None,
     Str(StringArray),
     /// Dictionary-encoded text read as such: no per-row string copies.
     Dict(arrow_array::Int32Array, StringArray),
-    /// Dates rendered once per batch as `YYYY-MM-DD` (10 bytes a row; empty when null).
-    Days(Vec<[u8; 10]>, Vec<bool>),
-    Owned(Vec<Option<String>>),
+    /// Per row an index into the batch's distinct values ([`NO_VALUE`] when
+    /// null): dates as `YYYY-MM-DD`, values out of a map column.
+    Indexed(Vec<u32>, Vec<Box<[u8]>>),
 }
 
-enum NumCol {
+/// The index of a null in [`TextCol::Indexed`].
+pub(super) const NO_VALUE: u32 = u32::MAX;
+
+pub(super) enum NumCol {
     None,
     F64(arrow_array::Float64Array),
     F32(arrow_array::Float32Array),
@@ -42,10 +46,10 @@ enum NumCol {
     Str(StringArray),
 }
 
-struct BatchRow<'a> {
-    text: &'a [TextCol],
-    num: &'a [NumCol],
-    row: usize,
+pub(super) struct BatchRow<'a> {
+    pub text: &'a [TextCol],
+    pub num: &'a [NumCol],
+    pub row: usize,
 }
 
 impl RowAccess for BatchRow<'_> {
@@ -68,14 +72,10 @@ impl RowAccess for BatchRow<'_> {
                     values.value(keys.value(i) as usize).as_bytes()
                 }
             }
-            TextCol::Days(d, valid) => {
-                if valid[i] {
-                    &d[i]
-                } else {
-                    b""
-                }
-            }
-            TextCol::Owned(v) => v[i].as_deref().unwrap_or("").as_bytes(),
+            TextCol::Indexed(idx, values) => match idx[i] {
+                NO_VALUE => b"",
+                j => &values[j as usize],
+            },
         }
     }
 
@@ -137,12 +137,33 @@ fn corrupt(name: &str, e: impl std::fmt::Display) -> ReadError {
     )
 }
 
+/// How rows reach the [`RollupBuilder`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Path {
+    /// CUR batches whose group columns are dictionaries (or indexed values)
+    /// go through [`CurGroups`]; anything else row by row.
+    Grouped,
+    /// Every row through [`Normaliser::add_row`] (for comparison in tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    RowByRow,
+}
+
 /// Read a Parquet file into `builder`, decoding only the columns curlew uses.
 pub fn read_parquet(
     name: &str,
     file: File,
     builder: &mut RollupBuilder,
     opts: &ReadOptions,
+) -> Result<FileReport, ReadError> {
+    read_parquet_by(name, file, builder, opts, Path::Grouped)
+}
+
+pub(super) fn read_parquet_by(
+    name: &str,
+    file: File,
+    builder: &mut RollupBuilder,
+    opts: &ReadOptions,
+    path: Path,
 ) -> Result<FileReport, ReadError> {
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
@@ -229,6 +250,7 @@ pub fn read_parquet(
         .map_err(|e| corrupt(name, e))?;
     let projected: Vec<usize> = roots.clone();
     let mut norm = Normaliser::new(dialect, &columns);
+    let mut groups = (path == Path::Grouped && !dialect.is_focus()).then(CurGroups::new);
     let mut rows_done: u64 = 0;
     let total_rows: i64 = row_group_rows.iter().sum();
     for batch in reader {
@@ -259,32 +281,31 @@ pub fn read_parquet(
         }
         for (field, root, keys) in &fallbacks {
             let a = col_of(*root);
-            text[*field as usize] = TextCol::Owned(map_values(a.as_map(), keys));
+            text[*field as usize] = map_values(a.as_map(), keys);
         }
-        for row in 0..batch.num_rows() {
-            let r = BatchRow {
-                text: &text,
-                num: &num,
-                row,
-            };
-            if let Err(BadField { field, problem }) = norm.add_row(&r, builder) {
-                let abs = rows_done + row as u64;
-                let (rg, in_rg) = locate(&row_group_rows, abs);
-                let column = columns
-                    .get(field)
-                    .map_or_else(|| display_name(field, dialect), |i| names[i].to_owned());
-                return Err(ReadError::new(
-                    name,
-                    ReadErrorKind::BadData,
-                    Location::RowGroup {
-                        row_group: rg,
-                        row: in_rg,
-                        column,
-                    },
-                    problem,
-                    "fix or remove that row, then re-run",
-                ));
-            }
+        let n = batch.num_rows();
+        let taken = groups.as_mut().is_some_and(|g| g.takes(&text));
+        let added = match groups.as_mut() {
+            Some(g) if taken => g.add_batch(&norm, &text, &num, n),
+            _ => add_rows(&mut norm, &text, &num, n, builder),
+        };
+        if let Err((row, BadField { field, problem })) = added {
+            let abs = rows_done + row as u64;
+            let (rg, in_rg) = locate(&row_group_rows, abs);
+            let column = columns
+                .get(field)
+                .map_or_else(|| display_name(field, dialect), |i| names[i].to_owned());
+            return Err(ReadError::new(
+                name,
+                ReadErrorKind::BadData,
+                Location::RowGroup {
+                    row_group: rg,
+                    row: in_rg,
+                    column,
+                },
+                problem,
+                "fix or remove that row, then re-run",
+            ));
         }
         rows_done += batch.num_rows() as u64;
         if let Some(p) = &opts.progress {
@@ -292,11 +313,29 @@ pub fn read_parquet(
             p.fetch_add(share, Ordering::Relaxed);
         }
     }
+    if let Some(g) = groups {
+        g.finish(builder);
+    }
     Ok(FileReport {
         dialect,
         rows: rows_done - norm.other_provider_rows,
         other_provider_rows: norm.other_provider_rows,
     })
+}
+
+/// Rows `0..n` of a batch, one by one; on a bad value, its row and field.
+fn add_rows(
+    norm: &mut Normaliser,
+    text: &[TextCol],
+    num: &[NumCol],
+    n: usize,
+    builder: &mut RollupBuilder,
+) -> Result<(), (usize, BadField)> {
+    for row in 0..n {
+        norm.add_row(&BatchRow { text, num, row }, builder)
+            .map_err(|e| (row, e))?;
+    }
+    Ok(())
 }
 
 /// Row group index and row within it of absolute row `abs`.
@@ -319,33 +358,28 @@ fn text_col(a: &ArrayRef) -> TextCol {
             let d = a.as_dictionary::<Int32Type>();
             TextCol::Dict(d.keys().clone(), d.values().as_string::<i32>().clone())
         }
-        DataType::Timestamp(unit, _) => {
-            let per_day: i64 = match unit {
-                TimeUnit::Second => 86_400,
-                TimeUnit::Millisecond => 86_400_000,
-                TimeUnit::Microsecond => 86_400_000_000,
-                TimeUnit::Nanosecond => 86_400_000_000_000,
-            };
-            let raw: Vec<Option<i64>> = match unit {
-                TimeUnit::Second => a.as_primitive::<TimestampSecondType>().iter().collect(),
-                TimeUnit::Millisecond => a
-                    .as_primitive::<TimestampMillisecondType>()
-                    .iter()
-                    .collect(),
-                TimeUnit::Microsecond => a
-                    .as_primitive::<TimestampMicrosecondType>()
-                    .iter()
-                    .collect(),
-                TimeUnit::Nanosecond => {
-                    a.as_primitive::<TimestampNanosecondType>().iter().collect()
-                }
-            };
-            days_col(
-                raw.into_iter()
-                    .map(|v| v.map(|v| v.div_euclid(per_day) as i32)),
-            )
+        DataType::Timestamp(unit, _) => match unit {
+            TimeUnit::Second => {
+                let t = a.as_primitive::<TimestampSecondType>();
+                days_col::<86_400>(t.values().iter().copied(), a)
+            }
+            TimeUnit::Millisecond => {
+                let t = a.as_primitive::<TimestampMillisecondType>();
+                days_col::<86_400_000>(t.values().iter().copied(), a)
+            }
+            TimeUnit::Microsecond => {
+                let t = a.as_primitive::<TimestampMicrosecondType>();
+                days_col::<86_400_000_000>(t.values().iter().copied(), a)
+            }
+            TimeUnit::Nanosecond => {
+                let t = a.as_primitive::<TimestampNanosecondType>();
+                days_col::<86_400_000_000_000>(t.values().iter().copied(), a)
+            }
+        },
+        DataType::Date32 => {
+            let d = a.as_primitive::<Date32Type>();
+            days_col::<1>(d.values().iter().map(|v| i64::from(*v)), a)
         }
-        DataType::Date32 => days_col(a.as_primitive::<Date32Type>().iter()),
         DataType::Map(..) | DataType::Struct(..) | DataType::List(..) => TextCol::None,
         _ => match arrow_cast::cast(a, &DataType::Utf8) {
             Ok(s) => TextCol::Str(s.as_string::<i32>().clone()),
@@ -354,31 +388,49 @@ fn text_col(a: &ArrayRef) -> TextCol {
     }
 }
 
-fn days_col(days: impl Iterator<Item = Option<i32>>) -> TextCol {
-    let mut out = Vec::new();
-    let mut valid = Vec::new();
-    let mut last: Option<(i32, [u8; 10])> = None;
-    for d in days {
-        match d {
-            Some(d) => {
-                let s = match last {
-                    Some((ld, s)) if ld == d => s,
-                    _ => {
-                        let s = format_day(d);
-                        last = Some((d, s));
-                        s
-                    }
-                };
-                out.push(s);
-                valid.push(true);
-            }
-            None => {
-                out.push([b'0'; 10]);
-                valid.push(false);
-            }
+/// Timestamps in units of `1/PER_DAY` day -> [`TextCol::Indexed`] days.
+/// Consecutive rows of the same day cost a comparison each; days near the
+/// first one are found in a table, others in a map.
+fn days_col<const PER_DAY: i64>(values: impl Iterator<Item = i64>, array: &dyn Array) -> TextCol {
+    const NEAR: i64 = 64;
+    let has_nulls = array.null_count() > 0;
+    let mut idx = Vec::with_capacity(array.len());
+    let mut days: Vec<Box<[u8]>> = Vec::new();
+    let mut near = [NO_VALUE; NEAR as usize];
+    let mut far: hashbrown::HashMap<i64, u32> = hashbrown::HashMap::new();
+    let mut base = None;
+    // The current day: timestamps in lo..hi have index `cur`.
+    let (mut lo, mut hi, mut cur) = (1i64, 0i64, 0u32);
+    for (i, v) in values.enumerate() {
+        if has_nulls && array.is_null(i) {
+            idx.push(NO_VALUE);
+            continue;
         }
+        if v < lo || v >= hi {
+            let d = v.div_euclid(PER_DAY);
+            (lo, hi) = d
+                .checked_mul(PER_DAY)
+                .and_then(|lo| Some((lo, lo.checked_add(PER_DAY)?)))
+                .unwrap_or((1, 0));
+            let mut new_day = || {
+                days.push(Box::new(format_day(d as i32)));
+                (days.len() - 1) as u32
+            };
+            let base = *base.get_or_insert(d.saturating_sub(NEAR / 2));
+            cur = match d.checked_sub(base) {
+                Some(off @ 0..NEAR) => {
+                    let j = &mut near[off as usize];
+                    if *j == NO_VALUE {
+                        *j = new_day();
+                    }
+                    *j
+                }
+                _ => *far.entry(d).or_insert_with(new_day),
+            };
+        }
+        idx.push(cur);
     }
-    TextCol::Days(out, valid)
+    TextCol::Indexed(idx, days)
 }
 
 /// Days since 1970-01-01 -> `YYYY-MM-DD`.
@@ -427,27 +479,37 @@ fn num_col(a: &ArrayRef) -> NumCol {
 }
 
 /// Per row, the value of the first of `keys` present in a map<string,string> column.
-fn map_values(m: &MapArray, keys: &[&str]) -> Vec<Option<String>> {
+fn map_values(m: &MapArray, keys: &[&str]) -> TextCol {
     let (Some(k), Some(v)) = (
         m.keys().as_string_opt::<i32>(),
         m.values().as_string_opt::<i32>(),
     ) else {
-        return vec![None; m.len()];
+        return TextCol::None;
     };
     let offsets = m.value_offsets();
-    (0..m.len())
-        .map(|row| {
-            if m.is_null(row) {
-                return None;
-            }
-            let (s, e) = (offsets[row] as usize, offsets[row + 1] as usize);
-            keys.iter().find_map(|want| {
-                (s..e)
-                    .find(|j| k.value(*j) == *want)
-                    .and_then(|j| v.is_valid(j).then(|| v.value(j).to_owned()))
+    let mut idx = Vec::with_capacity(m.len());
+    let mut seen: hashbrown::HashMap<&str, u32> = hashbrown::HashMap::new();
+    let mut values: Vec<Box<[u8]>> = Vec::new();
+    for row in 0..m.len() {
+        let (s, e) = (offsets[row] as usize, offsets[row + 1] as usize);
+        let found = (!m.is_null(row))
+            .then(|| {
+                keys.iter().find_map(|want| {
+                    (s..e)
+                        .find(|j| k.value(*j) == *want)
+                        .and_then(|j| v.is_valid(j).then(|| v.value(j)))
+                })
             })
-        })
-        .collect()
+            .flatten();
+        idx.push(match found {
+            None => NO_VALUE,
+            Some(val) => *seen.entry(val).or_insert_with(|| {
+                values.push(val.as_bytes().into());
+                (values.len() - 1) as u32
+            }),
+        });
+    }
+    TextCol::Indexed(idx, values)
 }
 
 #[cfg(test)]

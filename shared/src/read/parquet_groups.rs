@@ -1,0 +1,681 @@
+//! The Parquet fast path for CUR: rows are grouped by the ids of their group
+//! columns before anything is normalised.
+//!
+//! Each text column of [`CUR_GROUP_FIELDS`] arrives as a dictionary (or as
+//! per-batch distinct values: days, map values); its values are interned once
+//! per dictionary into file-wide ids, packed into a `u128` key per row. The
+//! first row of each combination is normalised by
+//! [`Normaliser::cur_group`] (the one place with CUR semantics) into a slot;
+//! every row then only adds its numbers, in [`Fixed`] point, to its slot. At
+//! the end of the file each slot goes to the [`RollupBuilder`] once. A row
+//! with a number that has no [`Fixed`] form is added through
+//! [`Normaliser::cur_values`], so its value and any error are the row path's.
+
+use super::items::{BadField, Normaliser, CUR_GROUP_FIELDS};
+use super::parquet_file::{BatchRow, NumCol, TextCol, NO_VALUE};
+use crate::charge::{cur_measures, AmortizedInput, CurValuesOf};
+use crate::fields::Field;
+use crate::money::{fixed_from_decimal, fixed_from_f64, parse_money, Fixed, Money};
+use crate::rollup::{FastSums, FixedSums, GroupKeyBuf, RollupBuilder};
+use arrow_array::types::ArrowPrimitiveType;
+use arrow_array::{Array, PrimitiveArray, StringArray};
+use std::hash::BuildHasher;
+
+const KEYS: usize = CUR_GROUP_FIELDS.len();
+
+/// The numbers of a CUR row, in [`CurValuesOf`] order.
+const NUMS: [Field; 11] = [
+    Field::UnblendedCost,
+    Field::NetUnblendedCost,
+    Field::BlendedCost,
+    Field::PublicOnDemandCost,
+    Field::UsageAmount,
+    Field::SpEffectiveCost,
+    Field::SpTotalCommitment,
+    Field::SpUsedCommitment,
+    Field::RiEffectiveCost,
+    Field::RiUnusedAmortizedUpfront,
+    Field::RiUnusedRecurring,
+];
+
+/// A null number in the per-batch fixed-point values.
+const NULL: Fixed = Fixed::MIN;
+
+/// Bits of each group column's id in a row's packed key ([`CUR_GROUP_FIELDS`]
+/// order). From the batch where a column has more distinct values than its
+/// bits hold, the file goes row by row.
+const BITS: [u32; KEYS] = [6, 12, 12, 8, 1, 10, 10, 12, 10, 17, 22, 6];
+const SHIFTS: [u32; KEYS] = {
+    let mut s = [0; KEYS];
+    let mut i = 1;
+    while i < KEYS {
+        s[i] = s[i - 1] + BITS[i - 1];
+        i += 1;
+    }
+    s
+};
+const _: () = assert!(SHIFTS[KEYS - 1] + BITS[KEYS - 1] <= 128);
+
+/// File-wide ids of one group column's values. Id 0 is `b""` (and null).
+struct Interner {
+    /// Only whether the value is empty matters (`ReservationArn`): ids 0 and 1.
+    presence: bool,
+    ids: hashbrown::HashMap<Box<[u8]>, u32>,
+    /// Ids of the current batch's dictionary (or indexed) values, and the largest.
+    table: Vec<u32>,
+    max: u32,
+    /// The dictionary `table` is for. Held, so its buffers cannot be reused by
+    /// another dictionary while the pointers are compared.
+    dict: Option<StringArray>,
+}
+
+impl Interner {
+    fn new(field: Field) -> Self {
+        let mut ids = hashbrown::HashMap::new();
+        ids.insert(Box::from(&b""[..]), 0);
+        Interner {
+            presence: field == Field::ReservationArn,
+            ids,
+            table: Vec::new(),
+            max: 0,
+            dict: None,
+        }
+    }
+
+    fn id(&mut self, v: &[u8]) -> u32 {
+        if self.presence {
+            return u32::from(!v.is_empty());
+        }
+        if let Some(id) = self.ids.get(v) {
+            return *id;
+        }
+        let id = self.ids.len() as u32;
+        self.ids.insert(v.into(), id);
+        id
+    }
+
+    fn intern_all<'v>(&mut self, values: impl Iterator<Item = &'v [u8]>) {
+        let mut table = std::mem::take(&mut self.table);
+        table.clear();
+        table.extend(values.map(|v| self.id(v)));
+        self.max = table.iter().copied().max().unwrap_or(0);
+        self.table = table;
+    }
+
+    /// Intern a batch's values of this column (as [`BatchRow`] reads them: a
+    /// dictionary's null values are whatever bytes they span). The largest id,
+    /// or `None` if the column is not a dictionary, indexed or absent.
+    fn prepare(&mut self, col: &TextCol) -> Option<u32> {
+        match col {
+            TextCol::None => {
+                self.dict = None;
+                self.max = 0;
+            }
+            TextCol::Dict(_, values) => {
+                let same = self.dict.as_ref().is_some_and(|v| {
+                    v.len() == values.len()
+                        && v.value_offsets().as_ptr() == values.value_offsets().as_ptr()
+                        && v.values().as_ptr() == values.values().as_ptr()
+                });
+                if !same {
+                    self.intern_all((0..values.len()).map(|j| values.value(j).as_bytes()));
+                    self.dict = Some(values.clone());
+                }
+            }
+            TextCol::Indexed(_, values) => {
+                self.intern_all(values.iter().map(|v| &v[..]));
+                self.dict = None;
+            }
+            TextCol::Str(_) => return None,
+        }
+        Some(self.max)
+    }
+}
+
+/// The running sums of a slot, one cache line.
+#[repr(align(64))]
+#[derive(Default)]
+struct Hot(FixedSums);
+
+/// What the first row of a slot found: where its sums go at the end.
+struct Cold {
+    group: GroupKeyBuf,
+    known_type: bool,
+    /// Rows added through the row path (numbers that are not plain) or that
+    /// would overflow the slot's [`FixedSums`].
+    other: FastSums,
+}
+
+/// Per-file state of the fast path. A slot is one combination of group-column
+/// ids; per slot, dense arrays keep what every row touches small.
+pub(super) struct CurGroups {
+    interners: Vec<Interner>,
+    /// A column had more distinct values than its bits in the key hold.
+    full: bool,
+    hasher: hashbrown::DefaultHashBuilder,
+    /// Slot indexes by the hash of their packed key.
+    table: hashbrown::HashTable<u32>,
+    keys: Vec<u128>,
+    rules: Vec<AmortizedInput>,
+    sums: Vec<Hot>,
+    cold: Vec<Cold>,
+    // Per-batch scratch, reused.
+    row_keys: Vec<u128>,
+    nums: Vec<[Fixed; NUMS.len()]>,
+    /// Rows with a number that is not plain: added through the row path.
+    odd: Vec<bool>,
+}
+
+impl CurGroups {
+    pub(super) fn new() -> Self {
+        CurGroups {
+            interners: CUR_GROUP_FIELDS.iter().map(|f| Interner::new(*f)).collect(),
+            full: false,
+            hasher: hashbrown::DefaultHashBuilder::default(),
+            table: hashbrown::HashTable::new(),
+            keys: Vec::new(),
+            rules: Vec::new(),
+            sums: Vec::new(),
+            cold: Vec::new(),
+            row_keys: Vec::new(),
+            nums: Vec::new(),
+            odd: Vec::new(),
+        }
+    }
+
+    /// Whether this path takes a batch: every group column is a dictionary,
+    /// indexed or absent, and has room in the key. Interns the batch's group
+    /// values for [`CurGroups::add_batch`].
+    pub(super) fn takes(&mut self, text: &[TextCol]) -> bool {
+        if self.full {
+            return false;
+        }
+        for (k, f) in CUR_GROUP_FIELDS.iter().enumerate() {
+            match self.interners[k].prepare(&text[*f as usize]) {
+                Some(max) if max < 1 << BITS[k] => {}
+                Some(_) => {
+                    self.full = true;
+                    return false;
+                }
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// Add rows `0..n` of a batch that [`CurGroups::takes`]. On a bad value,
+    /// its row and field, as [`Normaliser::add_row`] would report them.
+    pub(super) fn add_batch(
+        &mut self,
+        norm: &Normaliser,
+        text: &[TextCol],
+        num: &[NumCol],
+        n: usize,
+    ) -> Result<(), (usize, BadField)> {
+        self.row_keys.clear();
+        self.row_keys.resize(n, 0);
+        for (k, f) in CUR_GROUP_FIELDS.iter().enumerate() {
+            let ids = &self.interners[k].table;
+            fill_keys(ids, &text[*f as usize], SHIFTS[k], &mut self.row_keys);
+        }
+        if self.nums.len() < n {
+            self.nums.resize(n, [NULL; NUMS.len()]);
+        }
+        self.odd.clear();
+        self.odd.resize(n, false);
+        for (j, f) in NUMS.iter().enumerate() {
+            fill_fixed(&num[*f as usize], j, &mut self.nums[..n], &mut self.odd);
+        }
+        for row in 0..n {
+            let key = self.row_keys[row];
+            let hash = self.hasher.hash_one(key);
+            let keys = &self.keys;
+            let s = match self.table.find(hash, |i| keys[*i as usize] == key) {
+                Some(i) => *i as usize,
+                None => {
+                    let r = BatchRow { text, num, row };
+                    let g = norm.cur_group(&r).map_err(|e| (row, e))?;
+                    let i = self.keys.len();
+                    self.keys.push(key);
+                    self.rules.push(g.rule);
+                    self.sums.push(Hot::default());
+                    self.cold.push(Cold {
+                        group: g.key.to_buf(),
+                        known_type: g.known_type,
+                        other: FastSums::default(),
+                    });
+                    let (keys, hasher) = (&self.keys, &self.hasher);
+                    self.table
+                        .insert_unique(hash, i as u32, |i| hasher.hash_one(keys[*i as usize]));
+                    i
+                }
+            };
+            let rule = self.rules[s];
+            if self.odd[row] {
+                let v = norm
+                    .cur_values(&BatchRow { text, num, row }, rule)
+                    .map_err(|e| (row, e))?;
+                self.cold[s].other.add(&cur_measures(rule, &v));
+                continue;
+            }
+            let x = &self.nums[row];
+            let o = |j: usize| (x[j] != NULL).then_some(x[j]);
+            let v = CurValuesOf {
+                unblended: o(0),
+                net_unblended: o(1),
+                blended: o(2),
+                public_on_demand: o(3),
+                usage_amount: o(4),
+                sp_effective: o(5),
+                sp_total_commitment: o(6),
+                sp_used_commitment: o(7),
+                ri_effective: o(8),
+                ri_unused_amortized_upfront: o(9),
+                ri_unused_recurring: o(10),
+            };
+            let m = cur_measures(rule, &v);
+            if !self.sums[s].0.try_add(&m) {
+                self.cold[s].other.add_fixed(&m);
+            }
+        }
+        Ok(())
+    }
+
+    /// Hand every slot to `builder` (as its rows one by one would have been).
+    pub(super) fn finish(self, builder: &mut RollupBuilder) {
+        for (hot, cold) in self.sums.iter().zip(self.cold) {
+            let mut sums = cold.other;
+            sums.merge_fixed(&hot.0);
+            let key = cold.group.key();
+            builder.add_group(&key, &sums);
+            if !cold.known_type {
+                builder.note_unknown_type(key.period, key.line_item_type);
+            }
+        }
+    }
+}
+
+/// OR a group column's ids, shifted into place, into each row's packed key.
+fn fill_keys(ids: &[u32], col: &TextCol, shift: u32, keys: &mut [u128]) {
+    let put = |key: &mut u128, id: u32| *key |= u128::from(id) << shift;
+    match col {
+        TextCol::Dict(dict_keys, _) => {
+            let rows = keys.iter_mut().zip(dict_keys.values().iter());
+            if dict_keys.null_count() == 0 {
+                for (key, k) in rows {
+                    put(key, ids.get(*k as usize).copied().unwrap_or(0));
+                }
+            } else {
+                for (i, (key, k)) in rows.enumerate() {
+                    if dict_keys.is_valid(i) {
+                        put(key, ids.get(*k as usize).copied().unwrap_or(0));
+                    }
+                }
+            }
+        }
+        TextCol::Indexed(idx, _) => {
+            for (key, j) in keys.iter_mut().zip(idx) {
+                if *j != NO_VALUE {
+                    put(key, ids[*j as usize]);
+                }
+            }
+        }
+        // Absent: every row reads `b""`, id 0. Plain strings are not taken.
+        TextCol::None | TextCol::Str(_) => {}
+    }
+}
+
+/// Column `j` of `nums`: a number column in fixed point, [`NULL`] where null.
+/// A value that has no plain fixed-point form marks its row in `odd`.
+fn fill_fixed(col: &NumCol, j: usize, nums: &mut [[Fixed; NUMS.len()]], odd: &mut [bool]) {
+    match col {
+        NumCol::None => nums.iter_mut().for_each(|r| r[j] = NULL),
+        NumCol::F64(a) => fill_primitive(a, j, nums, odd, fixed_from_f64),
+        NumCol::F32(a) => fill_primitive(a, j, nums, odd, |v| fixed_from_f64(f64::from(v))),
+        NumCol::Dec(a, scale) => fill_primitive(a, j, nums, odd, |v| {
+            Money::try_from_i128_with_scale(v, *scale)
+                .ok()
+                .and_then(fixed_from_decimal)
+        }),
+        NumCol::I64(a) => fill_primitive(a, j, nums, odd, |v| fixed_from_decimal(Money::from(v))),
+        NumCol::I32(a) => fill_primitive(a, j, nums, odd, |v| fixed_from_decimal(Money::from(v))),
+        NumCol::Str(a) => {
+            for (i, (r, o)) in nums.iter_mut().zip(odd.iter_mut()).enumerate() {
+                r[j] = NULL;
+                if a.is_null(i) {
+                    continue;
+                }
+                match parse_money(a.value(i).as_bytes()) {
+                    Ok(None) => {}
+                    Ok(Some(d)) => match fixed_from_decimal(d) {
+                        Some(x) => r[j] = x,
+                        None => *o = true,
+                    },
+                    Err(_) => *o = true,
+                }
+            }
+        }
+    }
+}
+
+fn fill_primitive<T: ArrowPrimitiveType>(
+    a: &PrimitiveArray<T>,
+    j: usize,
+    nums: &mut [[Fixed; NUMS.len()]],
+    odd: &mut [bool],
+    conv: impl Fn(T::Native) -> Option<Fixed>,
+) {
+    let rows = nums.iter_mut().zip(odd.iter_mut()).zip(a.values().iter());
+    let has_nulls = a.null_count() > 0;
+    for (i, ((r, o), v)) in rows.enumerate() {
+        r[j] = NULL;
+        if has_nulls && a.is_null(i) {
+            continue;
+        }
+        match conv(*v) {
+            Some(x) => r[j] = x,
+            None => *o = true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parquet_file::{read_parquet_by, Path};
+    use super::super::{FileReport, ReadOptions};
+    use crate::rollup::{PeriodRollup, RollupBuilder};
+    use crate::sample::{write_sample, SampleFormat, SampleSpec};
+    use arrow_array::builder::{Decimal128Builder, Float64Builder, Int64Builder, StringBuilder};
+    use arrow_array::{ArrayRef, RecordBatch};
+    use arrow_schema::{DataType, Field, Schema};
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::Arc;
+
+    type Read = Result<(FileReport, BTreeMap<String, PeriodRollup>), String>;
+
+    fn read(file: &std::path::Path, path: Path, accounts: Option<&BTreeSet<String>>) -> Read {
+        let mut b = RollupBuilder::new(accounts);
+        let f = std::fs::File::open(file).unwrap();
+        let r = read_parquet_by("f.parquet", f, &mut b, &ReadOptions::default(), path)
+            .map_err(|e| e.to_string())?;
+        Ok((r, b.finish()))
+    }
+
+    /// Both paths, which must agree; the grouped one's result.
+    fn both(file: &std::path::Path, accounts: Option<&BTreeSet<String>>) -> Read {
+        let grouped = read(file, Path::Grouped, accounts);
+        let by_row = read(file, Path::RowByRow, accounts);
+        assert_eq!(grouped, by_row);
+        grouped
+    }
+
+    #[test]
+    fn generated_cur_is_the_same_grouped_or_row_by_row() {
+        for format in [SampleFormat::Cur1Parquet, SampleFormat::Cur2Parquet] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut spec = SampleSpec::new(format, 30_000);
+            spec.bare = true;
+            let out = write_sample(&spec, dir.path()).unwrap();
+            let file = dir.path().join(&out.data_keys[0]);
+            let (report, periods) = both(&file, None).unwrap();
+            assert_eq!(report.rows, 30_000);
+            let p = &periods["2024-01"];
+            assert_eq!(p.totals.billed_cost, out.expected.billed);
+            assert_eq!(p.totals.effective_cost, out.expected.effective);
+            assert!(p.unattributed.is_empty());
+            // Only some accounts connected: the rest is unattributed, per account.
+            let accounts: BTreeSet<String> = out
+                .expected
+                .billed_per_account
+                .keys()
+                .step_by(3)
+                .cloned()
+                .collect();
+            let (_, periods) = both(&file, Some(&accounts)).unwrap();
+            let p = &periods["2024-01"];
+            assert!(!p.unattributed.is_empty());
+            assert_eq!(p.totals.billed_cost, out.expected.billed);
+            for (a, s) in &p.unattributed {
+                assert!(!accounts.contains(a));
+                assert_eq!(s.billed_cost, out.expected.billed_per_account[a]);
+            }
+        }
+    }
+
+    #[test]
+    fn workshop_cur_is_the_same_grouped_or_row_by_row() {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+            "../../shared/data/cur1-parquet-workshop/year=2018/month=10/Oct2018-WorkshopCUR-00001.snappy.parquet",
+        );
+        if !file.exists() {
+            assert!(
+                std::env::var("CI").is_err(),
+                "{} is missing",
+                file.display()
+            );
+            eprintln!("skipping: {} not found", file.display());
+            return;
+        }
+        let (report, periods) = both(&file, None).unwrap();
+        assert_eq!(report.rows, 119_307);
+        let accounts: BTreeSet<String> = periods["2018-10"]
+            .groups
+            .keys()
+            .map(|k| crate::rollup::split_key(k)[2].to_owned())
+            .take(1)
+            .collect();
+        let (_, periods) = both(&file, Some(&accounts)).unwrap();
+        assert!(!periods["2018-10"].unattributed.is_empty());
+    }
+
+    /// A legacy CUR Parquet file with string timestamps, nulls, a decimal and an
+    /// integer column, values beyond the fast path's range and precision, and
+    /// `put(row)` in place of row `row`'s value where it returns something.
+    fn odd_file(
+        dir: &std::path::Path,
+        rows: usize,
+        put: impl Fn(usize) -> Option<Put>,
+    ) -> std::path::PathBuf {
+        let text = [
+            "line_item_line_item_type",
+            "line_item_usage_account_id",
+            "bill_payer_account_id",
+            "line_item_usage_start_date",
+            "line_item_product_code",
+            "product_region",
+            "line_item_availability_zone",
+            "reservation_reservation_a_r_n",
+        ];
+        let mut fields: Vec<Field> = text
+            .iter()
+            .map(|n| Field::new(*n, DataType::Utf8, true))
+            .collect();
+        fields.push(Field::new(
+            "line_item_unblended_cost",
+            DataType::Float64,
+            true,
+        ));
+        fields.push(Field::new(
+            "line_item_net_unblended_cost",
+            DataType::Float64,
+            true,
+        ));
+        fields.push(Field::new(
+            "savings_plan_savings_plan_effective_cost",
+            DataType::Float64,
+            true,
+        ));
+        fields.push(Field::new(
+            "line_item_usage_amount",
+            DataType::Decimal128(30, 15),
+            true,
+        ));
+        fields.push(Field::new(
+            "pricing_public_on_demand_cost",
+            DataType::Int64,
+            true,
+        ));
+        let schema = Arc::new(Schema::new(fields));
+        let mut t: Vec<StringBuilder> = text.iter().map(|_| StringBuilder::new()).collect();
+        let (mut unblended, mut net, mut sp) = (
+            Float64Builder::new(),
+            Float64Builder::new(),
+            Float64Builder::new(),
+        );
+        let mut usage = Decimal128Builder::new()
+            .with_precision_and_scale(30, 15)
+            .unwrap();
+        let mut list = Int64Builder::new();
+        let types = [
+            "Usage",
+            "SavingsPlanCoveredUsage",
+            "Fee",
+            "Tax",
+            "BrandNewType",
+            "RIFee",
+        ];
+        let mut x = 7u64;
+        for row in 0..rows {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let r = (x >> 33) as usize;
+            let b = put(row);
+            match &b {
+                Some(Put::Type(t0)) => t[0].append_value(t0),
+                _ => t[0].append_value(types[r % types.len()]),
+            }
+            t[1].append_value(format!("{:012}", 100 + r % 7));
+            t[2].append_value("999999999999");
+            match &b {
+                Some(Put::Start(s)) => t[3].append_value(s),
+                _ if r.is_multiple_of(2) => {
+                    t[3].append_value(format!("2024-01-{:02} 10:00:00", 1 + r % 28))
+                }
+                _ => t[3].append_value(format!("2024-01-{:02}T00:00:00Z", 1 + r % 28)),
+            }
+            t[4].append_value(["AmazonEC2", "ComputeSavingsPlans", "AWSLambda"][r % 3]);
+            if r.is_multiple_of(5) {
+                t[5].append_null();
+            } else {
+                t[5].append_value(["us-east-1", "eu-west-1"][r % 2]);
+            }
+            t[6].append_value(["us-east-1a", "us-east-1b", ""][r % 3]);
+            t[7].append_value(if r.is_multiple_of(4) {
+                format!("arn:ri:{r}")
+            } else {
+                String::new()
+            });
+            let cost = match r % 11 {
+                0 => 12_345_678.25,
+                1 => 1.5e-15,
+                2 => -0.000_000_000_1,
+                _ => (r % 100_000) as f64 / 1e4,
+            };
+            match &b {
+                Some(Put::Cost(v)) => unblended.append_value(*v),
+                _ if r.is_multiple_of(13) => unblended.append_null(),
+                _ => unblended.append_value(cost),
+            }
+            net.append_option((r.is_multiple_of(3)).then_some(cost * 0.5));
+            match &b {
+                Some(Put::Sp(v)) => sp.append_value(*v),
+                // NaN where the row's type does not read it (types[1] does).
+                _ if r.is_multiple_of(17) && r % types.len() != 1 => sp.append_value(f64::NAN),
+                _ => sp.append_value(cost / 3.0),
+            }
+            usage.append_value((r as i128) * 1_000_000_000 + i128::from(r.is_multiple_of(10)));
+            list.append_option((!r.is_multiple_of(7)).then_some((r % 1000) as i64));
+        }
+        let mut cols: Vec<ArrayRef> = t
+            .iter_mut()
+            .map(|b| Arc::new(b.finish()) as ArrayRef)
+            .collect();
+        cols.push(Arc::new(unblended.finish()));
+        cols.push(Arc::new(net.finish()));
+        cols.push(Arc::new(sp.finish()));
+        cols.push(Arc::new(usage.finish()));
+        cols.push(Arc::new(list.finish()));
+        let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
+        let path = dir.join("odd.parquet");
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(5000))
+            .build();
+        let mut w =
+            ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), schema, Some(props))
+                .unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        path
+    }
+
+    enum Put {
+        Type(String),
+        Start(&'static str),
+        Cost(f64),
+        Sp(f64),
+    }
+
+    #[test]
+    fn odd_values_are_the_same_grouped_or_row_by_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = odd_file(dir.path(), 20_000, |_| None);
+        let (report, periods) = both(&file, None).unwrap();
+        assert_eq!(report.rows, 20_000);
+        let p = &periods["2024-01"];
+        assert!(p.unknown_types.contains("BrandNewType"));
+        assert!(p.totals.net_unblended_cost.is_some());
+        let accounts: BTreeSet<String> = ["000000000101".to_string()].into();
+        let (_, periods) = both(&file, Some(&accounts)).unwrap();
+        assert_eq!(periods["2024-01"].unattributed.len(), 6);
+    }
+
+    #[test]
+    fn more_values_than_the_key_holds_go_row_by_row() {
+        let dir = tempfile::tempdir().unwrap();
+        // From row 10,000 (the second batch), 100 line item types: more than
+        // their 6 bits in the key hold.
+        let file = odd_file(dir.path(), 20_000, |row| {
+            (row >= 10_000).then(|| Put::Type(format!("Type{:03}", row % 100)))
+        });
+        let (report, periods) = both(&file, None).unwrap();
+        assert_eq!(report.rows, 20_000);
+        assert!(periods["2024-01"].unknown_types.contains("Type099"));
+    }
+
+    #[test]
+    fn bad_rows_are_reported_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        // A bad timestamp in the second batch and the second row group.
+        let file = odd_file(dir.path(), 20_000, |row| {
+            (row == 9_000).then_some(Put::Start("11/01/2023"))
+        });
+        let e = both(&file, None).unwrap_err();
+        assert!(
+            e.contains("row group 1, row 4000") && e.contains("line_item_usage_start_date"),
+            "{e}"
+        );
+        // A bad number before it is reported first.
+        let file = odd_file(dir.path(), 20_000, |row| match row {
+            8_500 => Some(Put::Cost(f64::INFINITY)),
+            9_000 => Some(Put::Start("11/01/2023")),
+            _ => None,
+        });
+        let e = both(&file, None).unwrap_err();
+        assert!(
+            e.contains("row 3500") && e.contains("line_item_unblended_cost"),
+            "{e}"
+        );
+        // A bad number in a column only some line item types read.
+        let file = odd_file(dir.path(), 20_000, |row| {
+            (row >= 12_000).then_some(Put::Sp(f64::NAN))
+        });
+        let e = both(&file, None).unwrap_err();
+        assert!(
+            e.contains("savings_plan_savings_plan_effective_cost"),
+            "{e}"
+        );
+    }
+}
