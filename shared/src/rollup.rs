@@ -632,33 +632,47 @@ impl RollupBuilder {
             .into_iter()
             .map(|(period, b)| {
                 let mut r = b.rest;
+                // Totals and rows per type follow from the groups plus the unattributed rows.
+                let mut totals = FastSums::default();
+                let mut types: BTreeMap<String, u64> = BTreeMap::new();
+                let mut count = |label: &str, n: u64| match types.get_mut(label) {
+                    Some(t) => *t += n,
+                    None => {
+                        types.insert(label.to_owned(), n);
+                    }
+                };
                 for (k, s) in &b.unattributed {
+                    totals.merge(s);
                     r.unattributed
                         .entry(String::from_utf8_lossy(k).into_owned())
                         .or_default()
                         .merge(&s.sums());
                 }
-                r.groups = b
-                    .groups
+                for (k, n) in &b.unattributed_types {
+                    count(&String::from_utf8_lossy(k), *n);
+                }
+                // Sorted by key through an index: the sums stay where they are.
+                let mut keys = Vec::with_capacity(b.groups.len());
+                let mut sums = Vec::with_capacity(b.groups.len());
+                for (k, s) in b.groups {
+                    keys.push((k, sums.len()));
+                    sums.push(s);
+                }
+                keys.sort_unstable_by(|x, y| x.0.cmp(&y.0));
+                r.groups = keys
                     .into_iter()
-                    .map(|(k, v)| (k.into_vec(), v.sums()))
+                    .map(|(k, i)| {
+                        let s: &FastSums = &sums[i];
+                        totals.merge(s);
+                        let mut parts = k
+                            .split(|b| *b == SEP)
+                            .map(|p| std::str::from_utf8(p).unwrap_or(""));
+                        let category = parts.nth(6).unwrap_or("");
+                        count(type_label_str(parts.next().unwrap_or(""), category), s.rows);
+                        (k.into_vec(), s.sums())
+                    })
                     .collect();
-                // Totals and rows per type follow from the groups plus the unattributed rows.
-                let mut totals = r.unattributed_total();
-                let mut types: BTreeMap<String, u64> = BTreeMap::new();
-                for (k, s) in &r.groups {
-                    totals.merge(s);
-                    let parts = split_key(k);
-                    *types
-                        .entry(type_label_str(parts[7], parts[6]).to_owned())
-                        .or_default() += s.rows;
-                }
-                for (k, n) in b.unattributed_types {
-                    *types
-                        .entry(String::from_utf8_lossy(&k).into_owned())
-                        .or_default() += n;
-                }
-                r.totals = totals.normalized();
+                r.totals = totals.sums();
                 r.rows_per_type = types;
                 (String::from_utf8_lossy(&period).into_owned(), r)
             })
