@@ -1,6 +1,7 @@
 //! The `curlew` binary end to end: demo, sample + ingest + report on disk, and
 //! ingest/report/gc against S3 (moto_server on 127.0.0.1) through the real SDK.
 
+mod common;
 #[path = "../../shared/tests/common/moto.rs"]
 mod moto;
 
@@ -86,23 +87,7 @@ fn ingest_and_report_with_an_s3_store() {
         ])
         .arg(local.path()));
     // Upload the sample under a prefix that ends in '/' (AWS then writes a doubled slash in keys).
-    rt.block_on(async {
-        for f in walk(local.path()) {
-            let rel = f
-                .strip_prefix(local.path())
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            client
-                .put_object()
-                .bucket(&src)
-                .key(format!("billing/{rel}"))
-                .body(std::fs::read(&f).unwrap().into())
-                .send()
-                .await
-                .unwrap();
-        }
-    });
+    rt.block_on(common::upload_dir(&client, &src, "billing/", local.path()));
     // The binary against moto: the standard AWS settings, nothing else.
     let on_s3 = |args: &[&str]| {
         let mut c = curlew();
@@ -135,17 +120,4 @@ fn ingest_and_report_with_an_s3_store() {
     // Re-running changes nothing; gc keeps what CURRENT names.
     assert!(on_s3(&ingest).contains("already committed"));
     assert!(on_s3(&["gc", "--tenant", "acme", "--store", &store]).contains("deleted 0 superseded"));
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }

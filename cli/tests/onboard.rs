@@ -2,6 +2,7 @@
 //! cfn-lint accepts, in every variant the CLI generates, and the policies it
 //! prints are the least-privilege ones.
 
+mod common;
 #[path = "../../shared/tests/common/moto.rs"]
 mod moto;
 
@@ -174,23 +175,7 @@ fn onboard_keys_proves_access_then_stores_the_keys_without_echoing_them() {
     run(curlew(dir.path())
         .args(["sample", "--format", "cur1-csv", "--rows", "500", "--out"])
         .arg(&sample));
-    rt.block_on(async {
-        for f in walk(&sample) {
-            let rel = f
-                .strip_prefix(&sample)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            client
-                .put_object()
-                .bucket(&bucket)
-                .key(format!("cur/{rel}"))
-                .body(std::fs::read(&f).unwrap().into())
-                .send()
-                .await
-                .unwrap();
-        }
-    });
+    rt.block_on(common::upload_dir(&client, &bucket, "cur/", &sample));
     const KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY";
     let keys = |c: &mut Command| {
@@ -245,17 +230,4 @@ fn onboard_keys_proves_access_then_stores_the_keys_without_echoing_them() {
     )
     .unwrap();
     assert!(stored.contains(KEY_ID) && stored.contains(SECRET));
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
