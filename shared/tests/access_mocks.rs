@@ -5,152 +5,43 @@
 //! answers are mocked as a least-privilege role would get them from AWS
 //! (outside the prefix and writes denied; a KMS-encrypted object refused).
 
-use aws_sdk_s3::operation::get_bucket_location::GetBucketLocationOutput;
-use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
-use aws_sdk_s3::operation::list_objects_v2::{ListObjectsV2Error, ListObjectsV2Output};
-use aws_sdk_s3::operation::put_object::PutObjectError;
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{BucketLocationConstraint, Object};
-use aws_sdk_sts::operation::assume_role::{AssumeRoleError, AssumeRoleOutput};
-use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput;
-use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+#[path = "common/aws_mocks.rs"]
+mod aws_mocks;
+
+use aws_mocks::{
+    denied, mock_clients as clients, s3_rules, session, ACCOUNT, SESSION_KEY, SESSION_SECRET,
+    SESSION_TOKEN,
+};
+use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+use aws_smithy_mocks::{mock, Rule};
 use aws_smithy_types::error::ErrorMetadata;
 use curlew::access::{
-    prove, prove_with_retry, render, AccessClients, AccessKeys, AccessReport, AccessTarget, Cause,
-    Outcome, RetryPolicy,
+    prove, prove_with_retry, render, AccessKeys, AccessReport, AccessTarget, Cause, Outcome,
+    RetryPolicy,
 };
 use curlew::onboard::ExternalId;
 use std::time::Duration;
 
-const ACCOUNT: &str = "111122223333";
 const ROLE: &str = "arn:aws:iam::111122223333:role/curlew-reader";
 const BUCKET: &str = "acme-billing";
-const MANIFEST: &str = "cur/curlew-cur/20240101-20240201/curlew-cur-Manifest.json";
-const DATA: &str = "cur/curlew-cur/20240101-20240201/curlew-cur-1.csv.gz";
-/// A session key id and secret as STS would hand them out (they must never be reported).
-const SESSION_KEY: &str = "ASIAMOCKSESSION00001";
-const SESSION_SECRET: &str = "mockSessionSecret/abcdefghijklmnop";
-const SESSION_TOKEN: &str = "mockSessionTokenFwoGZXIvYXdzEXAMPLE";
 
 fn external_id() -> ExternalId {
     ExternalId::from_stored("Xk2p9QvT7mWc4RzL8nYb3HsJ6dFa1GeUq5Vt0Oi".into())
 }
 
-fn denied(action: &str) -> ErrorMetadata {
-    ErrorMetadata::builder()
-        .code("AccessDenied")
-        .message(format!(
-            "User: arn:aws:iam::999988887777:user/curlew is not authorized to perform: {action}"
-        ))
-        .build()
-}
-
-fn session() -> AssumeRoleOutput {
-    let creds = aws_sdk_sts::types::Credentials::builder()
-        .access_key_id(SESSION_KEY)
-        .secret_access_key(SESSION_SECRET)
-        .session_token(SESSION_TOKEN)
-        .expiration(aws_smithy_types::DateTime::from_secs(4_000_000_000))
-        .build()
-        .unwrap();
-    AssumeRoleOutput::builder().credentials(creds).build()
-}
-
-/// AssumeRole with the right External ID (answers from `right`), anything
-/// else denied; GetCallerIdentity answers the role's account.
+/// AssumeRole of [`ROLE`] with the right External ID answers from `right`;
+/// anything else is denied.
 fn sts_rules(right: Rule) -> Vec<Rule> {
-    let id = external_id().expose().to_owned();
-    let other = mock!(aws_sdk_sts::Client::assume_role)
-        .match_requests(move |r| r.external_id() != Some(id.as_str()))
-        .then_error(|| AssumeRoleError::generic(denied("sts:AssumeRole")));
-    let who = mock!(aws_sdk_sts::Client::get_caller_identity).then_output(|| {
-        GetCallerIdentityOutput::builder()
-            .account(ACCOUNT)
-            .arn(format!(
-                "arn:aws:sts::{ACCOUNT}:assumed-role/curlew-reader/curlew-access-proof"
-            ))
-            .build()
-    });
-    vec![right, other, who]
+    aws_mocks::sts_rules(external_id().expose(), ROLE, right)
 }
 
-/// A rule for AssumeRole with the right External ID only.
+/// A rule for AssumeRole of [`ROLE`] with the right External ID only.
 fn right_id() -> aws_smithy_mocks::RuleBuilder<
     aws_sdk_sts::operation::assume_role::AssumeRoleInput,
-    AssumeRoleOutput,
+    aws_sdk_sts::operation::assume_role::AssumeRoleOutput,
     AssumeRoleError,
 > {
-    let id = external_id().expose().to_owned();
-    mock!(aws_sdk_sts::Client::assume_role)
-        .match_requests(move |r| r.external_id() == Some(id.as_str()))
-}
-
-fn manifest() -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
-        "assemblyId": "a1",
-        "reportName": "curlew-cur",
-        "billingPeriod": {"start": "20240101T000000.000Z", "end": "20240201T000000.000Z"},
-        "reportKeys": [DATA],
-    }))
-    .unwrap()
-}
-
-fn object(key: &str, size: i64) -> Object {
-    let two_hours_ago = chrono::Utc::now().timestamp() - 7200;
-    Object::builder()
-        .key(key)
-        .size(size)
-        .e_tag("\"e1\"")
-        .last_modified(aws_smithy_types::DateTime::from_secs(two_hours_ago))
-        .build()
-}
-
-/// S3 as a least-privilege role sees it: list and read under `cur/`, nothing
-/// else; `kms` makes every read under the prefix a KMS refusal.
-fn s3_rules(kms: bool) -> Vec<Rule> {
-    let location = mock!(aws_sdk_s3::Client::get_bucket_location).then_output(|| {
-        GetBucketLocationOutput::builder()
-            .location_constraint(BucketLocationConstraint::EuWest1)
-            .build()
-    });
-    let list = mock!(aws_sdk_s3::Client::list_objects_v2)
-        .match_requests(|r| r.prefix() == Some("cur/"))
-        .then_output(|| {
-            ListObjectsV2Output::builder()
-                .contents(object(DATA, 20))
-                .contents(object(MANIFEST, manifest().len() as i64))
-                .build()
-        });
-    let list_outside = mock!(aws_sdk_s3::Client::list_objects_v2)
-        .then_error(|| ListObjectsV2Error::generic(denied("s3:ListBucket")));
-    let read = mock!(aws_sdk_s3::Client::get_object)
-        .match_requests(move |r| !kms && r.key().is_some_and(|k| k.starts_with("cur/")))
-        .then_output(|| {
-            GetObjectOutput::builder()
-                .body(ByteStream::from(manifest()))
-                .e_tag("\"e1\"")
-                .build()
-        });
-    let read_refused = mock!(aws_sdk_s3::Client::get_object).then_error(move || {
-        GetObjectError::generic(if kms {
-            ErrorMetadata::builder()
-                .code("AccessDenied")
-                .message("User: arn:aws:sts::111122223333:assumed-role/curlew-reader/curlew-access-proof is not authorized to perform: kms:Decrypt on resource: arn:aws:kms:eu-west-1:111122223333:key/k1")
-                .build()
-        } else {
-            denied("s3:GetObject")
-        })
-    });
-    let write = mock!(aws_sdk_s3::Client::put_object)
-        .then_error(|| PutObjectError::generic(denied("s3:PutObject")));
-    vec![location, list, list_outside, read, read_refused, write]
-}
-
-fn clients(sts: &[Rule], s3: &[Rule]) -> AccessClients {
-    let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, sts);
-    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, s3, |c| c
-        .force_path_style(true));
-    AccessClients::new(sts, s3)
+    aws_mocks::right_id(external_id().expose(), ROLE)
 }
 
 fn target() -> AccessTarget {
