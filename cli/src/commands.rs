@@ -34,6 +34,9 @@ pub struct IngestArgs {
     /// Only this report/export, when ROOT holds several.
     #[arg(long)]
     pub report: Option<String>,
+    /// The payer account the data belongs to (default: the account the manifest names).
+    #[arg(long)]
+    pub payer: Option<String>,
     /// Data files read in parallel.
     #[arg(long)]
     pub jobs: Option<usize>,
@@ -116,6 +119,12 @@ pub async fn ingest(a: IngestArgs) -> Result<i32> {
     }
     opts.since = a.since.clone();
     opts.report = a.report.clone();
+    if let Some(p) = &a.payer {
+        if !curlew::manifest::is_account_id(p) {
+            bail!("--payer {p:?} is not an AWS account id; write the payer account's twelve digits");
+        }
+        opts.payer = Some(p.clone());
+    }
     if let Some(j) = a.jobs {
         opts.parallelism = j.max(1);
     }
@@ -140,7 +149,7 @@ pub async fn ingest(a: IngestArgs) -> Result<i32> {
         })
     });
     let started = std::time::Instant::now();
-    let report = run_ingest(&source, &ledger, &opts)
+    let report = run_ingest(&source, &ledger, &opts, &curlew::pipeline::Silent)
         .await
         .context("ingest failed")?;
     if let Some(t) = ticker {
@@ -247,6 +256,7 @@ pub async fn demo(rows: u64, keep: Option<PathBuf>) -> Result<i32> {
         accounts: Vec::new(),
         since: None,
         report: None,
+        payer: None,
         jobs: None,
     };
     let code = ingest(args).await?;

@@ -37,12 +37,13 @@ pub fn ingest_summary(r: &IngestReport, out: &str, took: Duration, bytes: u64) {
     }
     for d in &r.deliveries {
         let what = format!(
-            "{} {} {}",
+            "{} (payer {}) {} {}",
             if d.report.is_empty() {
                 "(bare files)"
             } else {
                 &d.report
             },
+            d.source.payer,
             d.period.as_deref().unwrap_or(""),
             d.revision
         );
@@ -88,6 +89,9 @@ pub fn ingest_summary(r: &IngestReport, out: &str, took: Duration, bytes: u64) {
                                 .join(", ")
                         );
                     }
+                    for (other, o) in &s.off_period {
+                        println!("    {} row(s) dated in billing period {other} (BilledCost {}): counted here, not committed to {other} (the manifest decides the period)", o.rows, money(o.billed_cost));
+                    }
                     for (prov, skip) in &s.other_providers_skipped {
                         println!("    skipped {} row(s) of provider {prov} (BilledCost {}): curlew ingests AWS rows only", skip.rows, money(skip.billed_cost));
                     }
@@ -104,10 +108,23 @@ pub fn ingest_summary(r: &IngestReport, out: &str, took: Duration, bytes: u64) {
                 what.trim()
             ),
             DeliveryStatus::BeforeSince => println!("  {}: before --since; skipped", what.trim()),
-            DeliveryStatus::Failed(e) => println!(
-                "  {}: FAILED{}: {e}",
+            DeliveryStatus::OtherReport => {
+                println!("  {}: not the --report asked for; skipped", what.trim())
+            }
+            DeliveryStatus::Held(why) => println!("  {}: held back: {why}", what.trim()),
+            DeliveryStatus::Abandoned(why) => {
+                println!("  {}: abandoned, nothing committed: {why}", what.trim())
+            }
+            DeliveryStatus::Failed(rec) => println!(
+                "  {}: FAILED ({}; recorded, not retried): {}",
                 what.trim(),
-                if e.is_retryable() { " (retryable)" } else { "" }
+                rec.class,
+                rec.error
+            ),
+            DeliveryStatus::Retry(e) => println!(
+                "  {}: FAILED ({}; run again later): {e}",
+                what.trim(),
+                e.class()
             ),
         }
     }

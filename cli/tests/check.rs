@@ -2,8 +2,7 @@
 //! every probe is allowed): exit codes, both renderings, and the External ID
 //! never on the command line nor in the output.
 
-#[path = "../../shared/tests/common/moto.rs"]
-mod moto;
+use curlew_testkit::moto;
 
 use curlew::onboard::{OnboardingHints, Onboardings};
 use curlew::sample::{write_sample, SampleFormat, SampleSpec};

@@ -2,8 +2,7 @@
 //! ingest/report/gc against S3 (moto_server on 127.0.0.1) through the real SDK.
 
 mod common;
-#[path = "../../shared/tests/common/moto.rs"]
-mod moto;
+use curlew_testkit::moto;
 
 use std::process::Command;
 

@@ -3,8 +3,7 @@
 //! prints are the least-privilege ones.
 
 mod common;
-#[path = "../../shared/tests/common/moto.rs"]
-mod moto;
+use curlew_testkit::moto;
 
 use serde_json::Value;
 use std::path::Path;

@@ -65,6 +65,13 @@ pub struct Delivery {
     pub files: Vec<ObjectMeta>,
     /// Keys the manifest names that the store does not have (yet).
     pub missing: Vec<String>,
+    /// The payer account the manifest names (legacy `account`, export ARN).
+    #[serde(default)]
+    pub account: Option<String>,
+    /// Why AWS says this report is not ready (the Athena layout's status
+    /// table saying UPDATING); planning holds such a delivery back.
+    #[serde(default)]
+    pub hold: Option<String>,
 }
 
 /// What discovery found under a root.
@@ -197,6 +204,8 @@ pub async fn discover(source: &Source) -> Result<Discovery, DiscoverError> {
             manifest: Some((key, etag)),
             files,
             missing,
+            account: manifest.account.clone(),
+            hold: None,
         });
     }
     hold_reports_being_updated(source, &listing, &mut out).await;
@@ -206,28 +215,21 @@ pub async fn discover(source: &Source) -> Result<Discovery, DiscoverError> {
 const STATUS_FILE: &str = "cost_and_usage_data_status/cost_and_usage_data_status.parquet";
 
 /// The Athena layout's status table says `UPDATING` while AWS rewrites a
-/// report: hold that report's deliveries back (a later run picks them up).
+/// report: mark that report's deliveries held (planning skips them; a later
+/// run picks them up).
 async fn hold_reports_being_updated(source: &Source, listing: &[ObjectMeta], out: &mut Discovery) {
     for status in listing.iter().filter(|m| m.key.ends_with(STATUS_FILE)) {
         let root = &status.key[..status.key.len() - STATUS_FILE.len()];
-        let value = match source.store.get_bytes(&status.key).await {
-            Ok((_, bytes)) => read_status(bytes),
-            Err(e) => Err(e.to_string()),
-        };
-        match value {
-            Ok(v) if v.eq_ignore_ascii_case("READY") => {}
-            Ok(v) => {
-                let before = out.deliveries.len();
-                out.deliveries.retain(|d| {
-                    !d.manifest
+        match status_hold(source, &status.key).await {
+            Ok(None) => {}
+            Ok(Some(why)) => {
+                for d in out.deliveries.iter_mut().filter(|d| {
+                    d.manifest
                         .as_ref()
                         .is_some_and(|(k, _)| k.starts_with(root))
-                });
-                out.warnings.push(format!(
-                    "{}: status {v}: AWS is rewriting this report; {} delivery(ies) held back, run again once it says READY",
-                    status.key,
-                    before - out.deliveries.len()
-                ));
+                }) {
+                    d.hold = Some(why.clone());
+                }
             }
             Err(e) => out.warnings.push(format!(
                 "{}: unreadable status table ({e}); ignored",
@@ -235,6 +237,26 @@ async fn hold_reports_being_updated(source: &Source, listing: &[ObjectMeta], out
             )),
         }
     }
+}
+
+/// `Some(why)` when the status table at `key` says the report is being rewritten.
+async fn status_hold(source: &Source, key: &str) -> Result<Option<String>, String> {
+    let bytes = match source.store.get_bytes(key).await {
+        Ok((_, bytes)) => bytes,
+        Err(StoreError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let v = read_status(bytes)?;
+    Ok((!v.eq_ignore_ascii_case("READY")).then(|| {
+        format!("{key}: status {v}: AWS is rewriting this report; held back until it says READY")
+    }))
+}
+
+/// The status table of an Athena-layout report whose manifest is `manifest_key`
+/// (`<prefix>/<report>/year=Y/month=M/<report>-Manifest.json`).
+fn status_key_for(manifest_key: &str) -> Option<String> {
+    let i = manifest_key.find("/year=")?;
+    Some(format!("{}/{STATUS_FILE}", &manifest_key[..i]))
 }
 
 /// The first `status` value of a cost_and_usage_data_status Parquet file.
@@ -267,17 +289,28 @@ pub enum ManifestDeliveryError {
 }
 
 impl ManifestDeliveryError {
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, ManifestDeliveryError::Store { source, .. } if source.is_retryable() || matches!(source, StoreError::NotFound { .. }))
+    pub fn class(&self) -> crate::failure::Class {
+        match self {
+            ManifestDeliveryError::Store { source, .. } => source.class(),
+            ManifestDeliveryError::Manifest(_) => crate::failure::Class::Permanent,
+        }
     }
 }
 
+/// HEADs in flight at once while planning one manifest.
+pub const HEAD_CONCURRENCY: usize = 64;
+
 /// The delivery one manifest describes, as an event announced it (no listing):
-/// each data file is looked up with HEAD; absent ones are reported in `missing`.
+/// each data file is looked up with HEAD ([`HEAD_CONCURRENCY`] at once);
+/// absent ones are reported in `missing`. Under the generated read policy a
+/// HEAD of a key S3 does not have yet answers 403, not 404: a 403 on a
+/// manifest-listed key counts as missing (retried), while the manifest's
+/// own read decides whether access works at all.
 pub async fn delivery_from_manifest(
     source: &Source,
     manifest_key: &str,
 ) -> Result<Delivery, ManifestDeliveryError> {
+    use futures_util::stream::{self, StreamExt};
     let store_err = |e| ManifestDeliveryError::Store {
         key: manifest_key.to_owned(),
         source: e,
@@ -306,20 +339,35 @@ pub async fn delivery_from_manifest(
     } else {
         m.assembly.clone()
     };
-    let mut files = Vec::new();
+    let heads: Vec<(String, Result<ObjectMeta, StoreError>)> = stream::iter(m.data_keys.iter())
+        .map(|k| async move { (k.clone(), source.store.head(k).await) })
+        .buffered(HEAD_CONCURRENCY)
+        .collect()
+        .await;
+    let mut files = Vec::with_capacity(heads.len());
     let mut missing = Vec::new();
-    for k in &m.data_keys {
-        match source.store.head(k).await {
+    for (k, r) in heads {
+        match r {
             Ok(f) => files.push(f),
-            Err(StoreError::NotFound { .. }) => missing.push(k.clone()),
+            Err(StoreError::NotFound { .. } | StoreError::Access { .. }) => missing.push(k),
             Err(e) => {
-                return Err(ManifestDeliveryError::Store {
-                    key: k.clone(),
-                    source: e,
-                })
+                return Err(ManifestDeliveryError::Store { key: k, source: e });
             }
         }
     }
+    let hold = match status_key_for(manifest_key) {
+        Some(k) => status_hold(source, &k)
+            .await
+            .map_err(|e| ManifestDeliveryError::Store {
+                key: k.clone(),
+                source: StoreError::Service {
+                    key: k,
+                    message: e,
+                    retryable: true,
+                },
+            })?,
+        None => None,
+    };
     Ok(Delivery {
         kind: m.kind,
         report: m.report,
@@ -331,6 +379,8 @@ pub async fn delivery_from_manifest(
         manifest: Some((manifest_key.to_owned(), meta.etag)),
         files,
         missing,
+        account: m.account,
+        hold,
     })
 }
 
@@ -420,6 +470,8 @@ fn bare_delivery(files: Vec<ObjectMeta>) -> Delivery {
         manifest: None,
         files,
         missing: Vec::new(),
+        account: None,
+        hold: None,
     }
 }
 

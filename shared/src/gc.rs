@@ -1,9 +1,9 @@
 //! Garbage collection of superseded and abandoned revisions and stale staging.
-//! Never touches what CURRENT names; a revision newer than CURRENT (possibly
-//! still being built) is only removed once it is older than the grace period.
+//! Never touches what CURRENT names (CURRENT is re-read before each delete);
+//! a revision newer than CURRENT (possibly still being built) is only removed
+//! once it is older than the grace period.
 
 use crate::ledger::{Ledger, LedgerError};
-use crate::report::committed_periods;
 use crate::store::ObjectMeta;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 /// What a GC run removed and kept.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct GcReport {
-    /// Revision directories deleted (as `tenant=T/billing_period=P/revision=R/`).
+    /// Revision directories deleted (as `.../payer=A/report=N/revision=R/`).
     pub deleted_revisions: Vec<String>,
     /// Staging directories deleted.
     pub deleted_staging: Vec<String>,
@@ -20,15 +20,18 @@ pub struct GcReport {
     pub kept_in_flight: Vec<String>,
 }
 
+/// Objects under `prefix` grouped by their first `depth` path segments after it.
 fn group_by_dir<'a>(
     objects: &'a [ObjectMeta],
     prefix: &str,
+    depth: usize,
 ) -> BTreeMap<String, Vec<&'a ObjectMeta>> {
     let mut out: BTreeMap<String, Vec<&ObjectMeta>> = BTreeMap::new();
     for o in objects {
         if let Some(rest) = o.key.strip_prefix(prefix) {
-            if let Some((dir, _)) = rest.split_once('/') {
-                out.entry(dir.to_owned()).or_default().push(o);
+            let segs: Vec<&str> = rest.split('/').collect();
+            if segs.len() > depth {
+                out.entry(segs[..depth].join("/")).or_default().push(o);
             }
         }
     }
@@ -44,24 +47,15 @@ pub async fn gc(
 ) -> Result<GcReport, LedgerError> {
     let mut report = GcReport::default();
     let cutoff = now - grace;
-    let periods = committed_periods(ledger, tenant)
-        .await
-        .map_err(|e| match e {
-            crate::report::ReportError::Ledger(l) => l,
-            crate::report::ReportError::Store(s) => LedgerError::Store(s),
-            other => LedgerError::Corrupt {
-                key: ledger.layout.tenant_dir(tenant),
-                problem: other.to_string(),
-            },
-        })?;
-    for period in periods {
-        let Some((current, _)) = ledger.current(tenant, &period).await? else {
-            continue;
-        };
-        let dir = ledger.layout.period_dir(tenant, &period);
+    for (period, source) in ledger.sources(tenant, None).await? {
+        let dir = ledger.layout.source_dir(&source, &period);
         let objects = ledger.store.list(&dir).await?;
-        for (sub, objs) in group_by_dir(&objects, &dir) {
+        for (sub, objs) in group_by_dir(&objects, &dir, 1) {
             let Some(rev) = sub.strip_prefix("revision=") else {
+                continue;
+            };
+            // Re-read CURRENT for every directory: a commit may have moved it meanwhile.
+            let Some((current, _)) = ledger.current(&source, &period).await? else {
                 continue;
             };
             if rev == current.revision {
@@ -80,9 +74,10 @@ pub async fn gc(
             }
         }
     }
+    // _staging/payer=A/report=N/<revision>/...
     let staging = format!("{}_staging/", ledger.layout.tenant_dir(tenant));
     let objects = ledger.store.list(&staging).await?;
-    for (sub, objs) in group_by_dir(&objects, &staging) {
+    for (sub, objs) in group_by_dir(&objects, &staging, 3) {
         if objs.iter().all(|o| o.last_modified < cutoff) {
             for o in &objs {
                 ledger.store.delete(&o.key).await?;

@@ -31,6 +31,8 @@ pub struct Manifest {
     pub assembly: String,
     /// The data files, as keys in the bucket (`s3://bucket/` stripped).
     pub data_keys: Vec<String>,
+    /// The account that owns the report (legacy `account`, or the export ARN's account).
+    pub account: Option<String>,
 }
 
 /// Why a manifest could not be used.
@@ -66,6 +68,8 @@ struct Raw {
     billing_period: Option<RawPeriod>,
     #[serde(default)]
     report_keys: Option<Vec<String>>,
+    #[serde(default)]
+    account: Option<String>,
     #[serde(default)]
     data_files: Option<Vec<String>>,
 }
@@ -128,12 +132,21 @@ pub fn parse_manifest(key: &str, bytes: &[u8]) -> Result<Manifest, ManifestError
             .or_else(|| export_name_from_key(key))
             .unwrap_or_default();
         let assembly = raw.execution_id.unwrap_or_default();
+        let account = raw.account.filter(|a| is_account_id(a)).or_else(|| {
+            // arn:aws:bcm-data-exports:<region>:<account>:export/<name>
+            raw.export_arn
+                .as_deref()
+                .and_then(|a| a.split(':').nth(4))
+                .filter(|a| is_account_id(a))
+                .map(str::to_owned)
+        });
         return Ok(Manifest {
             kind: DeliveryKind::DataExport,
             report,
             period,
             assembly,
             data_keys: files.iter().map(|f| strip_s3(f)).collect(),
+            account,
         });
     }
     if let Some(keys) = raw.report_keys {
@@ -154,12 +167,18 @@ pub fn parse_manifest(key: &str, bytes: &[u8]) -> Result<Manifest, ManifestError
             period,
             assembly: raw.assembly_id.unwrap_or_default(),
             data_keys: keys.iter().map(|k| strip_s3(k)).collect(),
+            account: raw.account.filter(|a| is_account_id(a)),
         });
     }
     Err(invalid(
         "neither reportKeys (CUR) nor dataFiles (Data Exports) is present",
         "point curlew at an AWS CUR or Data Exports manifest",
     ))
+}
+
+/// Twelve digits, as AWS writes account ids.
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `<prefix>/<export>/metadata/BILLING_PERIOD=...` -> `<export>`.
@@ -198,6 +217,7 @@ mod tests {
         assert_eq!(m.kind, DeliveryKind::DataExport);
         assert_eq!(m.period, "2024-01");
         assert_eq!(m.report, "cur2-abc");
+        assert_eq!(m.account, None, "the ARN's account is not twelve digits");
         assert_eq!(
             m.data_keys,
             vec!["p//cur2/data/BILLING_PERIOD=2024-01/cur2-00001.snappy.parquet"]

@@ -47,6 +47,9 @@ pub struct Connection {
     pub status_detail: Option<String>,
     #[serde(default)]
     pub linked_accounts: Vec<String>,
+    /// Bill processing start date (`YYYY-MM`): earlier periods are not ingested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Incremented by every successful write.
@@ -54,6 +57,16 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// Whether the pipeline ingests for this connection (a disconnected one is kept, not read).
+    pub fn is_active(&self) -> bool {
+        self.status != ConnectionStatus::Disconnected
+    }
+
+    /// Whether `key` of `bucket` lies under this connection's prefix, on whole segments.
+    pub fn covers(&self, bucket: &str, key: &str) -> bool {
+        self.bucket == bucket && crate::pipeline::within_prefix(key, &self.prefix)
+    }
+
     pub fn new(
         tenant: &str,
         payer_account: &str,
@@ -73,6 +86,7 @@ impl Connection {
             status: ConnectionStatus::Pending,
             status_detail: None,
             linked_accounts: Vec::new(),
+            since: None,
             created_at: now,
             updated_at: now,
             version: 1,
@@ -92,6 +106,32 @@ pub enum RegistryError {
     Corrupt { key: String, problem: String },
     #[error("{key}: gave up after {tries} conflicting writes; re-run the change")]
     Contended { key: String, tries: u32 },
+    #[error("connection {tenant}/{payer} ingests report {bound:?}, and {other:?} also delivers under its prefix; they would be summed twice. What to do: name the report the connection ingests (`curlew connect ... --report NAME`)")]
+    ReportAmbiguous {
+        tenant: String,
+        payer: String,
+        bound: String,
+        other: String,
+    },
+}
+
+impl RegistryError {
+    pub fn class(&self) -> crate::failure::Class {
+        use crate::failure::Class;
+        match self {
+            RegistryError::Store(e) => e.class(),
+            RegistryError::Contended { .. } => Class::Transient,
+            _ => Class::Permanent,
+        }
+    }
+}
+
+/// What [`Registry::find_by_bucket`] found: the connections, and the ones
+/// that could not be read (each affects only itself).
+#[derive(Debug, Default)]
+pub struct Found {
+    pub connections: Vec<Connection>,
+    pub unreadable: Vec<RegistryError>,
 }
 
 /// The registry on a store, under `<prefix>registry/`.
@@ -115,12 +155,34 @@ impl Registry {
         format!("{}registry/tenant={tenant}/{payer}.json", self.prefix)
     }
 
+    fn bucket_dir(&self, bucket: &str) -> String {
+        format!("{}registry-by-bucket/{bucket}/", self.prefix)
+    }
+
+    /// The index entry that lets an event for `bucket` find this connection
+    /// with one listing: `registry-by-bucket/<bucket>/tenant=T/<payer>`.
+    fn bucket_entry(&self, conn: &Connection) -> String {
+        format!(
+            "{}tenant={}/{}",
+            self.bucket_dir(&conn.bucket),
+            conn.tenant,
+            conn.payer_account
+        )
+    }
+
+    async fn index(&self, conn: &Connection) -> Result<(), RegistryError> {
+        self.store
+            .put(&self.bucket_entry(conn), Vec::new())
+            .await?;
+        Ok(())
+    }
+
     /// Create a connection; fails if it exists.
     pub async fn create(&self, conn: &Connection) -> Result<(), RegistryError> {
         let key = self.key(&conn.tenant, &conn.payer_account);
         let body = serde_json::to_vec_pretty(conn).expect("connection serialises");
         match self.store.put_if_absent(&key, body).await {
-            Ok(_) => Ok(()),
+            Ok(_) => self.index(conn).await,
             Err(StoreError::PreconditionFailed { .. }) => Err(RegistryError::Exists {
                 tenant: conn.tenant.clone(),
                 payer: conn.payer_account.clone(),
@@ -163,12 +225,21 @@ impl Registry {
         let key = self.key(tenant, payer);
         for attempt in 0..MAX_TRIES {
             let (mut conn, etag) = self.get(tenant, payer).await?;
+            let before_bucket = conn.bucket.clone();
             change(&mut conn);
             conn.version += 1;
             conn.updated_at = Utc::now();
             let body = serde_json::to_vec_pretty(&conn).expect("connection serialises");
             match self.store.put_if_match(&key, body, &etag).await {
-                Ok(_) => return Ok(conn),
+                Ok(_) => {
+                    if conn.bucket != before_bucket {
+                        let mut old = conn.clone();
+                        old.bucket = before_bucket;
+                        let _ = self.store.delete(&self.bucket_entry(&old)).await;
+                        self.index(&conn).await?;
+                    }
+                    return Ok(conn);
+                }
                 Err(StoreError::PreconditionFailed { .. }) => {
                     let backoff = 1 + fastrand::u64(0..(2u64 << attempt.min(6)));
                     tokio::time::sleep(std::time::Duration::from_millis(backoff)).await;
@@ -182,24 +253,72 @@ impl Registry {
         })
     }
 
-    /// Every connection whose billing bucket is `bucket` (across tenants).
-    pub async fn find_by_bucket(&self, bucket: &str) -> Result<Vec<Connection>, RegistryError> {
+    /// Every connection whose billing bucket is `bucket` (across tenants):
+    /// one listing of the bucket's index entries and one read per connection
+    /// there, never a scan of the registry. A connection whose document is
+    /// unreadable is reported in `unreadable` and affects no other.
+    pub async fn find_by_bucket(&self, bucket: &str) -> Result<Found, RegistryError> {
+        let dir = self.bucket_dir(bucket);
+        let mut found = Found::default();
+        for m in self.store.list(&dir).await? {
+            let Some((t, payer)) = m.key[dir.len()..].split_once('/') else {
+                continue;
+            };
+            let Some(tenant) = t.strip_prefix("tenant=") else {
+                continue;
+            };
+            match self.get(tenant, payer).await {
+                // An entry left by a bucket change is stale, not a match.
+                Ok((c, _)) if c.bucket == bucket => found.connections.push(c),
+                Ok(_) | Err(RegistryError::Missing { .. }) => {}
+                Err(e @ RegistryError::Corrupt { .. }) => found.unreadable.push(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(found)
+    }
+
+    /// Rebuild the bucket index from every connection document (for stores
+    /// written before the index existed; `curlew migrate` runs it).
+    pub async fn reindex(&self) -> Result<usize, RegistryError> {
         let dir = format!("{}registry/", self.prefix);
-        let mut out = Vec::new();
+        let mut n = 0;
         for m in self.store.list(&dir).await? {
             if m.key.ends_with(".json") {
                 let (_, bytes) = self.store.get_bytes(&m.key).await?;
-                let c: Connection =
-                    serde_json::from_slice(&bytes).map_err(|e| RegistryError::Corrupt {
-                        key: m.key.clone(),
-                        problem: e.to_string(),
-                    })?;
-                if c.bucket == bucket {
-                    out.push(c);
+                if let Ok(c) = serde_json::from_slice::<Connection>(&bytes) {
+                    self.index(&c).await?;
+                    n += 1;
                 }
             }
         }
-        Ok(out)
+        Ok(n)
+    }
+
+    /// Bind the report a connection ingests when it names none (the first
+    /// report seen under its prefix); another report later is refused.
+    pub async fn bind_report(
+        &self,
+        tenant: &str,
+        payer: &str,
+        report: &str,
+    ) -> Result<(), RegistryError> {
+        let mut clash = None;
+        self.update(tenant, payer, |c| match &c.report {
+            None => c.report = Some(report.to_owned()),
+            Some(r) if r != report => clash = Some(r.clone()),
+            Some(_) => {}
+        })
+        .await?;
+        match clash {
+            Some(bound) => Err(RegistryError::ReportAmbiguous {
+                tenant: tenant.into(),
+                payer: payer.into(),
+                bound,
+                other: report.into(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// All connections of a tenant.

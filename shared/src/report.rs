@@ -1,6 +1,6 @@
 //! Reading committed rollups back (only through CURRENT) and re-aggregating them.
 
-use crate::ledger::{Current, Ledger, LedgerError};
+use crate::ledger::{Current, Ledger, LedgerError, SourceId};
 use crate::money::Money;
 use crate::output::{read_rollup, OutputError, RollupRow, Summary};
 use crate::rollup::{Measure, Sums};
@@ -83,49 +83,38 @@ pub enum ReportError {
     Summary { key: String, problem: String },
 }
 
-/// One committed period: what CURRENT names, its rows and summary.
+/// One committed period of one source: what CURRENT names, its rows and summary.
 #[derive(Debug, Clone)]
 pub struct Committed {
     pub period: String,
+    pub source: SourceId,
     pub current: Current,
     pub rows: Vec<RollupRow>,
     pub summary: Summary,
 }
 
-/// The periods a tenant has committed (sorted), optionally just one.
+/// The periods a tenant has committed (sorted), from every source.
 pub async fn committed_periods(ledger: &Ledger, tenant: &str) -> Result<Vec<String>, ReportError> {
-    let dir = ledger.layout.tenant_dir(tenant);
     let mut periods: Vec<String> = ledger
-        .store
-        .list(&dir)
+        .sources(tenant, None)
         .await?
         .into_iter()
-        .filter_map(|m| {
-            let rest = m.key.strip_prefix(&dir)?;
-            let (p, tail) = rest.split_once('/')?;
-            (tail == "CURRENT")
-                .then(|| p.strip_prefix("billing_period=").map(str::to_owned))
-                .flatten()
-        })
+        .map(|(p, _)| p)
         .collect();
-    periods.sort();
     periods.dedup();
     Ok(periods)
 }
 
-/// Load what CURRENT names for each committed period (or just `period`).
+/// Load what CURRENT names for every source of each committed period (or
+/// just `period`): a tenant's report is the sum of its sources.
 pub async fn load_committed(
     ledger: &Ledger,
     tenant: &str,
     period: Option<&str>,
 ) -> Result<Vec<Committed>, ReportError> {
-    let periods = match period {
-        Some(p) => vec![p.to_owned()],
-        None => committed_periods(ledger, tenant).await?,
-    };
     let mut out = Vec::new();
-    for p in periods {
-        let Some((current, _)) = ledger.current(tenant, &p).await? else {
+    for (p, source) in ledger.sources(tenant, period).await? {
+        let Some((current, _)) = ledger.current(&source, &p).await? else {
             continue;
         };
         let (_, bytes) = ledger.store.get_bytes(&current.rollup_key).await?;
@@ -138,6 +127,7 @@ pub async fn load_committed(
             })?;
         out.push(Committed {
             period: p,
+            source,
             current,
             rows,
             summary,

@@ -5,8 +5,7 @@
 //! answers are mocked as a least-privilege role would get them from AWS
 //! (outside the prefix and writes denied; a KMS-encrypted object refused).
 
-#[path = "common/aws_mocks.rs"]
-mod aws_mocks;
+use curlew_testkit::aws_mocks;
 
 use aws_mocks::{
     denied, mock_clients as clients, s3_rules, session, ACCOUNT, SESSION_KEY, SESSION_SECRET,

@@ -33,7 +33,7 @@ struct Iam {
 /// Create the IAM user, its key, the role and its policies, then turn auth on.
 fn set_up_iam_and_enable_auth(bucket: &str, prefix: &str, external_id: &ExternalId) -> Iam {
     let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_access_setup.py");
+        curlew_testkit::data::workspace_root().join("testkit/support/moto_access_setup.py");
     let out = Command::new("python3")
         .arg(script)
         .args([&moto().endpoint, bucket, prefix, external_id.expose()])

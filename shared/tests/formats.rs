@@ -99,13 +99,30 @@ fn focus_export() {
     check(SampleFormat::Focus, Versioning::New);
 }
 
+/// The one CURRENT of tenant `t` (the source's payer and report are the generator's).
+fn the_current(out: &std::path::Path) -> std::path::PathBuf {
+    let found: Vec<_> = curlew_testkit::upload::walk(out)
+        .into_iter()
+        .filter(|p| p.ends_with("CURRENT"))
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found.into_iter().next().unwrap()
+}
+
 #[test]
 fn reingest_is_a_no_op_and_since_skips_old_periods() {
     let src = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     write_sample(&SampleSpec::new(SampleFormat::Cur1Csv, 500), src.path()).unwrap();
     summaries(&ingest_dir(src.path(), out.path(), |_| {}));
-    let before = std::fs::read(out.path().join("tenant=t/billing_period=2024-01/CURRENT")).unwrap();
+    let current = the_current(out.path());
+    assert!(
+        current
+            .to_string_lossy()
+            .contains("tenant=t/billing_period=2024-01/payer="),
+        "{current:?}"
+    );
+    let before = std::fs::read(&current).unwrap();
     let again = ingest_dir(src.path(), out.path(), |_| {});
     assert!(
         matches!(
@@ -114,10 +131,7 @@ fn reingest_is_a_no_op_and_since_skips_old_periods() {
         ),
         "{again:?}"
     );
-    assert_eq!(
-        before,
-        std::fs::read(out.path().join("tenant=t/billing_period=2024-01/CURRENT")).unwrap()
-    );
+    assert_eq!(before, std::fs::read(&current).unwrap());
     let fresh = tempfile::tempdir().unwrap();
     let since = ingest_dir(src.path(), fresh.path(), |o| {
         o.since = Some("2024-02".into())
@@ -143,10 +157,7 @@ fn a_manifest_that_names_a_missing_file_commits_nothing() {
         msg.contains("do not exist") && msg.contains(&sample.data_keys[1]) && msg.contains("retry"),
         "{msg}"
     );
-    assert!(!out
-        .path()
-        .join("tenant=t/billing_period=2024-01/CURRENT")
-        .exists());
+    assert!(!out.path().join("tenant=t/billing_period=2024-01").exists());
 }
 
 #[test]
@@ -166,7 +177,7 @@ fn rollup_parquet_is_readable_by_duckdb() {
     let sample = write_sample(&SampleSpec::new(SampleFormat::Cur1Csv, 2_000), src.path()).unwrap();
     summaries(&ingest_dir(src.path(), out.path(), |_| {}));
     let glob = format!(
-        "{}/tenant=*/billing_period=*/revision=*/*.parquet",
+        "{}/tenant=*/billing_period=*/payer=*/report=*/revision=*/*.parquet",
         out.path().display()
     );
     let sql = format!(
@@ -199,14 +210,15 @@ fn an_athena_report_being_updated_is_held_back() {
     assert!(status.exists(), "the Athena layout has a status table");
     curlew::sample::write_status(&status, "UPDATING").unwrap();
     let r = ingest_dir(src.path(), out.path(), |_| {});
-    assert!(r.deliveries.is_empty(), "{r:?}");
-    assert!(
-        r.warnings
-            .iter()
-            .any(|w| w.contains("status UPDATING") && w.contains("held back")),
-        "{:?}",
-        r.warnings
-    );
+    assert_eq!(r.deliveries.len(), 1, "{r:?}");
+    match &r.deliveries[0].status {
+        DeliveryStatus::Held(why) => {
+            assert!(why.contains("status UPDATING") && why.contains("held back"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!r.failed(), "a hold is not a failure");
+    assert!(!out.path().join("tenant=t").join("billing_period=2018-10").exists());
     curlew::sample::write_status(&status, "READY").unwrap();
     assert_eq!(
         summaries(&ingest_dir(src.path(), out.path(), |_| {})).len(),

@@ -6,12 +6,14 @@ mod common;
 use common::moto::{new_bucket, s3_client};
 use curlew::discover::{discover, Delivery, Source};
 use curlew::gc::gc;
-use curlew::ingest::{
-    commit_revision, ingest_delivery, process_part, stage_part, DeliveryStatus, IngestError,
-    IngestOptions,
+use curlew::ingest::{DeliveryStatus, IngestError, IngestOptions};
+use curlew::ledger::{CommitOutcome, Current, Ledger, SourceId};
+use curlew::pipeline::{
+    commit_plan, plan_delivery, process_part, stage_part, stage_plan, CommitResult, Decision,
+    PartRead, Plan, Silent,
 };
-use curlew::ledger::{CommitOutcome, Current, Ledger};
 use curlew::read::ReadOptions;
+use std::collections::BTreeSet;
 use curlew::registry::{AccessMode, Connection, ConnectionStatus, Registry};
 use curlew::report::load_committed;
 use curlew::sample::{write_sample, SampleFormat, SampleSpec, Versioning};
@@ -74,6 +76,35 @@ fn opts() -> IngestOptions {
     o
 }
 
+/// The source the sample deliveries land in.
+fn source_of(d: &Delivery) -> SourceId {
+    opts().scope().source_of(d)
+}
+
+/// One delivery through the local pipeline.
+async fn ingest_delivery(
+    src: &Source,
+    ledger: &Ledger,
+    o: &IngestOptions,
+    d: &Delivery,
+) -> DeliveryStatus {
+    curlew::ingest::ingest_delivery(src, ledger, o, &Silent, d.clone(), &BTreeSet::new())
+        .await
+        .0
+        .status
+}
+
+/// The pipeline's plan of a delivery (it must be planned).
+async fn plan_of(src: &Source, ledger: &Ledger, d: &Delivery) -> Plan {
+    match plan_delivery(src, ledger, &opts().scope(), d.clone(), &BTreeSet::new())
+        .await
+        .unwrap()
+    {
+        Decision::Planned(p) => *p,
+        other => panic!("{other:?}"),
+    }
+}
+
 /// Write a "new version" delivery of `rows` rows in `files` files (seed picks the assembly).
 fn sample(dir: &Path, seed: u64, files: usize, rows: u64) -> curlew::sample::SampleOutput {
     let mut spec = SampleSpec::new(SampleFormat::Cur1Csv, rows);
@@ -91,10 +122,10 @@ async fn the_delivery(src: &Source) -> Delivery {
 }
 
 /// What CURRENT names for the period, as bytes: CURRENT, rollup, summary.
-async fn committed_bytes(ledger: &Ledger) -> Vec<Vec<u8>> {
+async fn committed_bytes(ledger: &Ledger, source: &SourceId) -> Vec<Vec<u8>> {
     let (_, cur) = ledger
         .store
-        .get_bytes(&ledger.layout.current("acme", "2024-01"))
+        .get_bytes(&ledger.layout.current(source, "2024-01"))
         .await
         .unwrap();
     let c: Current = serde_json::from_slice(&cur).unwrap();
@@ -127,10 +158,13 @@ async fn conditional_writes(kind: Kind) {
         id: "a".into(),
         rollup_key: "r".into(),
         summary_key: "s".into(),
+        previous: None,
     };
+    let id = SourceId::new("acme", "111122223333", "cur");
     let (l1, l2, c1, c2) = (ledger.clone(), ledger.clone(), cur.clone(), cur.clone());
-    let t1 = tokio::spawn(async move { l1.commit("acme", "2024-01", &c1).await.unwrap() });
-    let t2 = tokio::spawn(async move { l2.commit("acme", "2024-01", &c2).await.unwrap() });
+    let (i1, i2) = (id.clone(), id.clone());
+    let t1 = tokio::spawn(async move { l1.commit(&i1, "2024-01", &c1).await.unwrap() });
+    let t2 = tokio::spawn(async move { l2.commit(&i2, "2024-01", &c2).await.unwrap() });
     let outcomes = [t1.await.unwrap(), t2.await.unwrap()];
     let wins = outcomes
         .iter()
@@ -196,9 +230,16 @@ async fn shuffled_deliveries_are_idempotent(kind: Kind) {
     // Five deliveries, shuffled, the older one after the newer.
     for d in [&d2, &d1, &d2, &d1, &d1] {
         let st = ingest_delivery(&src, &lb, &opts(), d).await;
-        assert!(!matches!(st, DeliveryStatus::Failed(_)), "{st:?}");
+        assert!(
+            !matches!(st, DeliveryStatus::Failed(_) | DeliveryStatus::Retry(_)),
+            "{st:?}"
+        );
     }
-    assert_eq!(committed_bytes(&la).await, committed_bytes(&lb).await);
+    let id = source_of(&d1);
+    assert_eq!(
+        committed_bytes(&la, &id).await,
+        committed_bytes(&lb, &id).await
+    );
 }
 
 async fn newer_revision_replaces_and_gc_removes_the_old(kind: Kind) {
@@ -257,18 +298,22 @@ async fn crash_between_staging_and_commit(kind: Kind) {
     let (out, _k) = store(kind, "out").await;
     let ledger = Ledger::new(out.clone(), "");
     ingest_delivery(&src, &ledger, &opts(), &d1).await;
-    let served = committed_bytes(&ledger).await;
+    let id = source_of(&d1);
+    let served = committed_bytes(&ledger, &id).await;
     // The task stops after staging every part of v2, before the commit.
-    for (i, f) in d2.files.iter().enumerate() {
-        let part = process_part(&src, f, None, &ReadOptions::default())
+    let plan = plan_of(&src, &ledger, &d2).await;
+    stage_plan(&ledger, &plan).await.unwrap();
+    for i in 0..d2.files.len() {
+        let PartRead::Read(part) = process_part(&src, &plan, i, &ReadOptions::default())
             .await
-            .unwrap();
-        stage_part(&ledger, "acme", &d2.revision.name(), i, &part)
-            .await
-            .unwrap();
+            .unwrap()
+        else {
+            panic!("rewritten")
+        };
+        stage_part(&ledger, &plan, i, &part).await.unwrap();
     }
     assert_eq!(
-        committed_bytes(&ledger).await,
+        committed_bytes(&ledger, &id).await,
         served,
         "the previous revision is still served"
     );
@@ -277,8 +322,9 @@ async fn crash_between_staging_and_commit(kind: Kind) {
         ingest_delivery(&src, &ledger, &opts(), &d2).await,
         DeliveryStatus::Committed(_)
     ));
-    let (cur, _) = ledger.current("acme", "2024-01").await.unwrap().unwrap();
+    let (cur, _) = ledger.current(&id, "2024-01").await.unwrap().unwrap();
     assert_eq!(cur.revision, d2.revision.name());
+    assert_eq!(cur.previous, Some(d1.revision.name()), "CURRENT names what it replaced");
     assert!(out.list("tenant=acme/_staging/").await.unwrap().is_empty());
 }
 
@@ -296,10 +342,14 @@ async fn manifest_naming_a_missing_key(kind: Kind) {
     let (out, _k) = store(kind, "out").await;
     let ledger = Ledger::new(out, "");
     match ingest_delivery(&src, &ledger, &opts(), &d).await {
-        DeliveryStatus::Failed(e @ IngestError::MissingFiles { .. }) => assert!(e.is_retryable()),
+        DeliveryStatus::Retry(e @ IngestError::MissingFiles { .. }) => assert!(e.is_retryable()),
         other => panic!("{other:?}"),
     }
-    assert!(ledger.current("acme", "2024-01").await.unwrap().is_none());
+    assert!(ledger
+        .current(&source_of(&d), "2024-01")
+        .await
+        .unwrap()
+        .is_none());
 }
 
 async fn manifest_rewritten_while_reading(kind: Kind) {
@@ -314,13 +364,17 @@ async fn manifest_rewritten_while_reading(kind: Kind) {
         prefix: String::new(),
     };
     let d = the_delivery(&src).await;
-    let mut parts = Vec::new();
-    for f in &d.files {
-        parts.push(
-            process_part(&src, f, None, &ReadOptions::default())
-                .await
-                .unwrap(),
-        );
+    let (out, _k) = store(kind, "out").await;
+    let ledger = Ledger::new(out.clone(), "");
+    let plan = plan_of(&src, &ledger, &d).await;
+    for i in 0..d.files.len() {
+        let PartRead::Read(part) = process_part(&src, &plan, i, &ReadOptions::default())
+            .await
+            .unwrap()
+        else {
+            panic!("rewritten")
+        };
+        stage_part(&ledger, &plan, i, &part).await.unwrap();
     }
     // AWS rewrites the manifest (overwrite mode) while we read.
     let (mkey, _) = d.manifest.clone().unwrap();
@@ -328,13 +382,13 @@ async fn manifest_rewritten_while_reading(kind: Kind) {
     let mut rewritten = body.clone();
     rewritten.extend_from_slice(b"\n");
     src_store.put(&mkey, rewritten).await.unwrap();
-    let (out, _k) = store(kind, "out").await;
-    let ledger = Ledger::new(out.clone(), "");
-    let err = commit_revision(&src, &ledger, "acme", &d, &parts)
+    let r = commit_plan(&src, &ledger, &plan).await.unwrap();
+    assert!(matches!(r, CommitResult::Abandoned { .. }), "{r:?}");
+    assert!(ledger
+        .current(&plan.source, "2024-01")
         .await
-        .unwrap_err();
-    assert!(matches!(err, IngestError::ManifestChanged { .. }), "{err}");
-    assert!(ledger.current("acme", "2024-01").await.unwrap().is_none());
+        .unwrap()
+        .is_none());
     assert!(out
         .list("tenant=acme/billing_period=2024-01/")
         .await

@@ -4,8 +4,11 @@
 use curlew::access::{source_client, AccessClients, SessionError};
 use curlew::discover::Source;
 use curlew::ledger::Ledger;
+use curlew::pipeline::DEFAULT_MAX_FILES;
 use curlew::registry::{Connection, Registry};
 use curlew::store::{S3Store, Store};
+use curlew_lambda::env::{number, optional, required, ConfigError};
+use curlew_lambda::publish::SnsNotify;
 
 /// Settings from the function's environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,24 +18,20 @@ pub struct Config {
     pub store_prefix: String,
     /// SNS topic of per-file part jobs.
     pub parts_topic_arn: String,
-    /// SNS topic of commit notifications.
+    /// SNS topic of notices (revision-committed, delivery-failed).
     pub results_topic_arn: String,
+    /// Data files one manifest may list.
+    pub max_files: usize,
 }
-
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "environment variable {0} is not set; the deployment template sets it (infra/template.yaml)"
-)]
-pub struct ConfigError(pub &'static str);
 
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
-        let get = |k: &'static str| std::env::var(k).map_err(|_| ConfigError(k));
         Ok(Config {
-            store_bucket: get("CURLEW_STORE_BUCKET")?,
-            store_prefix: std::env::var("CURLEW_STORE_PREFIX").unwrap_or_default(),
-            parts_topic_arn: get("CURLEW_PARTS_TOPIC_ARN")?,
-            results_topic_arn: get("CURLEW_RESULTS_TOPIC_ARN")?,
+            store_bucket: required("CURLEW_STORE_BUCKET")?,
+            store_prefix: optional("CURLEW_STORE_PREFIX", ""),
+            parts_topic_arn: required("CURLEW_PARTS_TOPIC_ARN")?,
+            results_topic_arn: required("CURLEW_RESULTS_TOPIC_ARN")?,
+            max_files: number("CURLEW_MAX_FILES", DEFAULT_MAX_FILES)?,
         })
     }
 }
@@ -48,16 +47,12 @@ pub struct Deps {
 }
 
 impl Deps {
-    /// Clients from the standard AWS settings (path-style S3 when AWS_ENDPOINT_URL is set).
+    /// Clients from the standard AWS settings (see [`curlew_lambda::sdk`]).
     pub async fn from_env(config: Config) -> Deps {
-        let conf = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let mut s3 = aws_sdk_s3::config::Builder::from(&conf);
-        if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
-            s3 = s3.force_path_style(true);
-        }
+        let conf = curlew_lambda::sdk::config().await;
         Deps {
             config,
-            s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            s3: curlew_lambda::sdk::s3_client(&conf),
             sns: aws_sdk_sns::Client::new(&conf),
             sts: aws_sdk_sts::Client::new(&conf),
         }
@@ -78,6 +73,14 @@ impl Deps {
         Registry::new(self.own_store(), &self.config.store_prefix)
     }
 
+    /// Notices go to the results topic.
+    pub fn notify(&self) -> SnsNotify {
+        SnsNotify {
+            sns: self.sns.clone(),
+            topic_arn: self.config.results_topic_arn.clone(),
+        }
+    }
+
     /// The customer's billing bucket, reached the way the connection says:
     /// its role assumed with the tenant's External ID, its stored access keys,
     /// or (bucket-policy mode) the function's own credentials.
@@ -89,5 +92,20 @@ impl Deps {
             store: Store::S3(S3Store::new(client, conn.bucket.clone())),
             prefix: conn.prefix.clone(),
         })
+    }
+
+    /// Mark a connection whose account refused access (the sweep re-verifies it).
+    pub async fn mark_access_failure(&self, conn: &Connection, why: &str) {
+        let why = why.to_owned();
+        if let Err(e) = self
+            .registry()
+            .update(&conn.tenant, &conn.payer_account, |c| {
+                c.status = curlew::registry::ConnectionStatus::Degraded;
+                c.status_detail = Some(format!("ingestion refused: {why}"));
+            })
+            .await
+        {
+            tracing::error!(tenant = %conn.tenant, payer = %conn.payer_account, error = %e, "could not mark the connection");
+        }
     }
 }

@@ -1,192 +1,268 @@
-//! The planner: an announced manifest -> a staged plan and one SNS part job per data file.
+//! The planner: an announced manifest -> for each connection that covers it,
+//! the pipeline's decision, a stored plan and one SNS part job per data file
+//! not yet staged (PublishBatch, bounded concurrency).
 
-use crate::announced::{announced, ObjectRef};
-use crate::messages::{attr, PartJob, Plan};
 use crate::Deps;
 use curlew::discover::delivery_from_manifest;
+use curlew::failure::Class;
+use curlew::ledger::SourceId;
+use curlew::pipeline::{
+    park, plan_delivery, record_failure, stage_plan, Decision, Parked, PipelineError, Scope,
+};
+use curlew::registry::{Connection, RegistryError};
+use curlew_lambda::announced::{announced, ObjectRef};
+use curlew_lambda::publish::{publish_all, Message};
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
 
-/// What the planner did with one announced object.
+/// What the planner did with one announced object for one connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanOutcome {
     /// Not a manifest (data files arrive before their manifest).
     NotAManifest,
-    /// No connection knows this bucket (logged, not failed).
+    /// No active connection covers this bucket and prefix (logged, not failed).
     UnknownBucket,
-    /// The ledger already holds this or a newer revision (duplicate or late event).
-    NotNewer { tenant: String, period: String },
-    /// Part jobs published.
+    /// The pipeline decided not to ingest it (another report, before the
+    /// start date, held, not newer than CURRENT).
+    Skipped { source: SourceId, why: String },
+    /// Part jobs published (only those not yet staged, on a redelivery).
     Planned {
-        tenant: String,
+        source: SourceId,
         period: String,
         revision: String,
         parts: usize,
+        published: usize,
     },
+    /// Failed for good: one failure record, one `delivery-failed` notice.
+    Failed { source: SourceId, error: String },
+    /// The customer's account refused access: parked and the connection marked.
+    Parked { tenant: String, payer: String, why: String },
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    #[error("{0}")]
-    Manifest(#[from] curlew::discover::ManifestDeliveryError),
-    #[error("{manifest} names file(s) that do not exist yet: {keys:?}; retrying later")]
-    Missing { manifest: String, keys: Vec<String> },
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
     #[error("registry: {0}")]
-    Registry(#[from] curlew::registry::RegistryError),
-    #[error("ledger: {0}")]
-    Ledger(#[from] curlew::ledger::LedgerError),
-    #[error("store: {0}")]
-    Store(#[from] curlew::store::StoreError),
-    #[error("publishing part jobs: {0}")]
-    Publish(String),
+    Registry(#[from] RegistryError),
     #[error(transparent)]
     Session(#[from] curlew::access::SessionError),
+    #[error("publishing part jobs: {0}")]
+    Publish(String),
 }
 
 impl PlanError {
-    /// Whether redelivering the event may succeed.
-    pub fn is_retryable(&self) -> bool {
+    pub fn class(&self) -> Class {
         match self {
-            PlanError::Manifest(e) => e.is_retryable(),
-            PlanError::Registry(curlew::registry::RegistryError::Store(e)) => e.is_retryable(),
-            PlanError::Registry(..) => false,
-            PlanError::Session(e) => e.is_retryable(),
-            _ => true,
+            PlanError::Pipeline(e) => e.class(),
+            PlanError::Registry(e) => e.class(),
+            PlanError::Session(e) => e.class(),
+            PlanError::Publish(_) => Class::Transient,
         }
     }
 }
 
-/// Plan one announced object.
+/// Plan `obj` for one connection; errors carry their class.
+async fn plan_for(deps: &Deps, conn: &Connection, obj: &ObjectRef) -> Result<PlanOutcome, PlanError> {
+    let mut scope = Scope::for_connection(conn);
+    scope.max_files = deps.config.max_files;
+    let ledger = deps.ledger();
+    let source = deps.source(conn).await?;
+    let delivery = delivery_from_manifest(&source, &obj.key)
+        .await
+        .map_err(PipelineError::from)?;
+    if scope.report.is_none() {
+        // The first report seen under the prefix becomes the connection's; a
+        // second one is refused, naming both, instead of being summed.
+        match deps
+            .registry()
+            .bind_report(&conn.tenant, &conn.payer_account, &delivery.report)
+            .await
+        {
+            Ok(()) => scope.report = Some(delivery.report.clone()),
+            Err(RegistryError::ReportAmbiguous { bound, other, .. }) => {
+                return Err(PipelineError::Ambiguous {
+                    payer: conn.payer_account.clone(),
+                    period: delivery.period.clone().unwrap_or_default(),
+                    reports: vec![bound, other],
+                }
+                .into())
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let period = delivery.period.clone().unwrap_or_default();
+    match plan_delivery(&source, &ledger, &scope, delivery, &BTreeSet::new()).await? {
+        Decision::Skipped { source, skip } => {
+            tracing::info!(%source, ?skip, key = %obj.key, "not planned");
+            Ok(PlanOutcome::Skipped {
+                source,
+                why: format!("{skip:?}"),
+            })
+        }
+        Decision::Planned(plan) => {
+            let jobs = stage_plan(&ledger, &plan).await?;
+            let messages: Vec<Message> = jobs
+                .iter()
+                .map(|j| Message {
+                    body: serde_json::to_string(j).expect("job serialises"),
+                    attributes: vec![
+                        ("tenant", j.tenant.clone()),
+                        ("billing_period", period.clone()),
+                    ],
+                })
+                .collect();
+            let published = publish_all(&deps.sns, &deps.config.parts_topic_arn, &messages)
+                .await
+                .map_err(PlanError::Publish)?;
+            tracing::info!(source = %plan.source, period = %period, revision = %plan.revision(), parts = plan.delivery.files.len(), published, "planned");
+            Ok(PlanOutcome::Planned {
+                source: plan.source.clone(),
+                period,
+                revision: plan.revision(),
+                parts: plan.delivery.files.len(),
+                published,
+            })
+        }
+    }
+}
+
+/// Plan one announced object for every active connection that covers it.
+/// Permanent failures are recorded and announced; access failures park the
+/// announcement and mark the connection; transient ones are returned (the
+/// event is redelivered, and planning again is harmless).
 pub async fn plan_object(deps: &Deps, obj: &ObjectRef) -> Result<Vec<PlanOutcome>, PlanError> {
     if !obj.key.ends_with("-Manifest.json") {
         return Ok(vec![PlanOutcome::NotAManifest]);
     }
-    let conns: Vec<_> = deps
-        .registry()
-        .find_by_bucket(&obj.bucket)
-        .await?
-        .into_iter()
-        .filter(|c| obj.key.starts_with(c.prefix.trim_start_matches('/')))
+    let found = deps.registry().find_by_bucket(&obj.bucket).await?;
+    for e in &found.unreadable {
+        tracing::error!(error = %e, "unreadable connection document; that connection is skipped, the others are not");
+    }
+    let conns: Vec<&Connection> = found
+        .connections
+        .iter()
+        .filter(|c| c.is_active() && c.covers(&obj.bucket, &obj.key))
         .collect();
     if conns.is_empty() {
-        tracing::warn!(bucket = %obj.bucket, key = %obj.key, "no connection knows this bucket/prefix; ignored");
+        tracing::warn!(bucket = %obj.bucket, key = %obj.key, "no active connection covers this bucket/prefix; ignored");
         return Ok(vec![PlanOutcome::UnknownBucket]);
     }
     let ledger = deps.ledger();
+    let notify = deps.notify();
     let mut out = Vec::new();
+    let mut retry = None;
     for conn in conns {
-        let source = deps.source(&conn).await?;
-        let delivery = delivery_from_manifest(&source, &obj.key).await?;
-        if !delivery.missing.is_empty() {
-            return Err(PlanError::Missing {
-                manifest: obj.key.clone(),
-                keys: delivery.missing,
-            });
+        match plan_for(deps, conn, obj).await {
+            Ok(o) => out.push(o),
+            Err(e) => match e.class() {
+                Class::Transient => {
+                    tracing::warn!(error = %e, key = %obj.key, tenant = %conn.tenant, "transient planning failure; the event will be retried");
+                    retry = Some(e);
+                }
+                Class::Access => {
+                    let why = e.to_string();
+                    tracing::error!(error = %why, key = %obj.key, tenant = %conn.tenant, "access refused; announcement parked for the sweep");
+                    park(
+                        &ledger,
+                        &Parked {
+                            tenant: conn.tenant.clone(),
+                            payer_account: conn.payer_account.clone(),
+                            bucket: obj.bucket.clone(),
+                            key: obj.key.clone(),
+                            why: why.clone(),
+                            at: chrono::Utc::now(),
+                        },
+                    )
+                    .await?;
+                    deps.mark_access_failure(conn, &why).await;
+                    out.push(PlanOutcome::Parked {
+                        tenant: conn.tenant.clone(),
+                        payer: conn.payer_account.clone(),
+                        why,
+                    });
+                }
+                Class::Permanent => {
+                    let pe = match e {
+                        PlanError::Pipeline(pe) => pe,
+                        other => PipelineError::BadPlan {
+                            key: obj.key.clone(),
+                            problem: other.to_string(),
+                        },
+                    };
+                    let source = SourceId::new(
+                        &conn.tenant,
+                        &conn.payer_account,
+                        conn.report.as_deref().unwrap_or(""),
+                    );
+                    let period = curlew::manifest::billing_period_segment(&obj.key)
+                        .unwrap_or_else(|| "unknown".into());
+                    let rec = record_failure(
+                        &ledger,
+                        &notify,
+                        &source,
+                        None,
+                        &period,
+                        &manifest_revision(&obj.key),
+                        &pe,
+                    )
+                    .await?;
+                    out.push(PlanOutcome::Failed {
+                        source,
+                        error: rec.error,
+                    });
+                }
+            },
         }
-        let period = delivery.period.clone().unwrap_or_default();
-        if !ledger
-            .is_newer(&conn.tenant, &period, &delivery.revision)
-            .await?
-        {
-            out.push(PlanOutcome::NotNewer {
-                tenant: conn.tenant.clone(),
-                period,
-            });
-            continue;
-        }
-        let revision = delivery.revision.name();
-        let plan_key = format!(
-            "{}plan.json",
-            ledger.layout.staging_dir(&conn.tenant, &revision)
-        );
-        let count = delivery.files.len();
-        let plan = Plan {
-            tenant: conn.tenant.clone(),
-            payer_account: conn.payer_account.clone(),
-            bucket: conn.bucket.clone(),
-            prefix: conn.prefix.clone(),
-            delivery,
-        };
-        ledger
-            .store
-            .put(
-                &plan_key,
-                serde_json::to_vec_pretty(&plan).expect("plan serialises"),
-            )
-            .await?;
-        for (index, f) in plan.delivery.files.iter().enumerate() {
-            let job = PartJob {
-                tenant: conn.tenant.clone(),
-                revision: revision.clone(),
-                plan_key: plan_key.clone(),
-                index,
-                count,
-                key: f.key.clone(),
-                etag: f.etag.clone(),
-            };
-            deps.sns
-                .publish()
-                .topic_arn(&deps.config.parts_topic_arn)
-                .message(serde_json::to_string(&job).expect("job serialises"))
-                .message_attributes("tenant", attr(&conn.tenant))
-                .message_attributes("billing_period", attr(&period))
-                .send()
-                .await
-                .map_err(|e| {
-                    PlanError::Publish(aws_sdk_sns::error::DisplayErrorContext(e).to_string())
-                })?;
-        }
-        tracing::info!(tenant = %conn.tenant, period = %period, revision = %revision, parts = count, "planned");
-        out.push(PlanOutcome::Planned {
-            tenant: conn.tenant,
-            period,
-            revision,
-            parts: count,
-        });
     }
-    Ok(out)
+    match retry {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+/// A failure record's revision for a manifest that never became a plan.
+fn manifest_revision(key: &str) -> String {
+    let name: String = key
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .collect();
+    format!("manifest-{}", &name[name.len().saturating_sub(80)..])
 }
 
 /// The planner's handler: any S3 / SNS / SQS / EventBridge shape. For SQS input
-/// it returns batch item failures (only retryable ones); otherwise a summary,
-/// or an error so Lambda retries a retryable failure.
+/// it returns batch item failures (transient ones only); otherwise a summary,
+/// or an error so Lambda retries a transient failure.
 pub async fn handle(deps: &Deps, event: Value) -> Result<Value, PlanError> {
-    let mut failures = Vec::new();
+    let mut failures = curlew_lambda::batch::Failures::default();
     let mut outcomes = Vec::new();
     let mut retry: Option<PlanError> = None;
-    let via_sqs = announced(&event).iter().any(|a| a.sqs_message_id.is_some());
-    for a in announced(&event) {
+    let records = announced(&event);
+    let via_sqs = records.iter().any(|a| a.sqs_message_id.is_some());
+    for a in records {
         let objects = match a.objects {
             Ok(o) => o,
             Err(why) => {
-                // A malformed record will never parse: log it, do not retry it.
-                tracing::error!(%why, "unusable event record; dropped");
+                // Not an event curlew knows: it will never parse. Logged at error, not retried.
+                tracing::error!(%why, "unusable event record; not retried");
                 continue;
             }
         };
         for obj in objects {
             match plan_object(deps, &obj).await {
                 Ok(o) => outcomes.extend(o.into_iter().map(|o| format!("{}: {o:?}", obj.key))),
-                Err(e) if e.is_retryable() => {
-                    tracing::warn!(error = %e, key = %obj.key, "retryable planning failure");
-                    match &a.sqs_message_id {
-                        Some(id) => failures.push(id.clone()),
-                        None => retry = Some(e),
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, key = %obj.key, "planning failed; not retryable")
-                }
+                Err(e) => match &a.sqs_message_id {
+                    Some(id) => failures.retry(Some(id)),
+                    None => retry = Some(e),
+                },
             }
         }
     }
     if let Some(e) = retry {
         return Err(e);
     }
-    failures.dedup();
     if via_sqs {
-        return Ok(
-            json!({ "batchItemFailures": failures.iter().map(|id| json!({"itemIdentifier": id})).collect::<Vec<_>>() }),
-        );
+        return Ok(serde_json::to_value(failures.response()).expect("response serialises"));
     }
     Ok(json!({ "outcomes": outcomes }))
 }

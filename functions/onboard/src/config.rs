@@ -19,18 +19,13 @@ pub struct Config {
     pub store_prefix: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "environment variable {0} is not set; the deployment template sets it (infra/template.yaml)"
-)]
-pub struct ConfigError(pub &'static str);
+pub use curlew_lambda::env::ConfigError;
 
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
         Ok(Config {
-            store_bucket: std::env::var("CURLEW_STORE_BUCKET")
-                .map_err(|_| ConfigError("CURLEW_STORE_BUCKET"))?,
-            store_prefix: std::env::var("CURLEW_STORE_PREFIX").unwrap_or_default(),
+            store_bucket: curlew_lambda::env::required("CURLEW_STORE_BUCKET")?,
+            store_prefix: curlew_lambda::env::optional("CURLEW_STORE_PREFIX", ""),
         })
     }
 }
@@ -79,15 +74,6 @@ impl Deps {
             store,
             responder,
         })
-    }
-
-    /// An S3 client from the standard AWS settings (path-style when AWS_ENDPOINT_URL is set).
-    pub fn s3_client(conf: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
-        let mut s3 = aws_sdk_s3::config::Builder::from(conf);
-        if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
-            s3 = s3.force_path_style(true);
-        }
-        aws_sdk_s3::Client::from_conf(s3.build())
     }
 
     pub fn registry(&self) -> Registry {

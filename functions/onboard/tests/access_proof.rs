@@ -7,8 +7,7 @@
 
 mod common;
 
-#[path = "../../../shared/tests/common/aws_mocks.rs"]
-mod aws_mocks;
+use curlew_testkit::aws_mocks;
 
 use aws_mocks::{
     denied, mock_clients, s3_rules, session, SESSION_KEY, SESSION_SECRET, SESSION_TOKEN,

@@ -43,7 +43,7 @@ fn item(outcome: Outcome, detail: impl Into<String>) -> CheckItem {
 /// The cause inside a store error's message (`Code: message`).
 fn store_cause(e: &StoreError) -> Cause {
     match e {
-        StoreError::Service { message, .. } => {
+        StoreError::Service { message, .. } | StoreError::Access { message, .. } => {
             let code = message.split_once(": ").map_or("", |(c, _)| c);
             classify(code, message, None)
         }

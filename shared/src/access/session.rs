@@ -7,6 +7,7 @@ use super::{AccessClients, CallError, Cause};
 use crate::onboard::keys::{KeyVault, KeyVaultError};
 use crate::onboard::{OnboardingError, Onboardings};
 use crate::registry::{AccessMode, Connection};
+use crate::failure::Class;
 use crate::store::Store;
 use aws_sdk_s3::config::Credentials;
 
@@ -38,23 +39,30 @@ pub enum SessionError {
 }
 
 impl SessionError {
-    /// Throttling, network trouble and store hiccups pass; a missing role,
-    /// key or External ID, or a denied assume, does not.
-    pub fn is_retryable(&self) -> bool {
+    /// Throttling, network trouble and store hiccups are transient; a missing
+    /// role, key or External ID, or a denied assume, is the connection's
+    /// problem ([`Class::Access`]: the sweep looks at it).
+    pub fn class(&self) -> Class {
         match self {
-            SessionError::Assume { source, .. } => {
-                matches!(source.cause, Cause::Throttled | Cause::Network)
+            SessionError::Assume { source, .. }
+                if matches!(source.cause, Cause::Throttled | Cause::Network) =>
+            {
+                Class::Transient
             }
             SessionError::Onboarding {
                 source: OnboardingError::Store(e),
                 ..
-            } => e.is_retryable(),
-            SessionError::Keys {
+            }
+            | SessionError::Keys {
                 source: KeyVaultError::Store(e),
                 ..
-            } => e.is_retryable(),
-            _ => false,
+            } => e.class(),
+            _ => Class::Access,
         }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        self.class().is_retryable()
     }
 }
 

@@ -1,6 +1,7 @@
 //! `summary.json`: what a committed revision of one billing period is made of.
 
 use crate::manifest::DeliveryKind;
+use crate::pipeline::OffPeriod;
 use crate::rollup::{PeriodRollup, ProviderSkip, Sums};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -37,6 +38,9 @@ pub struct Unattributed {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     pub tenant: String,
+    /// The payer account of the source (with tenant and report, whose CURRENT this is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer_account: Option<String>,
     pub billing_period: String,
     pub revision: String,
     pub source: SourceInfo,
@@ -53,6 +57,10 @@ pub struct Summary {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unknown_line_item_types: Vec<String>,
     pub rollup_rows: u64,
+    /// Rows the files held for other billing periods than the manifest's:
+    /// counted here, never committed into those periods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub off_period: BTreeMap<String, OffPeriod>,
 }
 
 impl Summary {
@@ -73,6 +81,7 @@ impl Summary {
         let _ = kind;
         Summary {
             tenant: tenant.into(),
+            payer_account: None,
             billing_period: period.into(),
             revision: revision.into(),
             source,
@@ -88,6 +97,7 @@ impl Summary {
             other_providers_skipped: r.other_providers.clone(),
             unknown_line_item_types: r.unknown_types.iter().cloned().collect(),
             rollup_rows: r.groups.len() as u64,
+            off_period: BTreeMap::new(),
         }
     }
 }

@@ -71,6 +71,11 @@ pub struct SampleSpec {
     pub gzip_level: u32,
     /// Write a plain CSV / Parquet with no manifest and no layout (bare files).
     pub bare: bool,
+    /// The payer account (rows' BillingAccountId and the manifest's account);
+    /// `None`: one the seed picks. Several payers make several sources of a tenant.
+    pub payer: Option<String>,
+    /// The report/export name; `None`: the format's default.
+    pub report: Option<String>,
 }
 
 impl SampleSpec {
@@ -84,6 +89,8 @@ impl SampleSpec {
             files: 1,
             gzip_level: 1,
             bare: false,
+            payer: None,
+            report: None,
         }
     }
 }
@@ -169,7 +176,7 @@ fn layout(spec: &SampleSpec, y: i32, m: u32, ny: i32, nm: u32) -> Layout {
     let range = format!("{y:04}{m:02}01-{ny:04}{nm:02}01");
     match spec.format {
         SampleFormat::Cur1Csv | SampleFormat::Cur1Parquet => {
-            let report = "curlew-cur".to_string();
+            let report = spec.report.clone().unwrap_or_else(|| "curlew-cur".into());
             let parquet = spec.format == SampleFormat::Cur1Parquet;
             let ext = if parquet { "snappy.parquet" } else { "csv.gz" };
             match (parquet, spec.versioning) {
@@ -215,12 +222,14 @@ fn layout(spec: &SampleSpec, y: i32, m: u32, ny: i32, nm: u32) -> Layout {
             }
         }
         SampleFormat::Cur2Parquet | SampleFormat::Cur2Csv | SampleFormat::Focus => {
-            let report = if spec.format == SampleFormat::Focus {
-                "curlew-focus"
-            } else {
-                "curlew-cur2"
-            }
-            .to_string();
+            let report = spec.report.clone().unwrap_or_else(|| {
+                if spec.format == SampleFormat::Focus {
+                    "curlew-focus"
+                } else {
+                    "curlew-cur2"
+                }
+                .to_string()
+            });
             let ext = if spec.format == SampleFormat::Cur2Parquet {
                 "snappy.parquet"
             } else {
@@ -381,6 +390,10 @@ pub fn write_sample(spec: &SampleSpec, out: &Path) -> Result<SampleOutput, Sampl
         invoice: format!("{}{:06}", y, spec.seed % 1_000_000),
     };
     let mut gen = RowGen::new(spec.seed, days_in(y, m, ny, nm));
+    if let Some(p) = &spec.payer {
+        gen.payer = p.clone();
+        gen.accounts[0] = p.clone();
+    }
     let cells: Vec<Cell> = CUR1_COLUMNS
         .iter()
         .enumerate()
@@ -457,7 +470,7 @@ pub fn write_sample(spec: &SampleSpec, out: &Path) -> Result<SampleOutput, Sampl
     }
     let mut manifest_keys = Vec::new();
     if !spec.bare {
-        let body = manifest_json(spec, &lay, &data_keys, y, m, ny, nm);
+        let body = manifest_json(spec, &lay, &gen.payer, &data_keys, y, m, ny, nm);
         for mk in &lay.manifests {
             let p = out.join(mk);
             std::fs::create_dir_all(p.parent().expect("has parent")).map_err(io_err(&p))?;
@@ -484,9 +497,11 @@ pub fn write_sample(spec: &SampleSpec, out: &Path) -> Result<SampleOutput, Sampl
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn manifest_json(
     spec: &SampleSpec,
     lay: &Layout,
+    payer: &str,
     keys: &[String],
     y: i32,
     m: u32,
@@ -509,7 +524,7 @@ fn manifest_json(
                 .collect();
             serde_json::json!({
                 "assemblyId": lay.assembly,
-                "account": "123456789012",
+                "account": payer,
                 "columns": columns,
                 "charset": "UTF-8",
                 "compression": if parquet { "Parquet" } else { "GZIP" },
@@ -524,7 +539,7 @@ fn manifest_json(
         }
         _ => serde_json::json!({
             "version": "1.0",
-            "exportArn": format!("arn:aws:bcm-data-exports:us-east-1:123456789012:export/{}-{}", lay.report, lay.assembly),
+            "exportArn": format!("arn:aws:bcm-data-exports:us-east-1:{payer}:export/{}-{}", lay.report, lay.assembly),
             "exportName": lay.report,
             "executionId": lay.assembly,
             "billingPeriod": {"start": format!("{y:04}-{m:02}-01T00:00:00.000Z"), "end": format!("{ny:04}-{nm:02}-01T00:00:00.000Z")},

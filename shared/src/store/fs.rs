@@ -84,6 +84,20 @@ impl FsStore {
         Ok((meta_of(key, &m), Box::new(f)))
     }
 
+    pub fn get_if_match(
+        &self,
+        key: &str,
+        etag: &str,
+    ) -> Result<(ObjectMeta, Box<dyn Read + Send>), StoreError> {
+        let (meta, r) = self.get(key)?;
+        if meta.etag != etag {
+            return Err(StoreError::PreconditionFailed {
+                key: key.to_owned(),
+            });
+        }
+        Ok((meta, r))
+    }
+
     pub fn get_bytes(&self, key: &str) -> Result<(ObjectMeta, Vec<u8>), StoreError> {
         let (meta, mut r) = self.get(key)?;
         let mut buf = Vec::with_capacity(meta.size as usize);

@@ -9,6 +9,7 @@ mod s3;
 pub use fs::FsStore;
 pub use s3::S3Store;
 
+use crate::failure::Class;
 use chrono::{DateTime, Utc};
 use std::io::Read;
 use std::path::PathBuf;
@@ -43,6 +44,11 @@ pub enum StoreError {
     PreconditionFailed { key: String },
     #[error("{key}: {source}")]
     Io { key: String, source: std::io::Error },
+    /// Refused by the account that owns the bucket: AccessDenied (IAM, bucket
+    /// policy, SCP, KMS), a bucket that is gone, or a bucket in another region.
+    /// A connection problem for the sweep, not a data problem.
+    #[error("{key}: {message}")]
+    Access { key: String, message: String },
     #[error("{key}: {message}")]
     Service {
         key: String,
@@ -52,12 +58,24 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub fn is_retryable(&self) -> bool {
+    /// The failure policy's class (see [`crate::failure`]). A missing key is
+    /// transient: S3 lists and manifests can run ahead of what a GET sees.
+    pub fn class(&self) -> Class {
         match self {
-            StoreError::Service { retryable, .. } => *retryable,
-            StoreError::Io { .. } => true,
-            _ => false,
+            StoreError::Service {
+                retryable: false, ..
+            } => Class::Permanent,
+            StoreError::Access { .. } => Class::Access,
+            StoreError::Service { .. }
+            | StoreError::Io { .. }
+            | StoreError::NotFound { .. }
+            | StoreError::PreconditionFailed { .. } => Class::Transient,
         }
+    }
+
+    /// Whether trying again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        self.class() == Class::Transient
     }
 }
 
@@ -117,6 +135,19 @@ impl Store {
         match self {
             Store::Fs(s) => s.get(key),
             Store::S3(s) => s.get(key).await,
+        }
+    }
+
+    /// Open `key` only if its ETag is still `etag` (the version a plan pinned);
+    /// `PreconditionFailed` if the object was rewritten since.
+    pub async fn get_if_match(
+        &self,
+        key: &str,
+        etag: &str,
+    ) -> Result<(ObjectMeta, Box<dyn Read + Send>), StoreError> {
+        match self {
+            Store::Fs(s) => s.get_if_match(key, etag),
+            Store::S3(s) => s.get_if_match(key, etag).await,
         }
     }
 

@@ -34,17 +34,22 @@ where
         .map(str::to_owned)
         .unwrap_or_else(|| format!("{e}"));
     match (code.as_str(), status) {
-        ("NoSuchKey" | "NotFound" | "NoSuchBucket", _) | (_, Some(404)) => {
-            if code == "NoSuchBucket" {
-                StoreError::Service {
-                    key: key.into(),
-                    message: format!("bucket does not exist: {message}"),
-                    retryable: false,
-                }
+        ("NoSuchBucket", _) => StoreError::Access {
+            key: key.into(),
+            message: format!("NoSuchBucket: the bucket does not exist: {message}"),
+        },
+        ("NoSuchKey" | "NotFound", _) | (_, Some(404)) => StoreError::NotFound { key: key.into() },
+        ("AccessDenied" | "AllAccessDisabled" | "InvalidAccessKeyId" | "SignatureDoesNotMatch"
+        | "ExpiredToken" | "InvalidToken" | "PermanentRedirect" | "AuthorizationHeaderMalformed"
+        | "KMS.DisabledException" | "KMS.KMSInvalidStateException" | "KMS.NotFoundException", _)
+        | (_, Some(301 | 403)) => StoreError::Access {
+            key: key.into(),
+            message: if code.is_empty() {
+                format!("HTTP {}: {message}", status.unwrap_or(0))
             } else {
-                StoreError::NotFound { key: key.into() }
-            }
-        }
+                format!("{code}: {message}")
+            },
+        },
         ("PreconditionFailed" | "ConditionalRequestConflict", _) | (_, Some(412 | 409)) => {
             StoreError::PreconditionFailed { key: key.into() }
         }
@@ -113,10 +118,11 @@ impl S3Store {
         })
     }
 
-    /// GetObject and the metadata of what it returned.
+    /// GetObject (only if the ETag is `if_match`, when given) and the metadata of what it returned.
     async fn get_object(
         &self,
         key: &str,
+        if_match: Option<&str>,
     ) -> Result<
         (
             ObjectMeta,
@@ -129,6 +135,7 @@ impl S3Store {
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            .set_if_match(if_match.map(str::to_owned))
             .send()
             .await
             .map_err(|e| map_err(key, e))?;
@@ -144,7 +151,24 @@ impl S3Store {
     /// Stream an object: the body is pulled by a task and handed over in chunks,
     /// so the blocking parser never holds more than a few chunks.
     pub async fn get(&self, key: &str) -> Result<(ObjectMeta, Box<dyn Read + Send>), StoreError> {
-        let (meta, o) = self.get_object(key).await?;
+        self.stream(key, None).await
+    }
+
+    /// [`S3Store::get`] pinned to one version: `PreconditionFailed` (412) if rewritten since.
+    pub async fn get_if_match(
+        &self,
+        key: &str,
+        etag: &str,
+    ) -> Result<(ObjectMeta, Box<dyn Read + Send>), StoreError> {
+        self.stream(key, Some(etag)).await
+    }
+
+    async fn stream(
+        &self,
+        key: &str,
+        if_match: Option<&str>,
+    ) -> Result<(ObjectMeta, Box<dyn Read + Send>), StoreError> {
+        let (meta, o) = self.get_object(key, if_match).await?;
         let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<bytes::Bytes>>(8);
         let mut body: ByteStream = o.body;
         tokio::spawn(async move {
@@ -173,7 +197,7 @@ impl S3Store {
     }
 
     pub async fn get_bytes(&self, key: &str) -> Result<(ObjectMeta, Vec<u8>), StoreError> {
-        let (meta, o) = self.get_object(key).await?;
+        let (meta, o) = self.get_object(key, None).await?;
         let bytes = o.body.collect().await.map_err(|e| StoreError::Service {
             key: key.into(),
             message: e.to_string(),

@@ -1,44 +1,16 @@
 //! Helpers shared by the integration tests.
+#![allow(unused_imports)]
 #![allow(dead_code)]
 
-pub mod moto;
+pub use curlew_testkit::data::shared_data;
+pub use curlew_testkit::{moto, rt};
 
 use curlew::discover::Source;
 use curlew::ingest::{ingest, DeliveryStatus, IngestOptions, IngestReport};
 use curlew::ledger::Ledger;
 use curlew::output::Summary;
 use curlew::store::Store;
-use std::path::{Path, PathBuf};
-
-/// `../shared/data/<rel>` beside the repository. In CI (CI=true) a missing file
-/// is a failure; elsewhere the test is skipped with a message.
-pub fn shared_data(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data")
-        .join(rel);
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        panic!(
-            "{} is missing; CI must have ../shared/data beside the repository",
-            p.display()
-        );
-    }
-    eprintln!(
-        "skipping: {} not found (set up ../shared beside the repository)",
-        p.display()
-    );
-    None
-}
-
-pub fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use std::path::Path;
 
 /// Ingest `root` into `out` for tenant `t` with `opts` tweaks.
 pub fn ingest_dir(root: &Path, out: &Path, f: impl FnOnce(&mut IngestOptions)) -> IngestReport {
@@ -49,7 +21,7 @@ pub fn ingest_dir(root: &Path, out: &Path, f: impl FnOnce(&mut IngestOptions)) -
         prefix: String::new(),
     };
     let ledger = Ledger::new(Store::local(out), "");
-    rt().block_on(ingest(&source, &ledger, &opts))
+    rt().block_on(ingest(&source, &ledger, &opts, &curlew::pipeline::Silent))
         .expect("ingest runs")
 }
 
@@ -72,8 +44,10 @@ pub fn summaries(r: &IngestReport) -> Vec<Summary> {
 /// The first failure of a report, as text.
 pub fn failure(r: &IngestReport) -> String {
     for d in &r.deliveries {
-        if let DeliveryStatus::Failed(e) = &d.status {
-            return e.to_string();
+        match &d.status {
+            DeliveryStatus::Failed(rec) => return rec.error.clone(),
+            DeliveryStatus::Retry(e) => return e.to_string(),
+            _ => {}
         }
     }
     r.errors

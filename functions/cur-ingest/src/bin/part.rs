@@ -8,11 +8,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_current_span(false)
-        .without_time()
-        .init();
+    curlew_lambda::logging::init();
     let deps = Deps::from_env(Config::from_env()?).await;
     let deps = &deps;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<SqsEvent>| async move {

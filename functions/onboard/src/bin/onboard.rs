@@ -3,7 +3,6 @@
 #![recursion_limit = "256"]
 
 use curlew::access::AccessClients;
-use curlew::log_policy::safe_log_filter;
 use lambda_runtime::{service_fn, LambdaEvent};
 use onboard::prove::AccessProver;
 use onboard::watchdog::deadline_from_epoch_ms;
@@ -11,20 +10,11 @@ use onboard::{handler, Config, Deps, Settings};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    // The SDK's crates stay at info whatever RUST_LOG asks: their debug
-    // output prints credentials.
-    let requested = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
-    let filter = tracing_subscriber::EnvFilter::try_new(safe_log_filter(&requested))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(safe_log_filter("info")));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .json()
-        .with_current_span(false)
-        .without_time()
-        .init();
+    // The SDK's crates stay at info whatever is asked: their debug output prints credentials.
+    curlew_lambda::logging::init();
     let config = Config::from_env()?;
-    let conf = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let deps = Deps::new(config, Settings::default(), Deps::s3_client(&conf))
+    let conf = curlew_lambda::sdk::config().await;
+    let deps = Deps::new(config, Settings::default(), curlew_lambda::sdk::s3_client(&conf))
         .map_err(anyhow::Error::from)?;
     let prover = AccessProver::new(AccessClients::from_env().await);
     let (deps, prover) = (&deps, &prover);

@@ -3,8 +3,7 @@
 //! scripts, and a log capture that the tests search for secrets.
 #![allow(dead_code)]
 
-#[path = "../../../../shared/tests/common/moto.rs"]
-pub mod moto;
+pub use curlew_testkit::moto;
 pub mod stub;
 
 use curlew::onboard::{ExternalId, OnboardingHints, OnboardingToken, Onboardings};

@@ -1,6 +1,6 @@
 //! moto_server for the tests: one server per test binary on a free 127.0.0.1
 //! port, started on first use, stopped when the test process exits.
-#![allow(dead_code)]
+
 
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
@@ -35,9 +35,9 @@ fn start() -> Moto {
     // Found from any crate of the workspace: walk up to the directory holding shared/.
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
-        .map(|d| d.join("shared/tests/support/moto_server.py"))
+        .map(|d| d.join("testkit/support/moto_server.py"))
         .find(|p| p.exists())
-        .expect("shared/tests/support/moto_server.py not found above the crate");
+        .expect("testkit/support/moto_server.py not found above the crate");
     let mut child = Command::new("python3")
         .arg(script)
         .arg(port.to_string())

@@ -1,7 +1,7 @@
 //! STS and a customer's S3 bucket mocked with aws-smithy-mocks, for the
 //! access-proof tests of the `curlew` crate and of the onboard function:
 //! what moto cannot show (sts:ExternalId in a trust policy, KMS refusals).
-#![allow(dead_code)]
+
 
 use aws_sdk_s3::operation::get_bucket_location::GetBucketLocationOutput;
 use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};

@@ -53,14 +53,8 @@ fn from_s3_event(v: &Value) -> Result<Vec<ObjectRef>, String> {
 
 /// An SNS envelope (as SQS receives it) or a raw message: the S3 objects inside.
 fn from_message_text(text: &str) -> Result<Vec<ObjectRef>, String> {
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("message is not JSON: {e}"))?;
-    if v.get("Type").and_then(Value::as_str) == Some("Notification") {
-        let inner = v
-            .get("Message")
-            .and_then(Value::as_str)
-            .ok_or("SNS envelope without Message")?;
-        return from_message_text(inner);
-    }
+    let inner = crate::envelope::unwrap_sns(text)?;
+    let v: Value = serde_json::from_str(&inner).map_err(|e| format!("message is not JSON: {e}"))?;
     if v.get("detail-type").is_some() {
         return from_eventbridge(&v);
     }

@@ -1,0 +1,160 @@
+//! The commit: when every part of a plan is staged, merge them one at a time,
+//! write the rollup and summary under `revision=R/`, write the notice to the
+//! outbox, and swap the source's CURRENT (conditional write, newer only).
+
+use super::notice::{outbox_put, CommittedNotice};
+use super::part::{abandoned, load_part, OffPeriod};
+use super::{Plan, PipelineError};
+use crate::discover::Source;
+use crate::ledger::{CommitOutcome, Current, Ledger};
+use crate::manifest::DeliveryKind;
+use crate::output::{write_rollup, InputFile, SourceInfo, Summary};
+use crate::rollup::PeriodRollup;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The result of committing one billing period of a revision.
+#[derive(Debug, Clone)]
+pub struct PeriodCommit {
+    pub period: String,
+    pub outcome: CommitOutcome,
+    pub summary: Summary,
+}
+
+/// What a commit attempt came to.
+#[derive(Debug, Clone)]
+pub enum CommitResult {
+    Committed(Vec<PeriodCommit>),
+    /// The manifest or a data file changed while the revision was read; a
+    /// newer delivery is on its way. Nothing was committed.
+    Abandoned { why: String },
+}
+
+fn kind_name(kind: DeliveryKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Commit `plan`, whose parts are all staged.
+pub async fn commit_plan(
+    source: &Source,
+    ledger: &Ledger,
+    plan: &Plan,
+) -> Result<CommitResult, PipelineError> {
+    if let Some(why) = abandoned(ledger, plan).await? {
+        return Ok(CommitResult::Abandoned { why });
+    }
+    let delivery = &plan.delivery;
+    if let Some((key, etag)) = &delivery.manifest {
+        let now = source.store.head(key).await?;
+        if &now.etag != etag {
+            let why = format!(
+                "{key} changed while its files were being read (ETag {etag} -> {}); revision abandoned, a newer delivery is on its way",
+                now.etag
+            );
+            tracing::warn!(manifest = %key, "manifest changed while reading; revision abandoned");
+            super::part::abandon(ledger, plan, &why).await?;
+            return Ok(CommitResult::Abandoned { why });
+        }
+    }
+    // Merge the parts one at a time: memory holds the merged rollup and one part.
+    let mut merged: BTreeMap<String, PeriodRollup> = BTreeMap::new();
+    let mut files_per_period: BTreeMap<String, Vec<InputFile>> = BTreeMap::new();
+    let mut off_period: BTreeMap<String, OffPeriod> = BTreeMap::new();
+    let mut dialects: BTreeSet<String> = BTreeSet::new();
+    for i in 0..delivery.files.len() {
+        let part = load_part(ledger, plan, i).await?;
+        for (period, r) in &part.periods {
+            merged.entry(period.clone()).or_default().merge(r);
+            let mut f = part.file.clone();
+            f.rows = r.totals.rows;
+            files_per_period.entry(period.clone()).or_default().push(f);
+        }
+        for (p, o) in &part.off_period {
+            off_period.entry(p.clone()).or_default().merge(o);
+        }
+        if let Some(d) = serde_json::to_value(part.dialect)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+        {
+            dialects.insert(d);
+        }
+    }
+    if let Some(p) = &delivery.period {
+        // A manifest's files may all be header-only: the period still gets an (empty) revision.
+        merged.entry(p.clone()).or_default();
+    }
+    let rev_name = plan.revision();
+    let mut out = Vec::new();
+    for (period, rollup) in merged {
+        let dir = ledger.layout.revision_dir(&plan.source, &period, &rev_name);
+        let rollup_key = format!("{dir}rollup.parquet");
+        let summary_key = format!("{dir}summary.json");
+        let info = SourceInfo {
+            kind: kind_name(delivery.kind),
+            report: delivery.report.clone(),
+            manifest_key: delivery.manifest.as_ref().map(|m| m.0.clone()),
+            manifest_etag: delivery.manifest.as_ref().map(|m| m.1.clone()),
+            vouched_by_manifest: delivery.kind != DeliveryKind::Bare,
+            dialects: dialects.iter().cloned().collect(),
+        };
+        let files = files_per_period.remove(&period).unwrap_or_default();
+        let mut summary = Summary::new(
+            &plan.source.tenant,
+            &period,
+            &rev_name,
+            delivery.kind,
+            info,
+            files,
+            &rollup,
+        );
+        summary.payer_account = Some(plan.source.payer.clone());
+        summary.off_period = off_period.clone();
+        let current = Current {
+            revision: rev_name.clone(),
+            time: delivery.revision.time,
+            id: delivery.revision.id.clone(),
+            rollup_key: rollup_key.clone(),
+            summary_key: summary_key.clone(),
+            previous: None,
+        };
+        if let Some((cur, _)) = ledger.current(&plan.source, &period).await? {
+            if delivery.revision <= cur.rev() {
+                out.push(PeriodCommit {
+                    period,
+                    outcome: CommitOutcome::NotNewer {
+                        current: cur.revision,
+                    },
+                    summary,
+                });
+                continue;
+            }
+        }
+        ledger
+            .store
+            .put(&rollup_key, write_rollup(&period, &rollup)?)
+            .await?;
+        ledger
+            .store
+            .put(
+                &summary_key,
+                serde_json::to_vec_pretty(&summary).expect("summary serialises"),
+            )
+            .await?;
+        // The notice goes to the outbox before CURRENT moves, so a crash or a
+        // failed publish after the move still leaves it to be sent.
+        outbox_put(ledger, plan, &period, &CommittedNotice::new(plan, &summary)).await?;
+        let outcome = ledger.commit(&plan.source, &period, &current).await?;
+        tracing::info!(source = %plan.source, period = %period, revision = %rev_name, ?outcome, "commit");
+        if matches!(outcome, CommitOutcome::Committed { .. }) {
+            super::index::refresh(ledger, &plan.source.tenant).await?;
+        }
+        out.push(PeriodCommit {
+            period,
+            outcome,
+            summary,
+        });
+    }
+    Ok(CommitResult::Committed(out))
+}

@@ -1,0 +1,280 @@
+//! What the pipeline tells the platform, exactly once each: `revision-committed`
+//! (through an outbox written before CURRENT moves) and `delivery-failed`
+//! (through a failure record written before it is announced). Publishing is
+//! behind [`Notify`]: SNS in Lambda, nothing (or the terminal) locally.
+
+use super::{OffPeriod, Plan, PipelineError};
+use crate::failure::Class;
+use crate::ledger::{Ledger, SourceId};
+use crate::output::Summary;
+use crate::rollup::Sums;
+use crate::store::StoreError;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+/// A period of a source moved to a new revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedNotice {
+    pub tenant: String,
+    pub payer_account: String,
+    pub report: String,
+    pub billing_period: String,
+    pub revision: String,
+    /// The revision it replaced (from CURRENT at publish time).
+    pub previous: Option<String>,
+    pub rows: u64,
+    pub totals: Sums,
+    pub unattributed: Sums,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub off_period: BTreeMap<String, OffPeriod>,
+}
+
+impl CommittedNotice {
+    pub fn new(plan: &Plan, s: &Summary) -> CommittedNotice {
+        CommittedNotice {
+            tenant: plan.source.tenant.clone(),
+            payer_account: plan.source.payer.clone(),
+            report: plan.source.report.clone(),
+            billing_period: s.billing_period.clone(),
+            revision: s.revision.clone(),
+            previous: None,
+            rows: s.rows_read,
+            totals: s.totals.clone(),
+            unattributed: s.unattributed.total.clone(),
+            off_period: s.off_period.clone(),
+        }
+    }
+}
+
+/// A delivery failed for good: recorded in the store, announced once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureRecord {
+    pub tenant: String,
+    pub payer_account: String,
+    pub report: String,
+    pub billing_period: String,
+    pub revision: String,
+    pub manifest: Option<String>,
+    /// The data file, when the failure is about one.
+    pub file: Option<String>,
+    pub class: Class,
+    /// What went wrong, where (file, line and column or row group) and what to do.
+    pub error: String,
+    pub at: DateTime<Utc>,
+    #[serde(default)]
+    pub notified: bool,
+}
+
+/// Everything published on the results topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Notice {
+    RevisionCommitted(CommittedNotice),
+    DeliveryFailed(FailureRecord),
+}
+
+impl Notice {
+    pub fn event(&self) -> &'static str {
+        match self {
+            Notice::RevisionCommitted(_) => "revision-committed",
+            Notice::DeliveryFailed(_) => "delivery-failed",
+        }
+    }
+    pub fn tenant(&self) -> &str {
+        match self {
+            Notice::RevisionCommitted(n) => &n.tenant,
+            Notice::DeliveryFailed(n) => &n.tenant,
+        }
+    }
+    pub fn billing_period(&self) -> &str {
+        match self {
+            Notice::RevisionCommitted(n) => &n.billing_period,
+            Notice::DeliveryFailed(n) => &n.billing_period,
+        }
+    }
+}
+
+pub type NotifyFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// Where notices go (SNS in Lambda). An error leaves the notice pending: it is
+/// published again on the next attempt.
+pub trait Notify: Send + Sync {
+    fn publish<'a>(&'a self, notice: &'a Notice) -> NotifyFuture<'a>;
+}
+
+/// Publishes nothing (local runs: the terminal shows what happened).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Silent;
+
+impl Notify for Silent {
+    fn publish<'a>(&'a self, _: &'a Notice) -> NotifyFuture<'a> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct OutboxRecord {
+    notice: CommittedNotice,
+    sent: bool,
+}
+
+pub(super) async fn outbox_put(
+    ledger: &Ledger,
+    plan: &Plan,
+    period: &str,
+    notice: &CommittedNotice,
+) -> Result<(), PipelineError> {
+    let key = ledger.layout.outbox(&plan.source, period, &plan.revision());
+    let rec = OutboxRecord {
+        notice: notice.clone(),
+        sent: false,
+    };
+    match ledger
+        .store
+        .put_if_absent(&key, serde_json::to_vec(&rec).expect("outbox serialises"))
+        .await
+    {
+        Ok(_) | Err(StoreError::PreconditionFailed { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Publish the commit notice of every period where CURRENT names this plan's
+/// revision and the notice is not marked sent (so a redelivered job publishes
+/// what a failed publish left, and nothing twice once it is marked).
+/// Returns the notices published now.
+pub async fn deliver_notices(
+    ledger: &Ledger,
+    notify: &dyn Notify,
+    plan: &Plan,
+    periods: &[String],
+) -> Result<Vec<CommittedNotice>, PipelineError> {
+    let rev = plan.revision();
+    let mut sent = Vec::new();
+    for period in periods {
+        let Some((cur, _)) = ledger.current(&plan.source, period).await? else {
+            continue;
+        };
+        if cur.revision != rev {
+            continue;
+        }
+        let key = ledger.layout.outbox(&plan.source, period, &rev);
+        let (meta, bytes) = match ledger.store.get_bytes(&key).await {
+            Ok(x) => x,
+            Err(StoreError::NotFound { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let mut rec: OutboxRecord =
+            serde_json::from_slice(&bytes).map_err(|e| PipelineError::BadStaging {
+                key: key.clone(),
+                problem: e.to_string(),
+            })?;
+        if rec.sent {
+            continue;
+        }
+        rec.notice.previous = cur.previous.clone();
+        notify
+            .publish(&Notice::RevisionCommitted(rec.notice.clone()))
+            .await
+            .map_err(|e| PipelineError::Store(StoreError::Service {
+                key: format!("notice for {key}"),
+                message: format!("publishing the commit notice: {e}"),
+                retryable: true,
+            }))?;
+        rec.sent = true;
+        // Marking sent may race a duplicate worker that also published: at
+        // worst one extra notice, never none.
+        ledger
+            .store
+            .put_if_match(&key, serde_json::to_vec(&rec).expect("outbox serialises"), &meta.etag)
+            .await
+            .or_else(|e| match e {
+                StoreError::PreconditionFailed { .. } => Ok(String::new()),
+                e => Err(e),
+            })?;
+        sent.push(rec.notice);
+    }
+    Ok(sent)
+}
+
+/// Record a permanent failure of (source, period, revision) once and announce
+/// it once; a repeat finds the record and, once it is notified, does nothing.
+pub async fn record_failure(
+    ledger: &Ledger,
+    notify: &dyn Notify,
+    source: &SourceId,
+    plan: Option<&Plan>,
+    period: &str,
+    revision: &str,
+    err: &PipelineError,
+) -> Result<FailureRecord, PipelineError> {
+    let key = ledger.layout.failure(source, period, revision);
+    let fresh = FailureRecord {
+        tenant: source.tenant.clone(),
+        payer_account: source.payer.clone(),
+        report: source.report.clone(),
+        billing_period: period.into(),
+        revision: revision.into(),
+        manifest: plan.and_then(|p| p.delivery.manifest.as_ref().map(|m| m.0.clone())),
+        file: err.file().map(str::to_owned),
+        class: err.class(),
+        error: err.to_string(),
+        at: Utc::now(),
+        notified: false,
+    };
+    let (mut rec, etag) = match ledger
+        .store
+        .put_if_absent(&key, serde_json::to_vec_pretty(&fresh).expect("record serialises"))
+        .await
+    {
+        Ok(etag) => (fresh, etag),
+        Err(StoreError::PreconditionFailed { .. }) => {
+            let (meta, bytes) = ledger.store.get_bytes(&key).await?;
+            let rec: FailureRecord =
+                serde_json::from_slice(&bytes).map_err(|e| PipelineError::BadStaging {
+                    key: key.clone(),
+                    problem: e.to_string(),
+                })?;
+            (rec, meta.etag)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !rec.notified {
+        notify
+            .publish(&Notice::DeliveryFailed(rec.clone()))
+            .await
+            .map_err(|e| PipelineError::Store(StoreError::Service {
+                key: format!("notice for {key}"),
+                message: format!("publishing delivery-failed: {e}"),
+                retryable: true,
+            }))?;
+        rec.notified = true;
+        let body = serde_json::to_vec_pretty(&rec).expect("record serialises");
+        match ledger.store.put_if_match(&key, body, &etag).await {
+            Ok(_) | Err(StoreError::PreconditionFailed { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(rec)
+}
+
+/// The failure records of a tenant (newest last).
+pub async fn failures(ledger: &Ledger, tenant: &str) -> Result<Vec<FailureRecord>, PipelineError> {
+    let mut out = Vec::new();
+    for m in ledger.store.list(&ledger.layout.failures_dir(tenant)).await? {
+        let (_, bytes) = ledger.store.get_bytes(&m.key).await?;
+        out.push(
+            serde_json::from_slice::<FailureRecord>(&bytes).map_err(|e| {
+                PipelineError::BadStaging {
+                    key: m.key.clone(),
+                    problem: e.to_string(),
+                }
+            })?,
+        );
+    }
+    out.sort_by_key(|r| r.at);
+    Ok(out)
+}
