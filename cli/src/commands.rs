@@ -84,6 +84,12 @@ pub struct SampleArgs {
     pub files: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// The payer account (twelve digits): the rows' BillingAccountId and the manifest's account.
+    #[arg(long)]
+    pub payer: Option<String>,
+    /// The report/export name (default: curlew-cur, curlew-cur2 or curlew-focus).
+    #[arg(long)]
+    pub report: Option<String>,
 }
 
 fn check_period(p: &str, flag: &str) -> Result<()> {
@@ -93,6 +99,25 @@ fn check_period(p: &str, flag: &str) -> Result<()> {
         && p[5..].parse::<u32>().is_ok_and(|m| (1..=12).contains(&m));
     if !ok {
         bail!("{flag} {p:?} is not a billing period; write it as YYYY-MM, e.g. 2024-01");
+    }
+    Ok(())
+}
+
+fn check_payer(p: &str) -> Result<()> {
+    if !curlew::manifest::is_account_id(p) {
+        bail!("--payer {p:?} is not an AWS account id; write the payer account's twelve digits");
+    }
+    Ok(())
+}
+
+/// Report and export names as AWS allows them (they become path segments).
+fn check_report_name(r: &str) -> Result<()> {
+    let ok = !r.is_empty()
+        && r
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if !ok {
+        bail!("--report {r:?} is not a report name; use letters, digits, '_', '.' and '-' only");
     }
     Ok(())
 }
@@ -120,9 +145,7 @@ pub async fn ingest(a: IngestArgs) -> Result<i32> {
     opts.since = a.since.clone();
     opts.report = a.report.clone();
     if let Some(p) = &a.payer {
-        if !curlew::manifest::is_account_id(p) {
-            bail!("--payer {p:?} is not an AWS account id; write the payer account's twelve digits");
-        }
+        check_payer(p)?;
         opts.payer = Some(p.clone());
     }
     if let Some(j) = a.jobs {
@@ -217,11 +240,19 @@ pub fn sample(a: SampleArgs) -> Result<i32> {
         v => bail!("--versioning {v:?} is not known; use overwrite or new"),
     };
     check_period(&a.period, "--period")?;
+    if let Some(p) = &a.payer {
+        check_payer(p)?;
+    }
+    if let Some(r) = &a.report {
+        check_report_name(r)?;
+    }
     let mut spec = SampleSpec::new(format, a.rows);
     spec.versioning = versioning;
     spec.period = a.period;
     spec.files = a.files;
     spec.seed = a.seed;
+    spec.payer = a.payer;
+    spec.report = a.report;
     let out = write_sample(&spec, &a.out)?;
     println!(
         "wrote {} rows of {} to {}",
@@ -317,6 +348,142 @@ pub async fn gc(a: GcArgs) -> Result<i32> {
     }
     for k in &r.kept_in_flight {
         println!("  kept (may be in flight) {k}");
+    }
+    Ok(0)
+}
+
+/// Which SQL engine `curlew sql` writes for.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum SqlEngine {
+    /// A DuckDB view `curlew_rollup` over the tenant's index (local or s3:// store).
+    Duckdb,
+    /// An Athena table over the tenant's index (s3:// store only).
+    Athena,
+}
+
+#[derive(Args)]
+pub struct SqlArgs {
+    /// duckdb or athena.
+    #[arg(value_enum)]
+    pub engine: SqlEngine,
+    /// Where committed rollups are: a directory or s3://bucket/prefix.
+    #[arg(long = "store", visible_alias = "out", default_value = "curlew-out")]
+    pub out: String,
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
+    /// Athena: the database of the table.
+    #[arg(long, default_value = "curlew")]
+    pub database: String,
+    /// Athena: the table's name (the table holds one tenant).
+    #[arg(long, default_value = "curlew_rollup")]
+    pub table: String,
+}
+
+pub async fn sql(a: SqlArgs) -> Result<i32> {
+    let (store, prefix) = Store::open(&a.out).await;
+    if matches!(a.engine, SqlEngine::Athena) && matches!(store, Store::Fs(_)) {
+        bail!(
+            "Athena reads from S3 only and {} is a local store; point --store at s3://bucket/prefix (the store `curlew ingest --store` wrote)",
+            a.out
+        );
+    }
+    let ledger = Ledger::new(store, &prefix);
+    let key = ledger.layout.current_index(&a.tenant);
+    let url = curlew::pipeline::index::url_of(&ledger.store, &key);
+    match ledger.store.head(&key).await {
+        Ok(_) => {}
+        Err(curlew::store::StoreError::NotFound { .. }) => bail!(
+            "no index of tenant {:?} at {url}; run `curlew ingest ROOT --tenant {} --store {}` first (every commit writes it; a store of the old layout needs `curlew migrate --store {}`)",
+            a.tenant,
+            a.tenant,
+            a.out,
+            a.out
+        ),
+        Err(e) => return Err(e).with_context(|| format!("reading the index {url}")),
+    }
+    let text = match a.engine {
+        SqlEngine::Duckdb => curlew::sql::duckdb(&url),
+        SqlEngine::Athena => {
+            let dir = url.strip_suffix("symlink.txt").unwrap_or(&url);
+            curlew::sql::athena(&a.database, &a.table, dir)
+        }
+    };
+    print!("{text}");
+    Ok(0)
+}
+
+#[derive(Args)]
+pub struct MigrateArgs {
+    /// The store to migrate: a directory or s3://bucket/prefix.
+    #[arg(long = "store", visible_alias = "out", default_value = "curlew-out")]
+    pub out: String,
+    /// Only this tenant (default: every tenant of the store).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Print what would move; write and delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub async fn migrate(a: MigrateArgs) -> Result<i32> {
+    let (store, prefix) = Store::open(&a.out).await;
+    let ledger = Ledger::new(store, &prefix);
+    let opts = curlew::migrate::MigrateOptions {
+        tenant: a.tenant.clone(),
+        dry_run: a.dry_run,
+    };
+    let r = curlew::migrate::migrate(&ledger, &opts)
+        .await
+        .with_context(|| format!("curlew migrate of {} stopped", a.out))?;
+    let verb = if r.dry_run { "would move" } else { "moved" };
+    for p in &r.periods {
+        let kept = if p.kept.is_empty() {
+            String::new()
+        } else {
+            format!("; kept {} revision(s) the new layout already had", p.kept.len())
+        };
+        let outcome = match &p.outcome {
+            Some(curlew::ledger::CommitOutcome::NotNewer { current }) => {
+                format!("; CURRENT already names {current}")
+            }
+            _ => String::new(),
+        };
+        println!(
+            "{verb} tenant={} billing_period={} to {}: CURRENT revision={}, {} revision(s), {} object(s) copied{kept}{outcome}",
+            p.source.tenant,
+            p.period,
+            p.source.segments(),
+            p.revision,
+            p.revisions,
+            p.copied,
+        );
+    }
+    let (del, rebuild) = if r.dry_run {
+        ("would delete", "would rebuild")
+    } else {
+        ("deleted", "rebuilt")
+    };
+    if r.staging_deleted > 0 {
+        println!("{del} {} old staging object(s)", r.staging_deleted);
+    }
+    for t in &r.indexes_rebuilt {
+        println!("{rebuild} the index of tenant {t}");
+    }
+    for o in &r.orphans {
+        println!("left {o}: no CURRENT names it (abandoned by the old layout; delete it by hand once no older curlew writes to this store)");
+    }
+    match r.connections_reindexed {
+        Some(n) => println!("rebuilt the registry's bucket index ({n} connection(s))"),
+        None => println!("would rebuild the registry's bucket index"),
+    }
+    if !r.changed() {
+        println!(
+            "curlew migrate: nothing to migrate in {}{}",
+            a.out,
+            if r.dry_run { " (dry run)" } else { "" }
+        );
+    } else if r.dry_run {
+        println!("curlew migrate: dry run; nothing was written or deleted");
     }
     Ok(0)
 }

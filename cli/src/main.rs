@@ -38,6 +38,10 @@ enum Command {
     },
     /// Delete superseded and abandoned revisions (never what CURRENT names).
     Gc(commands::GcArgs),
+    /// Print SQL (DuckDB view or Athena table) that reads exactly what CURRENT names.
+    Sql(commands::SqlArgs),
+    /// Move a store written in the old layout (tenant=T/billing_period=P/CURRENT) to the source-scoped one.
+    Migrate(commands::MigrateArgs),
     /// Prove access to a customer's billing bucket, item by item (exit 1 on any failure).
     Check(check::CheckArgs),
     /// Connect a customer's payer account: External ID, policies, CloudFormation template.
@@ -47,7 +51,15 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
+    if let Err(e) = run() {
+        // One line, whatever RUST_BACKTRACE says: the messages say what to do.
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -67,6 +79,8 @@ fn main() -> anyhow::Result<()> {
             Command::Demo { rows, keep } => commands::demo(rows, keep).await,
             Command::Bench(a) => bench::run(a),
             Command::Gc(a) => commands::gc(a).await,
+            Command::Sql(a) => commands::sql(a).await,
+            Command::Migrate(a) => commands::migrate(a).await,
             Command::Check(a) => check::run(a).await,
             Command::Onboard(c) => onboard::run(c).await,
         }

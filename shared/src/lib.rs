@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod ledger;
 pub mod log_policy;
 pub mod manifest;
+pub mod migrate;
 pub mod money;
 pub mod onboard;
 pub mod output;

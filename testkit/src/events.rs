@@ -38,3 +38,12 @@ pub fn s3_event(name: &str, bucket: &str, key: &str) -> Value {
     rec["object"]["key"] = key.replace('=', "%3D").into();
     v
 }
+
+/// The message inside an SNS envelope as SQS receives it (or the body itself).
+pub fn sns_message(body: &str) -> String {
+    let v: Value = serde_json::from_str(body).expect("body is JSON");
+    match v.get("Message").and_then(Value::as_str) {
+        Some(m) if v.get("Type").and_then(Value::as_str) == Some("Notification") => m.to_owned(),
+        _ => body.to_owned(),
+    }
+}
