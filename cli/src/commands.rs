@@ -113,8 +113,7 @@ fn check_payer(p: &str) -> Result<()> {
 /// Report and export names as AWS allows them (they become path segments).
 fn check_report_name(r: &str) -> Result<()> {
     let ok = !r.is_empty()
-        && r
-            .bytes()
+        && r.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
     if !ok {
         bail!("--report {r:?} is not a report name; use letters, digits, '_', '.' and '-' only");
@@ -440,7 +439,10 @@ pub async fn migrate(a: MigrateArgs) -> Result<i32> {
         let kept = if p.kept.is_empty() {
             String::new()
         } else {
-            format!("; kept {} revision(s) the new layout already had", p.kept.len())
+            format!(
+                "; kept {} revision(s) the new layout already had",
+                p.kept.len()
+            )
         };
         let outcome = match &p.outcome {
             Some(curlew::ledger::CommitOutcome::NotNewer { current }) => {

@@ -59,6 +59,188 @@ fn bad_arguments_say_what_to_do() {
         .unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not a directory"));
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, value, says) in [
+        ("--payer", "12345", "is not an AWS account id"),
+        ("--report", "my report", "is not a report name"),
+    ] {
+        let o = curlew()
+            .args(["sample", flag, value, "--out"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{err}");
+    }
+    assert!(walk_all(dir.path()).is_empty(), "nothing is written");
+}
+
+fn walk_all(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    if dir.exists() {
+        common::walk(dir)
+    } else {
+        Vec::new()
+    }
+}
+
+/// Every file below `dir` with its bytes.
+fn snapshot(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    walk_all(dir)
+        .into_iter()
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect()
+}
+
+/// `curlew sample --payer P --report R` of 2024-01 into `src`, ingested into `out` for tenant acme.
+fn sample_and_ingest(src: &std::path::Path, out: &std::path::Path) {
+    let said = run(curlew()
+        .args([
+            "sample", "--rows", "300", "--payer", PAYER, "--report", "my-cur", "--out",
+        ])
+        .arg(src));
+    assert!(said.contains("cur/my-cur/"), "{said}");
+    let said = run(curlew()
+        .arg("ingest")
+        .arg(src)
+        .args(["--tenant", "acme", "--store"])
+        .arg(out));
+    assert!(
+        said.contains("my-cur (payer 123456789012) 2024-01"),
+        "{said}"
+    );
+}
+
+const PAYER: &str = "123456789012";
+
+#[test]
+fn sql_prints_the_query_over_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, out) = (dir.path().join("billing"), dir.path().join("out"));
+    let sql = |engine: &str| {
+        let mut c = curlew();
+        c.args(["sql", engine, "--tenant", "acme", "--store"])
+            .arg(&out)
+            .env("RUST_BACKTRACE", "1");
+        c
+    };
+    // Nothing ingested yet: say what to do.
+    let o = sql("duckdb").output().unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no index of tenant \"acme\"") && err.contains("run `curlew ingest"),
+        "{err}"
+    );
+    sample_and_ingest(&src, &out);
+    let index = out.join("tenant=acme/_current/symlink.txt");
+    let listed = std::fs::read_to_string(&index).unwrap();
+    assert!(
+        listed.contains(&format!("payer={PAYER}/report=my-cur/revision=")),
+        "{listed}"
+    );
+    let text = run(&mut sql("duckdb"));
+    assert!(
+        text.contains(&format!("read_text('{}')", index.display())),
+        "{text}"
+    );
+    assert!(
+        text.contains("CREATE OR REPLACE VIEW curlew_rollup"),
+        "{text}"
+    );
+    // Athena reads S3 only: one line that says so, no backtrace.
+    let o = sql("athena").output().unwrap();
+    assert!(!o.status.success());
+    assert!(o.stdout.is_empty());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("local store") && err.contains("s3://bucket/prefix"),
+        "{err}"
+    );
+    assert!(!err.to_lowercase().contains("backtrace"), "{err}");
+}
+
+/// Rewrite the store at `out` into the old layout: `billing_period=P/CURRENT`
+/// naming `billing_period=P/revision=R/`, no index.
+fn to_old_layout(out: &std::path::Path) {
+    for cur in walk_all(out).into_iter().filter(|p| p.ends_with("CURRENT")) {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&cur).unwrap()).unwrap();
+        let rev = v["revision"].as_str().unwrap().to_owned();
+        let source_dir = cur.parent().unwrap();
+        let payer_dir = source_dir.parent().unwrap();
+        let period_dir = payer_dir.parent().unwrap();
+        std::fs::rename(
+            source_dir.join(format!("revision={rev}")),
+            period_dir.join(format!("revision={rev}")),
+        )
+        .unwrap();
+        let rel = period_dir.strip_prefix(out).unwrap().display().to_string();
+        let old = serde_json::json!({
+            "revision": rev,
+            "time": v["time"],
+            "id": v["id"],
+            "rollup_key": format!("{rel}/revision={rev}/rollup.parquet"),
+            "summary_key": format!("{rel}/revision={rev}/summary.json"),
+        });
+        std::fs::write(period_dir.join("CURRENT"), old.to_string()).unwrap();
+        std::fs::remove_dir_all(payer_dir).unwrap();
+    }
+    std::fs::remove_dir_all(out.join("tenant=acme/_current")).unwrap();
+}
+
+#[test]
+fn migrate_dry_run_prints_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, out) = (dir.path().join("billing"), dir.path().join("out"));
+    sample_and_ingest(&src, &out);
+    to_old_layout(&out);
+    let migrate = |extra: &[&str]| {
+        let mut c = curlew();
+        c.args(["migrate", "--store"]).arg(&out).args(extra);
+        run(&mut c)
+    };
+    let before = snapshot(&out);
+    let dry = migrate(&["--dry-run"]);
+    let line =
+        format!("would move tenant=acme billing_period=2024-01 to payer={PAYER}/report=my-cur/");
+    assert!(dry.contains(&line), "{dry}");
+    assert!(
+        dry.contains("dry run; nothing was written or deleted"),
+        "{dry}"
+    );
+    assert!(before == snapshot(&out), "the dry run changed the store");
+    let o = curlew()
+        .args(["report", "--tenant", "acme", "--store"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "the old layout is not read");
+
+    let moved = migrate(&["--tenant", "acme"]);
+    assert!(
+        moved.contains(&format!(
+            "moved tenant=acme billing_period=2024-01 to payer={PAYER}/report=my-cur/"
+        )),
+        "{moved}"
+    );
+    let report = run(curlew()
+        .args([
+            "report", "--tenant", "acme", "--by", "payer", "--format", "json", "--store",
+        ])
+        .arg(&out));
+    let json: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(json[0]["BillingAccountId"], PAYER);
+    assert_eq!(json[0]["x_LineItemCount"], 300);
+    let before = snapshot(&out);
+    assert!(migrate(&[]).contains("nothing to migrate"));
+    assert!(
+        before == snapshot(&out),
+        "a second migrate changed the store"
+    );
 }
 
 #[test]
@@ -116,6 +298,21 @@ fn ingest_and_report_with_an_s3_store() {
     let json: serde_json::Value = serde_json::from_str(&report).unwrap();
     assert_eq!(json[0]["BillingPeriod"], "2024-01");
     assert_eq!(json[0]["x_LineItemCount"], 2000);
+    // The SQL follows the tenant's index on S3.
+    let athena = on_s3(&["sql", "athena", "--tenant", "acme", "--store", &store]);
+    assert!(
+        athena.contains(&format!(
+            "LOCATION 's3://{out}/curlew/tenant=acme/_current/';"
+        )),
+        "{athena}"
+    );
+    let duckdb = on_s3(&["sql", "duckdb", "--tenant", "acme", "--store", &store]);
+    assert!(
+        duckdb.contains(&format!(
+            "read_text('s3://{out}/curlew/tenant=acme/_current/symlink.txt')"
+        )),
+        "{duckdb}"
+    );
     // Re-running changes nothing; gc keeps what CURRENT names.
     assert!(on_s3(&ingest).contains("already committed"));
     assert!(on_s3(&["gc", "--tenant", "acme", "--store", &store]).contains("deleted 0 superseded"));

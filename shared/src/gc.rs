@@ -86,5 +86,13 @@ pub async fn gc(
             report.deleted_staging.push(format!("{staging}{sub}/"));
         }
     }
+    // Outbox records older than the grace period: no retry can still need them.
+    let outbox = format!("{}_outbox/", ledger.layout.tenant_dir(tenant));
+    for o in ledger.store.list(&outbox).await? {
+        if o.last_modified < cutoff {
+            ledger.store.delete(&o.key).await?;
+            report.objects_deleted += 1;
+        }
+    }
     Ok(report)
 }

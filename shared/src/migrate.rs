@@ -159,9 +159,10 @@ fn scan(tenant_dir: &str, objects: Vec<ObjectMeta>) -> OldTenant {
                 }
             }
             [p, r, _, ..] => {
-                if let (Some(period), Some(rev)) =
-                    (p.strip_prefix("billing_period="), r.strip_prefix("revision="))
-                {
+                if let (Some(period), Some(rev)) = (
+                    p.strip_prefix("billing_period="),
+                    r.strip_prefix("revision="),
+                ) {
                     old.revisions
                         .entry(period.to_owned())
                         .or_default()
@@ -189,7 +190,10 @@ async fn tenants(ledger: &Ledger) -> Result<Vec<String>, MigrateError> {
 }
 
 /// Migrate the store of `ledger` (and its registry, on the same store and prefix).
-pub async fn migrate(ledger: &Ledger, opts: &MigrateOptions) -> Result<MigrateReport, MigrateError> {
+pub async fn migrate(
+    ledger: &Ledger,
+    opts: &MigrateOptions,
+) -> Result<MigrateReport, MigrateError> {
     let mut report = MigrateReport {
         dry_run: opts.dry_run,
         ..MigrateReport::default()

@@ -42,6 +42,10 @@ pub struct Connection {
     pub prefix: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<String>,
+    /// The report was bound by the pipeline (the first seen), not named by
+    /// the customer: another report under the prefix is refused, not skipped.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub report_auto: bool,
     pub status: ConnectionStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_detail: Option<String>,
@@ -83,6 +87,7 @@ impl Connection {
             bucket: bucket.into(),
             prefix: prefix.into(),
             report: None,
+            report_auto: false,
             status: ConnectionStatus::Pending,
             status_detail: None,
             linked_accounts: Vec::new(),
@@ -106,7 +111,7 @@ pub enum RegistryError {
     Corrupt { key: String, problem: String },
     #[error("{key}: gave up after {tries} conflicting writes; re-run the change")]
     Contended { key: String, tries: u32 },
-    #[error("connection {tenant}/{payer} ingests report {bound:?}, and {other:?} also delivers under its prefix; they would be summed twice. What to do: name the report the connection ingests (`curlew connect ... --report NAME`)")]
+    #[error("connection {tenant}/{payer} ingests report {bound:?}, and {other:?} also delivers under its prefix; they would be summed twice. What to do: name the report the connection ingests (the ReportName of its onboarding template)")]
     ReportAmbiguous {
         tenant: String,
         payer: String,
@@ -305,7 +310,10 @@ impl Registry {
     ) -> Result<(), RegistryError> {
         let mut clash = None;
         self.update(tenant, payer, |c| match &c.report {
-            None => c.report = Some(report.to_owned()),
+            None => {
+                c.report = Some(report.to_owned());
+                c.report_auto = true;
+            }
             Some(r) if r != report => clash = Some(r.clone()),
             Some(_) => {}
         })

@@ -13,7 +13,6 @@ use curlew::registry::{Connection, RegistryError};
 use curlew_lambda::announced::{announced, ObjectRef};
 use curlew_lambda::publish::{publish_all, Message};
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
 
 /// What the planner did with one announced object for one connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,28 +70,25 @@ async fn plan_for(deps: &Deps, conn: &Connection, obj: &ObjectRef) -> Result<Pla
     let delivery = delivery_from_manifest(&source, &obj.key)
         .await
         .map_err(PipelineError::from)?;
-    if scope.report.is_none() {
+    let mut known = Scope::known_reports(conn);
+    if conn.report.is_none() {
         // The first report seen under the prefix becomes the connection's; a
-        // second one is refused, naming both, instead of being summed.
+        // later different one is refused by the pipeline, naming both,
+        // instead of being summed.
         match deps
             .registry()
             .bind_report(&conn.tenant, &conn.payer_account, &delivery.report)
             .await
         {
-            Ok(()) => scope.report = Some(delivery.report.clone()),
-            Err(RegistryError::ReportAmbiguous { bound, other, .. }) => {
-                return Err(PipelineError::Ambiguous {
-                    payer: conn.payer_account.clone(),
-                    period: delivery.period.clone().unwrap_or_default(),
-                    reports: vec![bound, other],
-                }
-                .into())
+            Ok(()) => {}
+            Err(RegistryError::ReportAmbiguous { bound, .. }) => {
+                known.insert(bound);
             }
             Err(e) => return Err(e.into()),
         }
     }
     let period = delivery.period.clone().unwrap_or_default();
-    match plan_delivery(&source, &ledger, &scope, delivery, &BTreeSet::new()).await? {
+    match plan_delivery(&source, &ledger, &scope, delivery, &known).await? {
         Decision::Skipped { source, skip } => {
             tracing::info!(%source, ?skip, key = %obj.key, "not planned");
             Ok(PlanOutcome::Skipped {

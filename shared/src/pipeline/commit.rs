@@ -121,6 +121,11 @@ pub async fn commit_plan(
         };
         if let Some((cur, _)) = ledger.current(&plan.source, &period).await? {
             if delivery.revision <= cur.rev() {
+                if cur.revision == rev_name {
+                    // A retry after CURRENT moved: the index may not have
+                    // followed (the earlier attempt failed after the commit).
+                    super::index::refresh(ledger, &plan.source.tenant).await?;
+                }
                 out.push(PeriodCommit {
                     period,
                     outcome: CommitOutcome::NotNewer {

@@ -73,7 +73,7 @@ pub struct FailureRecord {
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Notice {
     RevisionCommitted(CommittedNotice),
-    DeliveryFailed(FailureRecord),
+    DeliveryFailed(Box<FailureRecord>),
 }
 
 impl Notice {
@@ -244,7 +244,7 @@ pub async fn record_failure(
     };
     if !rec.notified {
         notify
-            .publish(&Notice::DeliveryFailed(rec.clone()))
+            .publish(&Notice::DeliveryFailed(Box::new(rec.clone())))
             .await
             .map_err(|e| PipelineError::Store(StoreError::Service {
                 key: format!("notice for {key}"),

@@ -40,8 +40,10 @@ impl Scope {
         }
     }
 
-    /// What a registered connection allows: its payer, its report, its
-    /// linked accounts (with the payer itself) and its start date.
+    /// What a registered connection allows: its payer, its report (one it
+    /// names; one the pipeline bound is checked through `other_reports`
+    /// instead, see [`Scope::known_reports`]), its linked accounts (with the
+    /// payer itself) and its start date.
     pub fn for_connection(conn: &Connection) -> Scope {
         let accounts = (!conn.linked_accounts.is_empty()).then(|| {
             let mut a: BTreeSet<String> = conn.linked_accounts.iter().cloned().collect();
@@ -51,11 +53,21 @@ impl Scope {
         Scope {
             tenant: conn.tenant.clone(),
             payer: Some(conn.payer_account.clone()),
-            report: conn.report.clone(),
+            report: conn.report.clone().filter(|_| !conn.report_auto),
             accounts,
             since: conn.since.clone(),
             max_files: DEFAULT_MAX_FILES,
         }
+    }
+
+    /// The reports a connection already ingests without having named one
+    /// (bound by the pipeline): a different one is refused as ambiguous.
+    pub fn known_reports(conn: &Connection) -> BTreeSet<String> {
+        conn.report
+            .iter()
+            .filter(|_| conn.report_auto)
+            .cloned()
+            .collect()
     }
 
     /// The source a delivery belongs to under this scope.

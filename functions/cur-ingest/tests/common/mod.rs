@@ -15,6 +15,7 @@ use curlew::registry::{AccessMode, Connection};
 use curlew::report::load_committed;
 use curlew::sample::{write_sample, SampleFormat, SampleOutput, SampleSpec, Versioning};
 use curlew::store::Store;
+#[allow(unused_imports)]
 pub use curlew_testkit::events::{event, s3_event};
 use curlew_testkit::{aws, moto};
 use serde_json::Value;
