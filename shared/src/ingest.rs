@@ -240,9 +240,9 @@ fn outcome_status(o: JobOutcome) -> DeliveryStatus {
         JobOutcome::Abandoned { why } => DeliveryStatus::Abandoned(why),
         JobOutcome::Failed(rec) => DeliveryStatus::Failed(rec),
         JobOutcome::Committed(c) => DeliveryStatus::Committed(c),
-        JobOutcome::Staged => DeliveryStatus::Retry(PipelineError::Task(
-            "parts missing after staging".into(),
-        )),
+        JobOutcome::Staged => {
+            DeliveryStatus::Retry(PipelineError::Task("parts missing after staging".into()))
+        }
     }
 }
 

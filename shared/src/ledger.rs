@@ -353,10 +353,7 @@ mod tests {
                 "{segs}"
             );
             let parts: Vec<&str> = segs.trim_end_matches('/').split('/').collect();
-            assert_eq!(
-                SourceId::from_segments("acme", parts[0], parts[1]),
-                Some(s)
-            );
+            assert_eq!(SourceId::from_segments("acme", parts[0], parts[1]), Some(s));
         }
     }
 

@@ -176,9 +176,7 @@ impl Registry {
     }
 
     async fn index(&self, conn: &Connection) -> Result<(), RegistryError> {
-        self.store
-            .put(&self.bucket_entry(conn), Vec::new())
-            .await?;
+        self.store.put(&self.bucket_entry(conn), Vec::new()).await?;
         Ok(())
     }
 

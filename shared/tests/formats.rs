@@ -213,12 +213,19 @@ fn an_athena_report_being_updated_is_held_back() {
     assert_eq!(r.deliveries.len(), 1, "{r:?}");
     match &r.deliveries[0].status {
         DeliveryStatus::Held(why) => {
-            assert!(why.contains("status UPDATING") && why.contains("held back"), "{why}")
+            assert!(
+                why.contains("status UPDATING") && why.contains("held back"),
+                "{why}"
+            )
         }
         other => panic!("{other:?}"),
     }
     assert!(!r.failed(), "a hold is not a failure");
-    assert!(!out.path().join("tenant=t").join("billing_period=2018-10").exists());
+    assert!(!out
+        .path()
+        .join("tenant=t")
+        .join("billing_period=2018-10")
+        .exists());
     curlew::sample::write_status(&status, "READY").unwrap();
     assert_eq!(
         summaries(&ingest_dir(src.path(), out.path(), |_| {})).len(),

@@ -13,11 +13,11 @@ use curlew::pipeline::{
     PartRead, Plan, Silent,
 };
 use curlew::read::ReadOptions;
-use std::collections::BTreeSet;
 use curlew::registry::{AccessMode, Connection, ConnectionStatus, Registry};
 use curlew::report::load_committed;
 use curlew::sample::{write_sample, SampleFormat, SampleSpec, Versioning};
 use curlew::store::{S3Store, Store, StoreError};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 #[derive(Clone, Copy, Debug)]
@@ -333,7 +333,11 @@ async fn crash_between_staging_and_commit(kind: Kind) {
     ));
     let (cur, _) = ledger.current(&id, "2024-01").await.unwrap().unwrap();
     assert_eq!(cur.revision, d2.revision.name());
-    assert_eq!(cur.previous, Some(d1.revision.name()), "CURRENT names what it replaced");
+    assert_eq!(
+        cur.previous,
+        Some(d1.revision.name()),
+        "CURRENT names what it replaced"
+    );
     assert!(out.list("tenant=acme/_staging/").await.unwrap().is_empty());
 }
 

@@ -2,7 +2,6 @@
 //! access-proof tests of the `curlew` crate and of the onboard function:
 //! what moto cannot show (sts:ExternalId in a trust policy, KMS refusals).
 
-
 use aws_sdk_s3::operation::get_bucket_location::GetBucketLocationOutput;
 use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
 use aws_sdk_s3::operation::list_objects_v2::{ListObjectsV2Error, ListObjectsV2Output};

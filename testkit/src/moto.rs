@@ -1,7 +1,6 @@
 //! moto_server for the tests: one server per test binary on a free 127.0.0.1
 //! port, started on first use, stopped when the test process exits.
 
-
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};

@@ -21,7 +21,13 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
 pub async fn upload_dir(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str, dir: &Path) {
     for f in walk(dir) {
         let rel = f.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-        put(client, bucket, &format!("{prefix}{rel}"), std::fs::read(&f).unwrap()).await;
+        put(
+            client,
+            bucket,
+            &format!("{prefix}{rel}"),
+            std::fs::read(&f).unwrap(),
+        )
+        .await;
     }
 }
 

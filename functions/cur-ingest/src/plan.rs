@@ -35,7 +35,11 @@ pub enum PlanOutcome {
     /// Failed for good: one failure record, one `delivery-failed` notice.
     Failed { source: SourceId, error: String },
     /// The customer's account refused access: parked and the connection marked.
-    Parked { tenant: String, payer: String, why: String },
+    Parked {
+        tenant: String,
+        payer: String,
+        why: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +66,11 @@ impl PlanError {
 }
 
 /// Plan `obj` for one connection; errors carry their class.
-async fn plan_for(deps: &Deps, conn: &Connection, obj: &ObjectRef) -> Result<PlanOutcome, PlanError> {
+async fn plan_for(
+    deps: &Deps,
+    conn: &Connection,
+    obj: &ObjectRef,
+) -> Result<PlanOutcome, PlanError> {
     let mut scope = Scope::for_connection(conn);
     scope.max_files = deps.config.max_files;
     let ledger = deps.ledger();
@@ -221,7 +229,13 @@ pub async fn plan_object(deps: &Deps, obj: &ObjectRef) -> Result<Vec<PlanOutcome
 fn manifest_revision(key: &str) -> String {
     let name: String = key
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("manifest-{}", &name[name.len().saturating_sub(80)..])
 }

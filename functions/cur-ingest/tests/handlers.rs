@@ -49,13 +49,20 @@ async fn delivery_to_commit_through_sns_and_sqs() {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (v2, out2) = deliver(&w, 2, 2).await;
     let mut sns = event("sns-s3-put-cur1-manifest.json");
-    let inner = s3_event("s3-put-cur1-manifest.json", &w.billing, &out2.manifest_keys[1]);
+    let inner = s3_event(
+        "s3-put-cur1-manifest.json",
+        &w.billing,
+        &out2.manifest_keys[1],
+    );
     sns["Records"][0]["Sns"]["Message"] = inner.to_string().into();
     plan::handle(&w.deps, sns).await.unwrap();
     drain(&w).await;
     let c2 = committed(&w).await;
     assert_ne!(c2.current.revision, c.current.revision);
-    assert_eq!(c2.current.previous.as_deref(), Some(c.current.revision.as_str()));
+    assert_eq!(
+        c2.current.previous.as_deref(),
+        Some(c.current.revision.as_str())
+    );
     assert_eq!(c2.summary.totals, local_totals(v2.path()).await);
     assert_eq!(c2.summary.input_files.len(), 2);
     let notes = notices(&w).await;
@@ -76,9 +83,13 @@ async fn sqs_wrapped_cur2_manifest_and_ignored_objects() {
     let mut ev = event("sqs-sns-s3-put-cur2-manifest.json");
     let body: Value = serde_json::from_str(ev["Records"][0]["body"].as_str().unwrap()).unwrap();
     let mut envelope = body.clone();
-    envelope["Message"] = s3_event("s3-put-cur2-manifest.json", &w.billing, &out.manifest_keys[0])
-        .to_string()
-        .into();
+    envelope["Message"] = s3_event(
+        "s3-put-cur2-manifest.json",
+        &w.billing,
+        &out.manifest_keys[0],
+    )
+    .to_string()
+    .into();
     ev["Records"][0]["body"] = envelope.to_string().into();
     let r = plan::handle(&w.deps, ev).await.unwrap();
     assert_eq!(r["batchItemFailures"], serde_json::json!([]));
@@ -95,7 +106,11 @@ async fn sqs_wrapped_cur2_manifest_and_ignored_objects() {
     assert!(r["outcomes"].to_string().contains("NotAManifest"), "{r}");
     let r = plan::handle(
         &w.deps,
-        s3_event("s3-put-cur2-manifest.json", "nobody-knows-this-bucket", "x/y-Manifest.json"),
+        s3_event(
+            "s3-put-cur2-manifest.json",
+            "nobody-knows-this-bucket",
+            "x/y-Manifest.json",
+        ),
     )
     .await
     .unwrap();
@@ -154,15 +169,31 @@ async fn access_refused_at_planning_parks_the_event_and_marks_the_connection() {
         matches!(&out[..], [plan::PlanOutcome::Parked { why, .. }] if why.contains("nobody/444455556666 has no role ARN")),
         "{out:?}"
     );
-    let parked = curlew::pipeline::parked(&w.deps.ledger(), "nobody").await.unwrap();
+    let parked = curlew::pipeline::parked(&w.deps.ledger(), "nobody")
+        .await
+        .unwrap();
     assert_eq!(parked.len(), 1);
-    assert_eq!((parked[0].bucket.as_str(), parked[0].key.as_str()), (orphan.as_str(), obj.key.as_str()));
-    let (c, _) = w.deps.registry().get("nobody", "444455556666").await.unwrap();
+    assert_eq!(
+        (parked[0].bucket.as_str(), parked[0].key.as_str()),
+        (orphan.as_str(), obj.key.as_str())
+    );
+    let (c, _) = w
+        .deps
+        .registry()
+        .get("nobody", "444455556666")
+        .await
+        .unwrap();
     assert_eq!(c.status, curlew::registry::ConnectionStatus::Degraded);
     assert!(c.status_detail.unwrap().contains("no role ARN"));
     // The same event again is one parked record, not two.
     plan::plan_object(&w.deps, &obj).await.unwrap();
-    assert_eq!(curlew::pipeline::parked(&w.deps.ledger(), "nobody").await.unwrap().len(), 1);
+    assert_eq!(
+        curlew::pipeline::parked(&w.deps.ledger(), "nobody")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 /// The real anonymised legacy CUR from ../shared/data, delivered with a
@@ -184,14 +215,29 @@ async fn real_cur_from_shared_data_through_the_functions() {
     });
     let manifest_key = format!("cur/anon/20231101-20231201/{asm}/anon-Manifest.json");
     use curlew_testkit::upload::put;
-    put(&w.deps.s3, &w.billing, &data_key, std::fs::read(&file).unwrap()).await;
-    put(&w.deps.s3, &w.billing, &manifest_key, manifest.to_string().into_bytes()).await;
+    put(
+        &w.deps.s3,
+        &w.billing,
+        &data_key,
+        std::fs::read(&file).unwrap(),
+    )
+    .await;
+    put(
+        &w.deps.s3,
+        &w.billing,
+        &manifest_key,
+        manifest.to_string().into_bytes(),
+    )
+    .await;
     announce(&w, &manifest_key).await;
     drain(&w).await;
     let c = committed(&w).await;
     assert_eq!(c.period, "2023-11");
     assert_eq!(c.summary.rows_read, 1281);
-    assert_eq!(c.summary.totals.billed_cost, curlew::money::dec("1.68230869740"));
+    assert_eq!(
+        c.summary.totals.billed_cost,
+        curlew::money::dec("1.68230869740")
+    );
     let local = tempfile::tempdir().unwrap();
     std::fs::copy(&file, local.path().join("anon.csv")).unwrap();
     assert_eq!(c.summary.totals, local_totals(local.path()).await);

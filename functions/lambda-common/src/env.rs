@@ -26,10 +26,12 @@ pub fn optional(name: &'static str, default: &str) -> String {
 pub fn number(name: &'static str, default: usize) -> Result<usize, ConfigError> {
     match std::env::var(name) {
         Err(_) => Ok(default),
-        Ok(v) => v.parse().map_err(|e: std::num::ParseIntError| ConfigError::Invalid {
-            name,
-            value: v,
-            why: e.to_string(),
-        }),
+        Ok(v) => v
+            .parse()
+            .map_err(|e: std::num::ParseIntError| ConfigError::Invalid {
+                name,
+                value: v,
+                why: e.to_string(),
+            }),
     }
 }

@@ -4,10 +4,10 @@
 
 use super::assume::assume_as;
 use super::{AccessClients, CallError, Cause};
+use crate::failure::Class;
 use crate::onboard::keys::{KeyVault, KeyVaultError};
 use crate::onboard::{OnboardingError, Onboardings};
 use crate::registry::{AccessMode, Connection};
-use crate::failure::Class;
 use crate::store::Store;
 use aws_sdk_s3::config::Credentials;
 

@@ -4,7 +4,7 @@
 
 use super::notice::{outbox_put, CommittedNotice};
 use super::part::{abandoned, load_part, OffPeriod};
-use super::{Plan, PipelineError};
+use super::{PipelineError, Plan};
 use crate::discover::Source;
 use crate::ledger::{CommitOutcome, Current, Ledger};
 use crate::manifest::DeliveryKind;
@@ -26,7 +26,9 @@ pub enum CommitResult {
     Committed(Vec<PeriodCommit>),
     /// The manifest or a data file changed while the revision was read; a
     /// newer delivery is on its way. Nothing was committed.
-    Abandoned { why: String },
+    Abandoned {
+        why: String,
+    },
 }
 
 fn kind_name(kind: DeliveryKind) -> String {

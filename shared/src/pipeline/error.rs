@@ -37,7 +37,9 @@ pub enum PipelineError {
         files: usize,
         cap: usize,
     },
-    #[error("{key}: {problem}. What to do: re-plan the delivery (it is rebuilt from the manifest)")]
+    #[error(
+        "{key}: {problem}. What to do: re-plan the delivery (it is rebuilt from the manifest)"
+    )]
     BadPlan { key: String, problem: String },
     #[error("staged part {key} is not readable ({problem}). What to do: re-run the ingest; staging is rebuilt")]
     BadStaging { key: String, problem: String },

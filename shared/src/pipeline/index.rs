@@ -11,10 +11,7 @@ const MAX_TRIES: u32 = 32;
 /// Where a reader finds `key`: `s3://bucket/key`, or an absolute local path.
 pub fn url_of(store: &Store, key: &str) -> String {
     match store.local_path(key) {
-        Some(p) => std::path::absolute(&p)
-            .unwrap_or(p)
-            .display()
-            .to_string(),
+        Some(p) => std::path::absolute(&p).unwrap_or(p).display().to_string(),
         None => store.describe(key),
     }
 }
@@ -41,7 +38,12 @@ pub async fn refresh(ledger: &Ledger, tenant: &str) -> Result<(), LedgerError> {
             body.push('\n');
         }
         let res = match &before {
-            Some(etag) => ledger.store.put_if_match(&key, body.into_bytes(), etag).await,
+            Some(etag) => {
+                ledger
+                    .store
+                    .put_if_match(&key, body.into_bytes(), etag)
+                    .await
+            }
             None => ledger.store.put_if_absent(&key, body.into_bytes()).await,
         };
         match res {

@@ -3,7 +3,7 @@
 //! (through a failure record written before it is announced). Publishing is
 //! behind [`Notify`]: SNS in Lambda, nothing (or the terminal) locally.
 
-use super::{OffPeriod, Plan, PipelineError};
+use super::{OffPeriod, PipelineError, Plan};
 use crate::failure::Class;
 use crate::ledger::{Ledger, SourceId};
 use crate::output::Summary;
@@ -72,8 +72,8 @@ pub struct FailureRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Notice {
-    RevisionCommitted(CommittedNotice),
-    DeliveryFailed(Box<FailureRecord>),
+    RevisionCommitted(Box<CommittedNotice>),
+    DeliveryFailed(FailureRecord),
 }
 
 impl Notice {
@@ -177,19 +177,25 @@ pub async fn deliver_notices(
         }
         rec.notice.previous = cur.previous.clone();
         notify
-            .publish(&Notice::RevisionCommitted(rec.notice.clone()))
+            .publish(&Notice::RevisionCommitted(Box::new(rec.notice.clone())))
             .await
-            .map_err(|e| PipelineError::Store(StoreError::Service {
-                key: format!("notice for {key}"),
-                message: format!("publishing the commit notice: {e}"),
-                retryable: true,
-            }))?;
+            .map_err(|e| {
+                PipelineError::Store(StoreError::Service {
+                    key: format!("notice for {key}"),
+                    message: format!("publishing the commit notice: {e}"),
+                    retryable: true,
+                })
+            })?;
         rec.sent = true;
         // Marking sent may race a duplicate worker that also published: at
         // worst one extra notice, never none.
         ledger
             .store
-            .put_if_match(&key, serde_json::to_vec(&rec).expect("outbox serialises"), &meta.etag)
+            .put_if_match(
+                &key,
+                serde_json::to_vec(&rec).expect("outbox serialises"),
+                &meta.etag,
+            )
             .await
             .or_else(|e| match e {
                 StoreError::PreconditionFailed { .. } => Ok(String::new()),
@@ -227,7 +233,10 @@ pub async fn record_failure(
     };
     let (mut rec, etag) = match ledger
         .store
-        .put_if_absent(&key, serde_json::to_vec_pretty(&fresh).expect("record serialises"))
+        .put_if_absent(
+            &key,
+            serde_json::to_vec_pretty(&fresh).expect("record serialises"),
+        )
         .await
     {
         Ok(etag) => (fresh, etag),
@@ -244,13 +253,15 @@ pub async fn record_failure(
     };
     if !rec.notified {
         notify
-            .publish(&Notice::DeliveryFailed(Box::new(rec.clone())))
+            .publish(&Notice::DeliveryFailed(rec.clone()))
             .await
-            .map_err(|e| PipelineError::Store(StoreError::Service {
-                key: format!("notice for {key}"),
-                message: format!("publishing delivery-failed: {e}"),
-                retryable: true,
-            }))?;
+            .map_err(|e| {
+                PipelineError::Store(StoreError::Service {
+                    key: format!("notice for {key}"),
+                    message: format!("publishing delivery-failed: {e}"),
+                    retryable: true,
+                })
+            })?;
         rec.notified = true;
         let body = serde_json::to_vec_pretty(&rec).expect("record serialises");
         match ledger.store.put_if_match(&key, body, &etag).await {
@@ -264,7 +275,11 @@ pub async fn record_failure(
 /// The failure records of a tenant (newest last).
 pub async fn failures(ledger: &Ledger, tenant: &str) -> Result<Vec<FailureRecord>, PipelineError> {
     let mut out = Vec::new();
-    for m in ledger.store.list(&ledger.layout.failures_dir(tenant)).await? {
+    for m in ledger
+        .store
+        .list(&ledger.layout.failures_dir(tenant))
+        .await?
+    {
         let (_, bytes) = ledger.store.get_bytes(&m.key).await?;
         out.push(
             serde_json::from_slice::<FailureRecord>(&bytes).map_err(|e| {

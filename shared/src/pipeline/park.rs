@@ -38,7 +38,10 @@ fn key_of(ledger: &Ledger, p: &Parked) -> String {
 pub async fn park(ledger: &Ledger, p: &Parked) -> Result<(), PipelineError> {
     ledger
         .store
-        .put(&key_of(ledger, p), serde_json::to_vec_pretty(p).expect("serialises"))
+        .put(
+            &key_of(ledger, p),
+            serde_json::to_vec_pretty(p).expect("serialises"),
+        )
         .await?;
     Ok(())
 }

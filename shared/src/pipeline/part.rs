@@ -1,7 +1,7 @@
 //! Parts: one data file of a plan, read pinned to the ETag the plan recorded,
 //! streamed into a partial rollup of the plan's period, staged compactly.
 
-use super::{Plan, PipelineError, WIRE_VERSION};
+use super::{PipelineError, Plan, WIRE_VERSION};
 use crate::discover::Source;
 use crate::fields::Dialect;
 use crate::ledger::Ledger;
@@ -77,7 +77,9 @@ pub enum PartRead {
     Read(Part),
     /// The file is not the version the plan pinned: AWS rewrote it (overwrite
     /// mode); the revision must not commit a mixture.
-    Rewritten { key: String },
+    Rewritten {
+        key: String,
+    },
 }
 
 fn is_parquet_key(key: &str) -> bool {
@@ -93,7 +95,10 @@ fn spool(
     Ok(tmp)
 }
 
-type Job = Box<dyn FnOnce() -> Result<(crate::read::FileReport, BTreeMap<String, PeriodRollup>), ReadError> + Send>;
+type Job = Box<
+    dyn FnOnce() -> Result<(crate::read::FileReport, BTreeMap<String, PeriodRollup>), ReadError>
+        + Send,
+>;
 
 /// Stream data file `index` of `plan` into a partial rollup (CPU work on a
 /// blocking thread), read only if it is still the version the plan pinned.
@@ -132,8 +137,7 @@ pub async fn process_part(
             )
         }
         None => {
-            let (observed, reader) = match source.store.get_if_match(&meta.key, &meta.etag).await
-            {
+            let (observed, reader) = match source.store.get_if_match(&meta.key, &meta.etag).await {
                 Ok(x) => x,
                 Err(StoreError::PreconditionFailed { .. }) => return rewritten(),
                 Err(e) => return Err(e.into()),
@@ -222,7 +226,10 @@ pub async fn stage_part(
 
 /// Which parts are staged: one listing of the staging prefix (the commit
 /// barrier costs a list per finished part, never a read of every part).
-pub async fn staged_indexes(ledger: &Ledger, plan: &Plan) -> Result<BTreeSet<usize>, PipelineError> {
+pub async fn staged_indexes(
+    ledger: &Ledger,
+    plan: &Plan,
+) -> Result<BTreeSet<usize>, PipelineError> {
     let dir = parts_dir(ledger, plan);
     Ok(ledger
         .store

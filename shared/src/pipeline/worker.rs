@@ -7,7 +7,7 @@
 use super::commit::{commit_plan, CommitResult, PeriodCommit};
 use super::notice::{deliver_notices, record_failure, FailureRecord, Notify};
 use super::part::{abandon, abandoned, process_part, stage_part, staged_indexes, PartRead};
-use super::{Plan, PipelineError};
+use super::{PipelineError, Plan};
 use crate::discover::Source;
 use crate::failure::Class;
 use crate::ledger::Ledger;

@@ -39,9 +39,20 @@ where
             message: format!("NoSuchBucket: the bucket does not exist: {message}"),
         },
         ("NoSuchKey" | "NotFound", _) | (_, Some(404)) => StoreError::NotFound { key: key.into() },
-        ("AccessDenied" | "AllAccessDisabled" | "InvalidAccessKeyId" | "SignatureDoesNotMatch"
-        | "ExpiredToken" | "InvalidToken" | "PermanentRedirect" | "AuthorizationHeaderMalformed"
-        | "KMS.DisabledException" | "KMS.KMSInvalidStateException" | "KMS.NotFoundException", _)
+        (
+            "AccessDenied"
+            | "AllAccessDisabled"
+            | "InvalidAccessKeyId"
+            | "SignatureDoesNotMatch"
+            | "ExpiredToken"
+            | "InvalidToken"
+            | "PermanentRedirect"
+            | "AuthorizationHeaderMalformed"
+            | "KMS.DisabledException"
+            | "KMS.KMSInvalidStateException"
+            | "KMS.NotFoundException",
+            _,
+        )
         | (_, Some(301 | 403)) => StoreError::Access {
             key: key.into(),
             message: if code.is_empty() {

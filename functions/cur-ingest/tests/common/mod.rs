@@ -10,7 +10,7 @@ use curlew::discover::Source;
 use curlew::ingest::{ingest, IngestOptions};
 use curlew::ledger::Ledger;
 use curlew::onboard::{OnboardingHints, Onboardings};
-use curlew::pipeline::{DEFAULT_MAX_FILES, Silent};
+use curlew::pipeline::{Silent, DEFAULT_MAX_FILES};
 use curlew::registry::{AccessMode, Connection};
 use curlew::report::load_committed;
 use curlew::sample::{write_sample, SampleFormat, SampleOutput, SampleSpec, Versioning};
@@ -88,7 +88,13 @@ pub async fn connect(
         .begin(tenant, OnboardingHints::default())
         .await
         .unwrap();
-    let mut conn = Connection::new(tenant, payer, AccessMode::CrossAccountRole, &w.billing, prefix);
+    let mut conn = Connection::new(
+        tenant,
+        payer,
+        AccessMode::CrossAccountRole,
+        &w.billing,
+        prefix,
+    );
     conn.role_arn = Some(format!("arn:aws:iam::{payer}:role/curlew-read-{tenant}"));
     f(&mut conn);
     w.deps.registry().create(&conn).await.unwrap();
@@ -131,9 +137,12 @@ pub async fn deliver_spec(
 
 /// Run the planner on an S3 event for `key` in the billing bucket.
 pub async fn announce(w: &World, key: &str) -> Value {
-    cur_ingest::plan::handle(&w.deps, s3_event("s3-put-cur1-manifest.json", &w.billing, key))
-        .await
-        .unwrap()
+    cur_ingest::plan::handle(
+        &w.deps,
+        s3_event("s3-put-cur1-manifest.json", &w.billing, key),
+    )
+    .await
+    .unwrap()
 }
 
 /// One batch of part jobs as Lambda's SQS event source hands them over.
@@ -184,8 +193,11 @@ pub async fn drain_with(w: &World, deps: &Deps) -> Drained {
             break;
         }
         let (resp, o) = part::handle(deps, sqs_event(&msgs)).await;
-        d.retried
-            .extend(resp.batch_item_failures.iter().map(|f| f.item_identifier.clone()));
+        d.retried.extend(
+            resp.batch_item_failures
+                .iter()
+                .map(|f| f.item_identifier.clone()),
+        );
         d.outcomes.extend(o);
         for m in msgs {
             w.sqs
@@ -218,7 +230,10 @@ pub async fn notices(w: &World) -> Vec<(String, Value)> {
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
-            (event, serde_json::from_str(env["Message"].as_str().unwrap()).unwrap())
+            (
+                event,
+                serde_json::from_str(env["Message"].as_str().unwrap()).unwrap(),
+            )
         })
         .collect()
 }
@@ -245,13 +260,22 @@ pub async fn local_totals(dir: &Path) -> curlew::rollup::Sums {
 
 /// Everything committed for tenant `acme`.
 pub async fn committed_all(w: &World) -> Vec<curlew::report::Committed> {
-    load_committed(&w.deps.ledger(), "acme", None).await.unwrap()
+    load_committed(&w.deps.ledger(), "acme", None)
+        .await
+        .unwrap()
 }
 
 /// The one committed period of tenant `acme`.
 pub async fn committed(w: &World) -> curlew::report::Committed {
     let all = committed_all(w).await;
-    assert_eq!(all.len(), 1, "{:?}", all.iter().map(|c| (&c.period, &c.source)).collect::<Vec<_>>());
+    assert_eq!(
+        all.len(),
+        1,
+        "{:?}",
+        all.iter()
+            .map(|c| (&c.period, &c.source))
+            .collect::<Vec<_>>()
+    );
     all.into_iter().next().unwrap()
 }
 

@@ -14,8 +14,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     curlew_lambda::logging::init();
     let config = Config::from_env()?;
     let conf = curlew_lambda::sdk::config().await;
-    let deps = Deps::new(config, Settings::default(), curlew_lambda::sdk::s3_client(&conf))
-        .map_err(anyhow::Error::from)?;
+    let deps = Deps::new(
+        config,
+        Settings::default(),
+        curlew_lambda::sdk::s3_client(&conf),
+    )
+    .map_err(anyhow::Error::from)?;
     let prover = AccessProver::new(AccessClients::from_env().await);
     let (deps, prover) = (&deps, &prover);
     lambda_runtime::run(service_fn(
