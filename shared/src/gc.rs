@@ -86,10 +86,13 @@ pub async fn gc(
             report.deleted_staging.push(format!("{staging}{sub}/"));
         }
     }
-    // Outbox records older than the grace period: no retry can still need them.
+    // Sent outbox records older than the grace period; an unsent one is kept
+    // (its notice is still owed).
     let outbox = format!("{}_outbox/", ledger.layout.tenant_dir(tenant));
     for o in ledger.store.list(&outbox).await? {
-        if o.last_modified < cutoff {
+        if o.last_modified < cutoff
+            && crate::pipeline::outbox_sent(&ledger.store.get_bytes(&o.key).await?.1)
+        {
             ledger.store.delete(&o.key).await?;
             report.objects_deleted += 1;
         }

@@ -98,6 +98,29 @@ pub fn billing_period_segment(key: &str) -> Option<String> {
         })
 }
 
+/// The billing period a manifest's key names: `BILLING_PERIOD=YYYY-MM`
+/// (Data Exports), `<yyyymmdd-yyyymmdd>` (legacy CUR) or `year=Y/month=M`
+/// (Athena layout). For messages about manifests that could not be parsed.
+pub fn period_of_key(key: &str) -> Option<String> {
+    if let Some(p) = billing_period_segment(key) {
+        return Some(p);
+    }
+    let segs: Vec<&str> = key.split('/').collect();
+    for s in &segs {
+        let b = s.as_bytes();
+        if b.len() == 17 && b[8] == b'-' && s.chars().filter(char::is_ascii_digit).count() == 16 {
+            return Some(format!("{}-{}", &s[..4], &s[4..6]));
+        }
+    }
+    let y = segs.iter().find_map(|s| s.strip_prefix("year="))?;
+    let m: u32 = segs
+        .iter()
+        .find_map(|s| s.strip_prefix("month="))?
+        .parse()
+        .ok()?;
+    Some(format!("{y}-{m:02}"))
+}
+
 /// `s3://bucket/a/b` -> `a/b`; a bare key is returned as is.
 fn strip_s3(uri: &str) -> String {
     match uri.strip_prefix("s3://") {
@@ -222,6 +245,23 @@ mod tests {
             m.data_keys,
             vec!["p//cur2/data/BILLING_PERIOD=2024-01/cur2-00001.snappy.parquet"]
         );
+    }
+
+    #[test]
+    fn periods_from_manifest_keys_of_every_layout() {
+        assert_eq!(
+            period_of_key("p/r/20231101-20231201/r-Manifest.json").as_deref(),
+            Some("2023-11")
+        );
+        assert_eq!(
+            period_of_key("p/e/metadata/BILLING_PERIOD=2024-02/e-Manifest.json").as_deref(),
+            Some("2024-02")
+        );
+        assert_eq!(
+            period_of_key("p/r/r/year=2018/month=9/r-Manifest.json").as_deref(),
+            Some("2018-09")
+        );
+        assert_eq!(period_of_key("x/y-Manifest.json"), None);
     }
 
     #[test]

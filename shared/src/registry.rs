@@ -105,9 +105,9 @@ pub enum RegistryError {
     Store(#[from] StoreError),
     #[error("connection {tenant}/{payer} already exists; update it instead")]
     Exists { tenant: String, payer: String },
-    #[error("connection {tenant}/{payer} does not exist")]
+    #[error("connection {tenant}/{payer} does not exist. What to do: connect the account (`curlew onboard new`, then the customer's stack)")]
     Missing { tenant: String, payer: String },
-    #[error("{key} is not a connection document ({problem})")]
+    #[error("{key} is not a connection document ({problem}). What to do: restore it from the store's versioning, or delete it and connect the account again")]
     Corrupt { key: String, problem: String },
     #[error("{key}: gave up after {tries} conflicting writes; re-run the change")]
     Contended { key: String, tries: u32 },
@@ -184,8 +184,11 @@ impl Registry {
     pub async fn create(&self, conn: &Connection) -> Result<(), RegistryError> {
         let key = self.key(&conn.tenant, &conn.payer_account);
         let body = serde_json::to_vec_pretty(conn).expect("connection serialises");
+        // The index entry first: a connection document never exists unindexed
+        // (an entry without a document is skipped by `find_by_bucket`).
+        self.index(conn).await?;
         match self.store.put_if_absent(&key, body).await {
-            Ok(_) => self.index(conn).await,
+            Ok(_) => Ok(()),
             Err(StoreError::PreconditionFailed { .. }) => Err(RegistryError::Exists {
                 tenant: conn.tenant.clone(),
                 payer: conn.payer_account.clone(),

@@ -7,7 +7,7 @@ use curlew::discover::delivery_from_manifest;
 use curlew::failure::Class;
 use curlew::ledger::SourceId;
 use curlew::pipeline::{
-    park, plan_delivery, record_failure, stage_plan, Decision, Parked, PipelineError, Scope,
+    park, plan_delivery, record_failure, stage_plan, Decision, Parked, PipelineError, Scope, Skip,
 };
 use curlew::registry::{Connection, RegistryError};
 use curlew_lambda::announced::{announced, ObjectRef};
@@ -78,25 +78,30 @@ async fn plan_for(
     let delivery = delivery_from_manifest(&source, &obj.key)
         .await
         .map_err(PipelineError::from)?;
-    let mut known = Scope::known_reports(conn);
-    if conn.report.is_none() {
-        // The first report seen under the prefix becomes the connection's; a
-        // later different one is refused by the pipeline, naming both,
-        // instead of being summed.
-        match deps
-            .registry()
-            .bind_report(&conn.tenant, &conn.payer_account, &delivery.report)
-            .await
-        {
-            Ok(()) => {}
-            Err(RegistryError::ReportAmbiguous { bound, .. }) => {
-                known.insert(bound);
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let known = Scope::known_reports(conn);
     let period = delivery.period.clone().unwrap_or_default();
     match plan_delivery(&source, &ledger, &scope, delivery, &known).await? {
+        Decision::Skipped {
+            source: id,
+            skip: Skip::Held { why },
+        } => {
+            // AWS is rewriting the report: nothing will announce this manifest
+            // again, so it waits with the parked announcements for the sweep.
+            tracing::info!(source = %id, %why, key = %obj.key, "held back; parked for the sweep");
+            park(
+                &ledger,
+                &Parked {
+                    tenant: conn.tenant.clone(),
+                    payer_account: conn.payer_account.clone(),
+                    bucket: obj.bucket.clone(),
+                    key: obj.key.clone(),
+                    why: why.clone(),
+                    at: chrono::Utc::now(),
+                },
+            )
+            .await?;
+            Ok(PlanOutcome::Skipped { source: id, why })
+        }
         Decision::Skipped { source, skip } => {
             tracing::info!(%source, ?skip, key = %obj.key, "not planned");
             Ok(PlanOutcome::Skipped {
@@ -104,31 +109,61 @@ async fn plan_for(
                 why: format!("{skip:?}"),
             })
         }
-        Decision::Planned(plan) => {
-            let jobs = stage_plan(&ledger, &plan).await?;
-            let messages: Vec<Message> = jobs
-                .iter()
-                .map(|j| Message {
-                    body: serde_json::to_string(j).expect("job serialises"),
-                    attributes: vec![
-                        ("tenant", j.tenant.clone()),
-                        ("billing_period", period.clone()),
-                    ],
-                })
-                .collect();
-            let published = publish_all(&deps.sns, &deps.config.parts_topic_arn, &messages)
+        Decision::Planned(plan) if conn.report.is_none() => {
+            // The first report planned under the prefix becomes the
+            // connection's; a later different one is refused by the pipeline,
+            // naming both, instead of being summed. Bound only once planned, so
+            // a stray or refused manifest binds nothing.
+            match deps
+                .registry()
+                .bind_report(&conn.tenant, &conn.payer_account, &plan.source.report)
                 .await
-                .map_err(PlanError::Publish)?;
-            tracing::info!(source = %plan.source, period = %period, revision = %plan.revision(), parts = plan.delivery.files.len(), published, "planned");
-            Ok(PlanOutcome::Planned {
-                source: plan.source.clone(),
-                period,
-                revision: plan.revision(),
-                parts: plan.delivery.files.len(),
-                published,
-            })
+            {
+                Ok(()) => publish_plan(deps, &ledger, &plan, period).await,
+                Err(RegistryError::ReportAmbiguous { bound, other, .. }) => {
+                    Err(PipelineError::Ambiguous {
+                        payer: conn.payer_account.clone(),
+                        period,
+                        reports: vec![bound, other],
+                    }
+                    .into())
+                }
+                Err(e) => Err(e.into()),
+            }
         }
+        Decision::Planned(plan) => publish_plan(deps, &ledger, &plan, period).await,
     }
+}
+
+/// Store the plan and publish the jobs of the parts not staged yet.
+async fn publish_plan(
+    deps: &Deps,
+    ledger: &curlew::ledger::Ledger,
+    plan: &curlew::pipeline::Plan,
+    period: String,
+) -> Result<PlanOutcome, PlanError> {
+    let jobs = stage_plan(ledger, plan).await?;
+    let messages: Vec<Message> = jobs
+        .iter()
+        .map(|j| Message {
+            body: serde_json::to_string(j).expect("job serialises"),
+            attributes: vec![
+                ("tenant", j.tenant.clone()),
+                ("billing_period", period.clone()),
+            ],
+        })
+        .collect();
+    let published = publish_all(&deps.sns, &deps.config.parts_topic_arn, &messages)
+        .await
+        .map_err(PlanError::Publish)?;
+    tracing::info!(source = %plan.source, period = %period, revision = %plan.revision(), parts = plan.delivery.files.len(), published, "planned");
+    Ok(PlanOutcome::Planned {
+        source: plan.source.clone(),
+        period,
+        revision: plan.revision(),
+        parts: plan.delivery.files.len(),
+        published,
+    })
 }
 
 /// Plan one announced object for every active connection that covers it.
@@ -199,7 +234,7 @@ pub async fn plan_object(deps: &Deps, obj: &ObjectRef) -> Result<Vec<PlanOutcome
                         &conn.payer_account,
                         conn.report.as_deref().unwrap_or(""),
                     );
-                    let period = curlew::manifest::billing_period_segment(&obj.key)
+                    let period = curlew::manifest::period_of_key(&obj.key)
                         .unwrap_or_else(|| "unknown".into());
                     let rec = record_failure(
                         &ledger,
@@ -253,8 +288,13 @@ pub async fn handle(deps: &Deps, event: Value) -> Result<Value, PlanError> {
         let objects = match a.objects {
             Ok(o) => o,
             Err(why) => {
-                // Not an event curlew knows: it will never parse. Logged at error, not retried.
-                tracing::error!(%why, "unusable event record; not retried");
+                // Not an event curlew knows. From SQS it is reported failed, so
+                // the redrive policy moves it to the DLQ, visible; a direct
+                // invocation has nowhere to keep it: logged at error.
+                tracing::error!(%why, "unusable event record");
+                if let Some(id) = &a.sqs_message_id {
+                    failures.retry(Some(id));
+                }
                 continue;
             }
         };

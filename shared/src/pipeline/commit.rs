@@ -12,6 +12,9 @@ use crate::output::{write_rollup, InputFile, SourceInfo, Summary};
 use crate::rollup::PeriodRollup;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Staged parts read at once while merging (memory: this many parts plus the merged rollup).
+const PART_FETCHES: usize = 8;
+
 /// The result of committing one billing period of a revision.
 #[derive(Debug, Clone)]
 pub struct PeriodCommit {
@@ -65,8 +68,13 @@ pub async fn commit_plan(
     let mut files_per_period: BTreeMap<String, Vec<InputFile>> = BTreeMap::new();
     let mut off_period: BTreeMap<String, OffPeriod> = BTreeMap::new();
     let mut dialects: BTreeSet<String> = BTreeSet::new();
-    for i in 0..delivery.files.len() {
-        let part = load_part(ledger, plan, i).await?;
+    // Parts are fetched PART_FETCHES at once and merged in order.
+    use futures_util::stream::{self, StreamExt};
+    let mut parts = stream::iter(0..delivery.files.len())
+        .map(|i| load_part(ledger, plan, i))
+        .buffered(PART_FETCHES);
+    while let Some(part) = parts.next().await {
+        let part = part?;
         for (period, r) in &part.periods {
             merged.entry(period.clone()).or_default().merge(r);
             let mut f = part.file.clone();

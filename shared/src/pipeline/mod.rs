@@ -25,6 +25,7 @@ pub const WIRE_VERSION: u32 = 1;
 
 pub use commit::{commit_plan, CommitResult, PeriodCommit};
 pub use error::PipelineError;
+pub(crate) use notice::outbox_sent;
 pub use notice::{
     deliver_notices, failures, record_failure, CommittedNotice, FailureRecord, Notice, Notify,
     NotifyFuture, Silent,

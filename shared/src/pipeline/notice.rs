@@ -116,10 +116,19 @@ impl Notify for Silent {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct OutboxRecord {
+pub(crate) struct OutboxRecord {
     notice: CommittedNotice,
-    sent: bool,
+    pub(crate) sent: bool,
+    /// A worker publishing holds the record until then (claimed by a
+    /// conditional write), so two workers finishing together publish once.
+    #[serde(default)]
+    lease_until: Option<DateTime<Utc>>,
 }
+
+/// How long a claim on an outbox record lasts; far below the parts queue's
+/// visibility timeout, so a worker that dies while publishing leaves it to
+/// the redelivered job.
+const OUTBOX_LEASE: chrono::Duration = chrono::Duration::seconds(120);
 
 pub(super) async fn outbox_put(
     ledger: &Ledger,
@@ -131,6 +140,7 @@ pub(super) async fn outbox_put(
     let rec = OutboxRecord {
         notice: notice.clone(),
         sent: false,
+        lease_until: None,
     };
     match ledger
         .store
@@ -172,24 +182,15 @@ pub async fn deliver_notices(
                 key: key.clone(),
                 problem: e.to_string(),
             })?;
-        if rec.sent {
+        let now = Utc::now();
+        if rec.sent || rec.lease_until.is_some_and(|t| t > now) {
+            // Sent, or another worker is publishing it now (if it fails, its
+            // own job is retried and publishes).
             continue;
         }
-        rec.notice.previous = cur.previous.clone();
-        notify
-            .publish(&Notice::RevisionCommitted(Box::new(rec.notice.clone())))
-            .await
-            .map_err(|e| {
-                PipelineError::Store(StoreError::Service {
-                    key: format!("notice for {key}"),
-                    message: format!("publishing the commit notice: {e}"),
-                    retryable: true,
-                })
-            })?;
-        rec.sent = true;
-        // Marking sent may race a duplicate worker that also published: at
-        // worst one extra notice, never none.
-        ledger
+        // Claim it: of two workers only one conditional write wins.
+        rec.lease_until = Some(now + OUTBOX_LEASE);
+        let claimed = match ledger
             .store
             .put_if_match(
                 &key,
@@ -197,13 +198,50 @@ pub async fn deliver_notices(
                 &meta.etag,
             )
             .await
-            .or_else(|e| match e {
-                StoreError::PreconditionFailed { .. } => Ok(String::new()),
-                e => Err(e),
-            })?;
+        {
+            Ok(etag) => etag,
+            Err(StoreError::PreconditionFailed { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        rec.notice.previous = cur.previous.clone();
+        if let Err(e) = notify
+            .publish(&Notice::RevisionCommitted(Box::new(rec.notice.clone())))
+            .await
+        {
+            // Give the claim back so the retry need not wait for the lease.
+            rec.lease_until = None;
+            let _ = ledger
+                .store
+                .put_if_match(
+                    &key,
+                    serde_json::to_vec(&rec).expect("outbox serialises"),
+                    &claimed,
+                )
+                .await;
+            return Err(PipelineError::Store(StoreError::Service {
+                key: format!("notice for {key}"),
+                message: format!("publishing the commit notice: {e}. What to do: nothing; the job is retried and publishes it from the outbox"),
+                retryable: true,
+            }));
+        }
+        rec.sent = true;
+        rec.lease_until = None;
+        ledger
+            .store
+            .put_if_match(
+                &key,
+                serde_json::to_vec(&rec).expect("outbox serialises"),
+                &claimed,
+            )
+            .await?;
         sent.push(rec.notice);
     }
     Ok(sent)
+}
+
+/// Whether the outbox record at `key` is sent (absent counts as sent: nothing to do).
+pub(crate) fn outbox_sent(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<OutboxRecord>(bytes).is_ok_and(|r| r.sent)
 }
 
 /// Record a permanent failure of (source, period, revision) once and announce

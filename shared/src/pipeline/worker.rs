@@ -111,6 +111,16 @@ pub async fn run_job(
     index: usize,
     read_opts: &ReadOptions,
 ) -> Result<JobOutcome, PipelineError> {
+    // A redelivered job of a revision already committed: only the notice may
+    // still be owed (its first publish failed). Nothing else is redone.
+    if let Some(p) = &plan.delivery.period {
+        if let Some((cur, _)) = ledger.current(&plan.source, p).await? {
+            if cur.revision == plan.revision() {
+                deliver_notices(ledger, notify, plan, std::slice::from_ref(p)).await?;
+                return Ok(JobOutcome::Committed(Vec::new()));
+            }
+        }
+    }
     match stage_one(source, ledger, notify, plan, index, read_opts).await? {
         JobOutcome::Staged => finish(source, ledger, notify, plan).await,
         other => Ok(other),
