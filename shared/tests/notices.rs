@@ -82,8 +82,12 @@ async fn workers_finishing_together_publish_once() {
     let periods = vec![plan.delivery.period.clone().unwrap()];
     let mut tasks = Vec::new();
     for _ in 0..6 {
-        let (ledger, plan, periods, counting) =
-            (ledger.clone(), plan.clone(), periods.clone(), counting.clone());
+        let (ledger, plan, periods, counting) = (
+            ledger.clone(),
+            plan.clone(),
+            periods.clone(),
+            counting.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             deliver_notices(&ledger, counting.as_ref(), &plan, &periods)
                 .await
@@ -120,7 +124,10 @@ async fn a_failed_publish_is_published_by_the_redelivered_job() {
     let o = run_job(&src, &ledger, &counting, &plan, 1, &ReadOptions::default())
         .await
         .unwrap();
-    assert!(matches!(&o, JobOutcome::Committed(c) if c.is_empty()), "{o:?}");
+    assert!(
+        matches!(&o, JobOutcome::Committed(c) if c.is_empty()),
+        "{o:?}"
+    );
     run_job(&src, &ledger, &counting, &plan, 0, &ReadOptions::default())
         .await
         .unwrap();
