@@ -306,9 +306,13 @@ pub const HEAD_CONCURRENCY: usize = 64;
 /// HEAD of a key S3 does not have yet answers 403, not 404: a 403 on a
 /// manifest-listed key counts as missing (retried), while the manifest's
 /// own read decides whether access works at all.
+/// A manifest listing more than `max_files`, or any key outside the source's
+/// prefix, is returned without a single HEAD (its keys unchecked, ETags
+/// empty): planning refuses it, and nothing outside the prefix is probed.
 pub async fn delivery_from_manifest(
     source: &Source,
     manifest_key: &str,
+    max_files: usize,
 ) -> Result<Delivery, ManifestDeliveryError> {
     use futures_util::stream::{self, StreamExt};
     let store_err = |e| ManifestDeliveryError::Store {
@@ -339,11 +343,29 @@ pub async fn delivery_from_manifest(
     } else {
         m.assembly.clone()
     };
-    let heads: Vec<(String, Result<ObjectMeta, StoreError>)> = stream::iter(m.data_keys.iter())
-        .map(|k| async move { (k.clone(), source.store.head(k).await) })
-        .buffered(HEAD_CONCURRENCY)
-        .collect()
-        .await;
+    let refused = m.data_keys.len() > max_files
+        || (!source.prefix.trim_matches('/').is_empty()
+            && m.data_keys
+                .iter()
+                .any(|k| !crate::pipeline::within_prefix(k, &source.prefix)));
+    let unchecked = |k: &String| ObjectMeta {
+        key: k.clone(),
+        size: 0,
+        etag: String::new(),
+        last_modified: meta.last_modified,
+    };
+    let heads: Vec<(String, Result<ObjectMeta, StoreError>)> = if refused {
+        m.data_keys
+            .iter()
+            .map(|k| (k.clone(), Ok(unchecked(k))))
+            .collect()
+    } else {
+        stream::iter(m.data_keys.iter())
+            .map(|k| async move { (k.clone(), source.store.head(k).await) })
+            .buffered(HEAD_CONCURRENCY)
+            .collect()
+            .await
+    };
     let mut files = Vec::with_capacity(heads.len());
     let mut missing = Vec::new();
     for (k, r) in heads {

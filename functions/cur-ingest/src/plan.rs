@@ -75,7 +75,7 @@ async fn plan_for(
     scope.max_files = deps.config.max_files;
     let ledger = deps.ledger();
     let source = deps.source(conn).await?;
-    let delivery = delivery_from_manifest(&source, &obj.key)
+    let delivery = delivery_from_manifest(&source, &obj.key, scope.max_files)
         .await
         .map_err(PipelineError::from)?;
     let known = Scope::known_reports(conn);

@@ -476,3 +476,18 @@ async fn a_five_thousand_file_manifest_plans_in_time() {
         "over the function timeout: {planned:?}"
     );
 }
+
+/// A manifest over the file cap is refused for good before any HEAD.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_over_the_file_cap_is_refused() {
+    let mut w = world("cap").await;
+    w.deps.config.max_files = 2;
+    let (_d, out) = deliver(&w, 16, 3).await;
+    let r = announce(&w, &out.manifest_keys[0]).await;
+    assert!(outcomes_text(&r).contains("more than the cap of 2"), "{r}");
+    assert!(drain(&w).await.is_empty());
+    let notes = notices(&w).await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0].0, "delivery-failed");
+    assert_eq!(notes[0].1["billing_period"], "2024-01");
+}

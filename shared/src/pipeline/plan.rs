@@ -237,12 +237,6 @@ pub async fn plan_delivery(
         .as_ref()
         .map(|m| m.0.clone())
         .unwrap_or_default();
-    if !delivery.missing.is_empty() {
-        return Err(PipelineError::MissingFiles {
-            manifest,
-            keys: delivery.missing.clone(),
-        });
-    }
     if delivery.files.len() > scope.max_files {
         return Err(PipelineError::TooManyFiles {
             manifest,
@@ -264,6 +258,12 @@ pub async fn plan_delivery(
                 });
             }
         }
+    }
+    if !delivery.missing.is_empty() {
+        return Err(PipelineError::MissingFiles {
+            manifest,
+            keys: delivery.missing.clone(),
+        });
     }
     if let Some(p) = &delivery.period {
         if let Some((cur, _)) = ledger.current(&id, p).await? {
