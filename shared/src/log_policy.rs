@@ -1,6 +1,7 @@
-//! What may reach a log. The AWS SDK's own debug output prints each request's
-//! configuration, access key ids included, so every binary caps the SDK's
-//! crates at `info`, whatever filter the operator asks for.
+//! What may reach a log. The AWS SDK's own output prints credentials: at
+//! debug each request's configuration, and `aws_config` at info the access
+//! key id it loaded. So every binary caps the SDK's crates at `warn`,
+//! whatever filter the operator asks for.
 
 /// Crates whose debug/trace output can carry credentials or presigned URLs.
 pub const CAPPED_CRATES: &[&str] = &[
@@ -23,7 +24,7 @@ pub const CAPPED_CRATES: &[&str] = &[
 ];
 
 /// The operator's filter (`warn`, `curlew=debug`, ...) with the capped crates
-/// held at `info`: directives naming them are dropped and replaced.
+/// held at `warn`: directives naming them are dropped and replaced.
 pub fn safe_log_filter(requested: &str) -> String {
     let named = |d: &str| {
         let target = d.split(['=', '[']).next().unwrap_or("").trim();
@@ -37,7 +38,7 @@ pub fn safe_log_filter(requested: &str) -> String {
         .filter(|d| !d.is_empty() && !named(d))
         .map(str::to_owned)
         .collect();
-    out.extend(CAPPED_CRATES.iter().map(|c| format!("{c}=info")));
+    out.extend(CAPPED_CRATES.iter().map(|c| format!("{c}=warn")));
     out.join(",")
 }
 
@@ -50,7 +51,8 @@ mod tests {
         let f = safe_log_filter("debug,aws_smithy_runtime=trace,curlew=trace");
         assert!(f.starts_with("debug,curlew=trace,"));
         assert!(!f.contains("aws_smithy_runtime=trace"));
-        assert!(f.contains("aws_smithy_runtime=info"));
-        assert!(safe_log_filter("").starts_with("aws_smithy_runtime=info"));
+        assert!(f.contains("aws_smithy_runtime=warn") && f.contains("aws_config=warn"));
+        assert!(!f.contains("=info"), "{f}");
+        assert!(safe_log_filter("").starts_with("aws_smithy_runtime=warn"));
     }
 }

@@ -10,7 +10,7 @@ use onboard::{handler, Config, Deps, Settings};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    // The SDK's crates stay at info whatever is asked: their debug output prints credentials.
+    // The SDK's crates stay at warn whatever is asked: they print credentials below it.
     curlew_lambda::logging::init();
     let config = Config::from_env()?;
     let conf = curlew_lambda::sdk::config().await;

@@ -218,7 +218,7 @@ static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// Every log line of this test binary goes to one buffer: at TRACE from
 /// curlew and onboard, with the crates `curlew::log_policy` caps (the AWS
-/// SDK, hyper, rustls: at debug they print credentials) held at info, as the
+/// SDK, hyper, rustls: at debug they print credentials) held at warn, as the
 /// function runs.
 pub fn capture_logs() {
     LOGS.get_or_init(|| {
