@@ -56,19 +56,7 @@ async fn upload(store: &Store, dir: &Path, prefix: &str) {
     }
 }
 
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
-}
+use curlew_testkit::upload::walk;
 
 fn opts() -> IngestOptions {
     let mut o = IngestOptions::new("acme");

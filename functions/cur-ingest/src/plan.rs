@@ -88,18 +88,7 @@ async fn plan_for(
             // AWS is rewriting the report: nothing will announce this manifest
             // again, so it waits with the parked announcements for the sweep.
             tracing::info!(source = %id, %why, key = %obj.key, "held back; parked for the sweep");
-            park(
-                &ledger,
-                &Parked {
-                    tenant: conn.tenant.clone(),
-                    payer_account: conn.payer_account.clone(),
-                    bucket: obj.bucket.clone(),
-                    key: obj.key.clone(),
-                    why: why.clone(),
-                    at: chrono::Utc::now(),
-                },
-            )
-            .await?;
+            park_announcement(&ledger, conn, obj, &why).await?;
             Ok(PlanOutcome::Skipped { source: id, why })
         }
         Decision::Skipped { source, skip } => {
@@ -133,6 +122,27 @@ async fn plan_for(
         }
         Decision::Planned(plan) => publish_plan(deps, &ledger, &plan, period).await,
     }
+}
+
+/// Keep an announcement of `conn` for the sweep to plan again.
+async fn park_announcement(
+    ledger: &curlew::ledger::Ledger,
+    conn: &Connection,
+    obj: &ObjectRef,
+    why: &str,
+) -> Result<(), PipelineError> {
+    park(
+        ledger,
+        &Parked {
+            tenant: conn.tenant.clone(),
+            payer_account: conn.payer_account.clone(),
+            bucket: obj.bucket.clone(),
+            key: obj.key.clone(),
+            why: why.to_owned(),
+            at: chrono::Utc::now(),
+        },
+    )
+    .await
 }
 
 /// Store the plan and publish the jobs of the parts not staged yet.
@@ -202,18 +212,7 @@ pub async fn plan_object(deps: &Deps, obj: &ObjectRef) -> Result<Vec<PlanOutcome
                 Class::Access => {
                     let why = e.to_string();
                     tracing::error!(error = %why, key = %obj.key, tenant = %conn.tenant, "access refused; announcement parked for the sweep");
-                    park(
-                        &ledger,
-                        &Parked {
-                            tenant: conn.tenant.clone(),
-                            payer_account: conn.payer_account.clone(),
-                            bucket: obj.bucket.clone(),
-                            key: obj.key.clone(),
-                            why: why.clone(),
-                            at: chrono::Utc::now(),
-                        },
-                    )
-                    .await?;
+                    park_announcement(&ledger, conn, obj, &why).await?;
                     deps.mark_access_failure(conn, &why).await;
                     out.push(PlanOutcome::Parked {
                         tenant: conn.tenant.clone(),
