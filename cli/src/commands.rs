@@ -8,7 +8,7 @@ use curlew::ingest::{ingest as run_ingest, IngestOptions};
 use curlew::ledger::Ledger;
 use curlew::report::{aggregate, load_committed, Dim};
 use curlew::rollup::Measure;
-use curlew::sample::{write_sample, SampleFormat, SampleSpec, Versioning};
+use curlew::sample::{write_sample, Cardinality, SampleFormat, SampleSpec, Versioning};
 use curlew::store::Store;
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
@@ -90,6 +90,13 @@ pub struct SampleArgs {
     /// The report/export name (default: curlew-cur, curlew-cur2 or curlew-focus).
     #[arg(long)]
     pub report: Option<String>,
+    /// low (40 accounts, 21 usage types: ~17k groups in 2 M rows) or high (60
+    /// accounts, ~600 usage types, 64k resource ids: ~600k groups in 2 M rows).
+    #[arg(long, default_value = "low")]
+    pub cardinality: String,
+    /// Write one bare data file (no manifest, no folder layout).
+    #[arg(long)]
+    pub bare: bool,
 }
 
 fn check_period(p: &str, flag: &str) -> Result<()> {
@@ -245,7 +252,15 @@ pub fn sample(a: SampleArgs) -> Result<i32> {
     if let Some(r) = &a.report {
         check_report_name(r)?;
     }
+    let cardinality = Cardinality::parse(&a.cardinality).with_context(|| {
+        format!(
+            "--cardinality {:?} is not known; use low or high",
+            a.cardinality
+        )
+    })?;
     let mut spec = SampleSpec::new(format, a.rows);
+    spec.cardinality = cardinality;
+    spec.bare = a.bare;
     spec.versioning = versioning;
     spec.period = a.period;
     spec.files = a.files;

@@ -9,9 +9,10 @@ use std::str::FromStr;
 
 pub use rust_decimal::Decimal as Money;
 
-/// Why a money field could not be parsed.
+/// Why a money field could not be parsed: the field's text (bytes that are
+/// not UTF-8 replaced), shown escaped and cut ([`crate::read::quoted`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a decimal number")]
+#[error("{} is not a decimal number", crate::read::quoted(.0.as_bytes()))]
 pub struct BadNumber(pub String);
 
 /// Parse a decimal field as AWS writes it: `12.3400000000`, `-0.01`, `1.5E-7`,
@@ -165,7 +166,10 @@ pub struct Accumulator {
     spill: Decimal,
 }
 
-const ACC_SCALE: u32 = 18;
+/// Decimal places of the fixed-point sums ([`Accumulator`], the rollup's
+/// group sums and the output's DECIMAL(38,18)).
+pub const SUM_SCALE: u32 = 18;
+const ACC_SCALE: u32 = SUM_SCALE;
 const POW10: [i128; 19] = {
     let mut t = [1i128; 19];
     let mut i = 1;
@@ -176,19 +180,39 @@ const POW10: [i128; 19] = {
     t
 };
 
+/// `d` as an integer of 1e-[`SUM_SCALE`], if it has at most that many decimals
+/// and fits.
+#[inline]
+pub fn to_sum_units(d: Decimal) -> Option<i128> {
+    let scale = d.scale();
+    if scale > ACC_SCALE {
+        return None;
+    }
+    d.mantissa()
+        .checked_mul(POW10[(ACC_SCALE - scale) as usize])
+}
+
+/// A [`Fixed`] amount as an integer of 1e-[`SUM_SCALE`] (always exact).
+#[inline]
+pub fn fixed_to_sum_units(v: Fixed) -> i128 {
+    i128::from(v) * POW10[(ACC_SCALE - FIXED_SCALE) as usize]
+}
+
+/// An integer of 1e-[`SUM_SCALE`] as the exact decimal (trailing zeros removed).
+pub fn sum_units_to_decimal(v: i128) -> Decimal {
+    Accumulator {
+        fixed: v,
+        spill: Decimal::ZERO,
+    }
+    .value()
+}
+
 impl Accumulator {
     #[inline]
     pub fn add(&mut self, d: Decimal) {
-        let scale = d.scale();
-        if scale <= ACC_SCALE {
-            if let Some(v) = d
-                .mantissa()
-                .checked_mul(POW10[(ACC_SCALE - scale) as usize])
-                .and_then(|v| self.fixed.checked_add(v))
-            {
-                self.fixed = v;
-                return;
-            }
+        if let Some(v) = to_sum_units(d).and_then(|v| self.fixed.checked_add(v)) {
+            self.fixed = v;
+            return;
         }
         self.spill += d;
     }
@@ -196,8 +220,7 @@ impl Accumulator {
     /// Add a [`Fixed`] amount (the same as adding the decimal it stands for).
     #[inline]
     pub fn add_fixed(&mut self, v: Fixed) {
-        let w = i128::from(v) * POW10[(ACC_SCALE - FIXED_SCALE) as usize];
-        match self.fixed.checked_add(w) {
+        match self.fixed.checked_add(fixed_to_sum_units(v)) {
             Some(s) => self.fixed = s,
             None => self.spill += Decimal::new(v, FIXED_SCALE),
         }

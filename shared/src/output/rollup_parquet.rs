@@ -3,7 +3,7 @@
 //! the same for the same input.
 
 use crate::money::Money;
-use crate::rollup::{split_key, Measure, PeriodRollup, Sums, KEY_COLUMNS};
+use crate::rollup::{Measure, PeriodRollup, Sums, KEY_COLUMNS};
 use arrow_array::builder::{Date32Builder, Decimal128Builder, Int64Builder, StringBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Decimal128Type, Int64Type};
@@ -44,61 +44,20 @@ fn schema() -> Schema {
     Schema::new(fields)
 }
 
-fn to_i128(m: Money) -> i128 {
-    let mut m = m;
-    m.rescale(SCALE);
-    m.mantissa()
-}
-
 fn days_of(date: &str) -> Result<i32, OutputError> {
     let d = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
         .map_err(|e| OutputError::Write(format!("bad date {date:?}: {e}")))?;
     Ok((d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32)
 }
 
-/// Encode one period's attributed groups as Parquet (zstd).
+/// Rows per record batch (and so per Parquet page run): bounds the writer's memory.
+const BATCH: usize = 65_536;
+
+/// Encode one period's attributed groups as Parquet (zstd), a batch at a time.
 pub fn write_rollup(period: &str, r: &PeriodRollup) -> Result<Vec<u8>, OutputError> {
     let schema = Arc::new(schema());
     let period_days = days_of(&format!("{period}-01"))?;
-    let n = r.groups.len();
-    let mut bp = Date32Builder::with_capacity(n);
-    let mut day = Date32Builder::with_capacity(n);
-    let mut text: Vec<StringBuilder> = (1..KEY_COLUMNS.len())
-        .map(|_| StringBuilder::new())
-        .collect();
-    let mut money: Vec<Decimal128Builder> = Measure::ALL
-        .iter()
-        .map(|_| Decimal128Builder::with_capacity(n))
-        .collect();
-    let mut count = Int64Builder::with_capacity(n);
-    for (key, sums) in &r.groups {
-        let parts = split_key(key);
-        bp.append_value(period_days);
-        day.append_value(days_of(parts[0])?);
-        for (b, v) in text.iter_mut().zip(&parts[1..]) {
-            if v.is_empty() {
-                b.append_null();
-            } else {
-                b.append_value(v);
-            }
-        }
-        for (b, m) in money.iter_mut().zip(Measure::ALL) {
-            b.append_option(sums.measure(m).map(to_i128));
-        }
-        count.append_value(sums.rows as i64);
-    }
-    let mut cols: Vec<ArrayRef> = vec![Arc::new(bp.finish()), Arc::new(day.finish())];
-    cols.extend(text.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-    for mut b in money {
-        let a = b
-            .finish()
-            .with_precision_and_scale(38, SCALE as i8)
-            .map_err(|e| OutputError::Write(e.to_string()))?;
-        cols.push(Arc::new(a));
-    }
-    cols.push(Arc::new(count.finish()));
-    let batch = RecordBatch::try_new(schema.clone(), cols)
-        .map_err(|e| OutputError::Write(e.to_string()))?;
+    let write_err = |e: &dyn std::fmt::Display| OutputError::Write(e.to_string());
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("zstd level"),
@@ -106,11 +65,57 @@ pub fn write_rollup(period: &str, r: &PeriodRollup) -> Result<Vec<u8>, OutputErr
         .set_created_by("curlew".into())
         .build();
     let mut buf = Vec::new();
-    let mut w = ArrowWriter::try_new(&mut buf, schema, Some(props))
-        .map_err(|e| OutputError::Write(e.to_string()))?;
-    w.write(&batch)
-        .map_err(|e| OutputError::Write(e.to_string()))?;
-    w.close().map_err(|e| OutputError::Write(e.to_string()))?;
+    let mut w =
+        ArrowWriter::try_new(&mut buf, schema.clone(), Some(props)).map_err(|e| write_err(&e))?;
+    // The day of each distinct day string, parsed once.
+    let mut days: Vec<Option<i32>> = vec![None; r.groups.strings().len()];
+    let mut groups = r.groups.iter().enumerate().peekable();
+    while groups.peek().is_some() {
+        let n = BATCH.min(r.groups.len());
+        let mut bp = Date32Builder::with_capacity(n);
+        let mut day = Date32Builder::with_capacity(n);
+        let mut text: Vec<StringBuilder> = (1..KEY_COLUMNS.len())
+            .map(|_| StringBuilder::with_capacity(n, n * 16))
+            .collect();
+        let mut money: Vec<Decimal128Builder> = Measure::ALL
+            .iter()
+            .map(|_| Decimal128Builder::with_capacity(n))
+            .collect();
+        let mut count = Int64Builder::with_capacity(n);
+        for (i, g) in groups.by_ref().take(BATCH) {
+            bp.append_value(period_days);
+            let d = r.groups.ids(i)[0] as usize;
+            let v = match days[d] {
+                Some(v) => v,
+                None => *days[d].insert(days_of(g.key[0])?),
+            };
+            day.append_value(v);
+            for (b, v) in text.iter_mut().zip(&g.key[1..]) {
+                if v.is_empty() {
+                    b.append_null();
+                } else {
+                    b.append_value(v);
+                }
+            }
+            for (b, m) in money.iter_mut().zip(Measure::ALL) {
+                b.append_option(g.units(m));
+            }
+            count.append_value(g.rows() as i64);
+        }
+        let mut cols: Vec<ArrayRef> = vec![Arc::new(bp.finish()), Arc::new(day.finish())];
+        cols.extend(text.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        for mut b in money {
+            let a = b
+                .finish()
+                .with_precision_and_scale(38, SCALE as i8)
+                .map_err(|e| write_err(&e))?;
+            cols.push(Arc::new(a));
+        }
+        cols.push(Arc::new(count.finish()));
+        let batch = RecordBatch::try_new(schema.clone(), cols).map_err(|e| write_err(&e))?;
+        w.write(&batch).map_err(|e| write_err(&e))?;
+    }
+    w.close().map_err(|e| write_err(&e))?;
     Ok(buf)
 }
 

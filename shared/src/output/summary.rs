@@ -74,10 +74,7 @@ impl Summary {
         r: &PeriodRollup,
     ) -> Summary {
         let unattributed_total = r.unattributed_total();
-        let mut attributed = Sums::default();
-        for s in r.groups.values() {
-            attributed.merge(s);
-        }
+        let attributed = r.groups.total();
         let _ = kind;
         Summary {
             tenant: tenant.into(),

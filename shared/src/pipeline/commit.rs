@@ -9,7 +9,7 @@ use crate::discover::Source;
 use crate::ledger::{CommitOutcome, Current, Ledger};
 use crate::manifest::DeliveryKind;
 use crate::output::{write_rollup, InputFile, SourceInfo, Summary};
-use crate::rollup::PeriodRollup;
+use crate::rollup::RollupMerge;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Staged parts read at once while merging (memory: this many parts plus the merged rollup).
@@ -64,7 +64,7 @@ pub async fn commit_plan(
         }
     }
     // Merge the parts one at a time: memory holds the merged rollup and one part.
-    let mut merged: BTreeMap<String, PeriodRollup> = BTreeMap::new();
+    let mut merged = RollupMerge::default();
     let mut files_per_period: BTreeMap<String, Vec<InputFile>> = BTreeMap::new();
     let mut off_period: BTreeMap<String, OffPeriod> = BTreeMap::new();
     let mut dialects: BTreeSet<String> = BTreeSet::new();
@@ -75,11 +75,11 @@ pub async fn commit_plan(
         .buffered(PART_FETCHES);
     while let Some(part) = parts.next().await {
         let part = part?;
-        for (period, r) in &part.periods {
-            merged.entry(period.clone()).or_default().merge(r);
+        for (period, r) in part.periods {
             let mut f = part.file.clone();
             f.rows = r.totals.rows;
             files_per_period.entry(period.clone()).or_default().push(f);
+            merged.add(&period, r);
         }
         for (p, o) in &part.off_period {
             off_period.entry(p.clone()).or_default().merge(o);
@@ -93,11 +93,11 @@ pub async fn commit_plan(
     }
     if let Some(p) = &delivery.period {
         // A manifest's files may all be header-only: the period still gets an (empty) revision.
-        merged.entry(p.clone()).or_default();
+        merged.touch(p);
     }
     let rev_name = plan.revision();
     let mut out = Vec::new();
-    for (period, rollup) in merged {
+    for (period, rollup) in merged.finish() {
         let dir = ledger.layout.revision_dir(&plan.source, &period, &rev_name);
         let rollup_key = format!("{dir}rollup.parquet");
         let summary_key = format!("{dir}summary.json");

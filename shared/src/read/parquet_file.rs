@@ -286,7 +286,7 @@ pub(super) fn read_parquet_by(
         let n = batch.num_rows();
         let taken = groups.as_mut().is_some_and(|g| g.takes(&text));
         let added = match groups.as_mut() {
-            Some(g) if taken => g.add_batch(&norm, &text, &num, n),
+            Some(g) if taken => g.add_batch(&norm, builder, &text, &num, n),
             _ => add_rows(&mut norm, &text, &num, n, builder),
         };
         if let Err((row, BadField { field, problem })) = added {
@@ -313,9 +313,7 @@ pub(super) fn read_parquet_by(
             p.fetch_add(share, Ordering::Relaxed);
         }
     }
-    if let Some(g) = groups {
-        g.finish(builder);
-    }
+    drop(groups);
     Ok(FileReport {
         dialect,
         rows: rows_done - norm.other_provider_rows,

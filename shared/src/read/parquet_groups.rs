@@ -5,9 +5,9 @@
 //! per-batch distinct values: days, map values); its values are interned once
 //! per dictionary into file-wide ids, packed into a `u128` key per row. The
 //! first row of each combination is normalised by
-//! [`Normaliser::cur_group`] (the one place with CUR semantics) into a slot;
-//! every row then only adds its numbers, in [`Fixed`] point, to its slot. At
-//! the end of the file each slot goes to the [`RollupBuilder`] once. A row
+//! [`Normaliser::cur_group`] (the one place with CUR semantics) into a
+//! [`Slot`] of the [`RollupBuilder`]; every row then only adds its numbers, in
+//! [`Fixed`] point, to its combination's slot. A row
 //! with a number that has no [`Fixed`] form is added through
 //! [`Normaliser::cur_values`], so its value and any error are the row path's.
 
@@ -16,7 +16,7 @@ use super::parquet_file::{BatchRow, NumCol, TextCol, NO_VALUE};
 use crate::charge::{cur_measures, AmortizedInput, CurValuesOf};
 use crate::fields::Field;
 use crate::money::{fixed_from_decimal, fixed_from_f64, parse_money, Fixed, Money};
-use crate::rollup::{FastSums, FixedSums, GroupKeyBuf, RollupBuilder};
+use crate::rollup::{RollupBuilder, Slot};
 use arrow_array::types::ArrowPrimitiveType;
 use arrow_array::{Array, PrimitiveArray, StringArray};
 use std::hash::BuildHasher;
@@ -132,20 +132,6 @@ impl Interner {
     }
 }
 
-/// The running sums of a slot, one cache line.
-#[repr(align(64))]
-#[derive(Default)]
-struct Hot(FixedSums);
-
-/// What the first row of a slot found: where its sums go at the end.
-struct Cold {
-    group: GroupKeyBuf,
-    known_type: bool,
-    /// Rows added through the row path (numbers that are not plain) or that
-    /// would overflow the slot's [`FixedSums`].
-    other: FastSums,
-}
-
 /// Per-file state of the fast path. A slot is one combination of group-column
 /// ids; per slot, dense arrays keep what every row touches small.
 pub(super) struct CurGroups {
@@ -157,8 +143,8 @@ pub(super) struct CurGroups {
     table: hashbrown::HashTable<u32>,
     keys: Vec<u128>,
     rules: Vec<AmortizedInput>,
-    sums: Vec<Hot>,
-    cold: Vec<Cold>,
+    /// Where each combination's rows go in the builder.
+    slots: Vec<Slot>,
     // Per-batch scratch, reused.
     row_keys: Vec<u128>,
     nums: Vec<[Fixed; NUMS.len()]>,
@@ -175,8 +161,7 @@ impl CurGroups {
             table: hashbrown::HashTable::new(),
             keys: Vec::new(),
             rules: Vec::new(),
-            sums: Vec::new(),
-            cold: Vec::new(),
+            slots: Vec::new(),
             row_keys: Vec::new(),
             nums: Vec::new(),
             odd: Vec::new(),
@@ -208,6 +193,7 @@ impl CurGroups {
     pub(super) fn add_batch(
         &mut self,
         norm: &Normaliser,
+        builder: &mut RollupBuilder,
         text: &[TextCol],
         num: &[NumCol],
         n: usize,
@@ -238,24 +224,22 @@ impl CurGroups {
                     let i = self.keys.len();
                     self.keys.push(key);
                     self.rules.push(g.rule);
-                    self.sums.push(Hot::default());
-                    self.cold.push(Cold {
-                        group: g.key.to_buf(),
-                        known_type: g.known_type,
-                        other: FastSums::default(),
-                    });
+                    self.slots.push(builder.slot(&g.key));
+                    if !g.known_type {
+                        builder.note_unknown_type(g.key.period, g.key.line_item_type);
+                    }
                     let (keys, hasher) = (&self.keys, &self.hasher);
                     self.table
                         .insert_unique(hash, i as u32, |i| hasher.hash_one(keys[*i as usize]));
                     i
                 }
             };
-            let rule = self.rules[s];
+            let (rule, slot) = (self.rules[s], self.slots[s]);
             if self.odd[row] {
                 let v = norm
                     .cur_values(&BatchRow { text, num, row }, rule)
                     .map_err(|e| (row, e))?;
-                self.cold[s].other.add(&cur_measures(rule, &v));
+                builder.add_to(slot, &cur_measures(rule, &v));
                 continue;
             }
             let x = &self.nums[row];
@@ -273,25 +257,9 @@ impl CurGroups {
                 ri_unused_amortized_upfront: o(9),
                 ri_unused_recurring: o(10),
             };
-            let m = cur_measures(rule, &v);
-            if !self.sums[s].0.try_add(&m) {
-                self.cold[s].other.add_fixed(&m);
-            }
+            builder.add_fixed_to(slot, &cur_measures(rule, &v));
         }
         Ok(())
-    }
-
-    /// Hand every slot to `builder` (as its rows one by one would have been).
-    pub(super) fn finish(self, builder: &mut RollupBuilder) {
-        for (hot, cold) in self.sums.iter().zip(self.cold) {
-            let mut sums = cold.other;
-            sums.merge_fixed(&hot.0);
-            let key = cold.group.key();
-            builder.add_group(&key, &sums);
-            if !cold.known_type {
-                builder.note_unknown_type(key.period, key.line_item_type);
-            }
-        }
     }
 }
 
@@ -462,8 +430,8 @@ mod tests {
         assert_eq!(report.rows, 119_307);
         let accounts: BTreeSet<String> = periods["2018-10"]
             .groups
-            .keys()
-            .map(|k| crate::rollup::split_key(k)[2].to_owned())
+            .iter()
+            .map(|g| g.key[2].to_owned())
             .take(1)
             .collect();
         let (_, periods) = both(&file, Some(&accounts)).unwrap();

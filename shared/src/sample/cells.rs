@@ -1,6 +1,6 @@
 //! What each sample column holds, resolved once per column (not per cell).
 
-use super::rows::{units_str, GenRow, RowGen, REGIONS, SERVICES};
+use super::rows::{units_str, usage_type, GenRow, RowGen, REGIONS, SERVICES};
 use std::fmt::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,7 +216,7 @@ fn money_or_empty(out: &mut String, v: i64, present: bool) {
 pub fn render(cell: Cell, g: &GenRow, gen: &RowGen, ctx: &Ctx, out: &mut String) {
     use Cell::*;
     let svc = &SERVICES[g.service];
-    let (usage_type, operation, unit) = svc.usage[g.usage];
+    let (_, operation, unit) = svc.usage[g.usage];
     let (region, location) = REGIONS[g.region];
     let d = g.day + 1;
     match cell {
@@ -250,7 +250,8 @@ pub fn render(cell: Cell, g: &GenRow, gen: &RowGen, ctx: &Ctx, out: &mut String)
         UsageEnd => ts(out, ctx.year, ctx.month, d, g.hour.min(22) + 1),
         ProductCode => out.push_str(g.product_code),
         UsageType => {
-            let _ = write!(out, "{}-{usage_type}", &region[..2].to_ascii_uppercase());
+            let _ = write!(out, "{}-", &region[..2].to_ascii_uppercase());
+            usage_type(g, out);
         }
         Operation | ProductOperation => out.push_str(operation),
         Az => {
@@ -265,7 +266,7 @@ pub fn render(cell: Cell, g: &GenRow, gen: &RowGen, ctx: &Ctx, out: &mut String)
                     "arn:aws:{}:{region}:{}:resource/r-{:012x}",
                     svc.code.to_ascii_lowercase(),
                     gen.accounts[g.account],
-                    g.id % 4096
+                    g.id % gen.cardinality.resources()
                 );
             }
         }
@@ -282,11 +283,9 @@ pub fn render(cell: Cell, g: &GenRow, gen: &RowGen, ctx: &Ctx, out: &mut String)
         Blended => units_str(g.blended, out),
         Net => units_str(g.net_unblended, out),
         Description => {
-            let _ = write!(
-                out,
-                "$0.096 per On Demand Linux {usage_type} in {location} ({})",
-                g.line_item_type
-            );
+            out.push_str("$0.096 per On Demand Linux ");
+            usage_type(g, out);
+            let _ = write!(out, " in {location} ({})", g.line_item_type);
         }
         TaxType => out.push_str(if g.line_item_type == "Tax" { "VAT" } else { "" }),
         ProductName => out.push_str(svc.name),
@@ -299,10 +298,11 @@ pub fn render(cell: Cell, g: &GenRow, gen: &RowGen, ctx: &Ctx, out: &mut String)
             let _ = write!(
                 out,
                 "SKU{:013X}",
-                (g.service * 131 + g.usage * 17 + g.region) as u64 * 0x9E37_79B9
+                (g.service * 131 + g.usage * 17 + g.region + usize::from(g.variant) * 4099) as u64
+                    * 0x9E37_79B9
             );
         }
-        ProductUsageType => out.push_str(usage_type),
+        ProductUsageType => usage_type(g, out),
         PublicOnDemandCost => units_str(g.public_on_demand, out),
         PublicOnDemandRate => out.push_str("0.1050000000"),
         Term => out.push_str(match g.line_item_type {

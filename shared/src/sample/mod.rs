@@ -9,12 +9,13 @@ mod rows;
 mod sink;
 
 pub use columns::{athena_name, CUR1_COLUMNS, FOCUS_COLUMNS};
+pub use rows::Cardinality;
 pub use sink::write_status;
 
 use crate::charge::charge_category;
 use crate::money::Money;
 use cells::{cell_of, is_numeric, is_timestamp, render, Cell, Ctx};
-use rows::{units_money, units_str, GenRow, RowGen, REGIONS, SERVICES};
+use rows::{units_money, units_str, usage_type, GenRow, RowGen, REGIONS, SERVICES};
 use sink::{CsvSink, OutCol, ParquetSink, RowSink};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -76,6 +77,8 @@ pub struct SampleSpec {
     pub payer: Option<String>,
     /// The report/export name; `None`: the format's default.
     pub report: Option<String>,
+    /// How many distinct accounts, usage types and resources the rows use.
+    pub cardinality: Cardinality,
 }
 
 impl SampleSpec {
@@ -91,6 +94,7 @@ impl SampleSpec {
             bare: false,
             payer: None,
             report: None,
+            cardinality: Cardinality::Low,
         }
     }
 }
@@ -355,14 +359,18 @@ fn focus_row(g: &GenRow, gen: &RowGen, ctx: &Ctx, out: &mut [String]) {
             )),
             "ChargeCategory" => s.push_str(cat),
             "ChargeFrequency" => s.push_str("Usage-Based"),
-            "ChargeDescription" => s.push_str(&format!("{} in {location}", svc.usage[g.usage].0)),
+            "ChargeDescription" => {
+                usage_type(g, s);
+                s.push_str(" in ");
+                s.push_str(location);
+            }
             "ProviderName" | "PublisherName" | "InvoiceIssuerName" => s.push_str("AWS"),
             "RegionId" => s.push_str(region),
             "RegionName" => s.push_str(location),
             "ServiceName" => s.push_str(svc.name),
             "ServiceCategory" => s.push_str(svc.family),
             "x_ServiceCode" => s.push_str(g.product_code),
-            "x_UsageType" => s.push_str(svc.usage[g.usage].0),
+            "x_UsageType" => usage_type(g, s),
             "PricingUnit" | "ConsumedUnit" => s.push_str(svc.usage[g.usage].2),
             "PricingCategory" => s.push_str("Standard"),
             "Tags" => s.push_str(r#"{"team": "platform", "environment": "prod"}"#),
@@ -389,7 +397,7 @@ pub fn write_sample(spec: &SampleSpec, out: &Path) -> Result<SampleOutput, Sampl
         next_month: nm,
         invoice: format!("{}{:06}", y, spec.seed % 1_000_000),
     };
-    let mut gen = RowGen::new(spec.seed, days_in(y, m, ny, nm));
+    let mut gen = RowGen::new(spec.seed, days_in(y, m, ny, nm), spec.cardinality);
     if let Some(p) = &spec.payer {
         gen.payer = p.clone();
         gen.accounts[0] = p.clone();

@@ -137,6 +137,9 @@ pub struct GenRow {
     pub account: usize,
     pub service: usize,
     pub usage: usize,
+    /// 0: the service's usage type as listed; n > 0: its n-th size/tier
+    /// variant ([`usage_type`]), for high-cardinality months.
+    pub variant: u16,
     pub region: usize,
     pub day: u32,
     pub hour: u32,
@@ -187,12 +190,77 @@ pub fn units_str(units: i64, out: &mut String) {
     );
 }
 
+/// Size/tier variants of a usage type (`BoxUsage:m5.large` -> `BoxUsage:c6g.2xlarge`).
+const FAMILIES: &[&str] = &[
+    "m5", "m6i", "m6g", "m7g", "c5", "c6i", "c6g", "c7g", "r5", "r6i", "r6g", "t3", "t4g", "i3",
+    "x2idn", "g5",
+];
+const SIZES: &[&str] = &[
+    "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge",
+];
+const TIERS: &[&str] = &["Tier1", "Tier2", "Tier3", "IA", "GIR", "Std", "Opt", "Ext"];
+
+/// The usage type of `g` (without the region prefix): the listed one, or a
+/// variant of it when `g.variant > 0`.
+pub fn usage_type(g: &GenRow, out: &mut String) {
+    use std::fmt::Write;
+    let base = SERVICES[g.service].usage[g.usage].0;
+    let v = usize::from(g.variant);
+    if v == 0 {
+        out.push_str(base);
+        return;
+    }
+    match base.split_once(':') {
+        Some((head, _)) => {
+            let family = FAMILIES[(v - 1) % FAMILIES.len()];
+            let size = SIZES[(v - 1) / FAMILIES.len() % SIZES.len()];
+            let _ = write!(out, "{head}:{family}.{size}");
+        }
+        None => {
+            let _ = write!(out, "{base}-{}", TIERS[(v - 1) % TIERS.len()]);
+            if v > TIERS.len() {
+                let _ = write!(out, "{}", (v - 1) / TIERS.len());
+            }
+        }
+    }
+}
+
+/// How many distinct values the grouping columns of a sample take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cardinality {
+    /// 40 accounts, a few services each, 21 usage types: about 17k groups in 2 M rows.
+    Low,
+    /// 60 accounts, ten to twenty services each in one to three regions, each
+    /// usage type in up to 48 sizes/tiers (about 600 distinct usage types),
+    /// hourly items, 64k resource ids: about 600k groups in 2 M rows.
+    High,
+}
+
+impl Cardinality {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "low" => Some(Self::Low),
+            "high" => Some(Self::High),
+            _ => None,
+        }
+    }
+
+    /// Distinct resource ids per account and service.
+    pub fn resources(self) -> u64 {
+        match self {
+            Self::Low => 4096,
+            Self::High => 65_536,
+        }
+    }
+}
+
 pub fn units_money(units: i64) -> Money {
     Money::from_i128_with_scale(i128::from(units), 10)
 }
 
 pub struct RowGen {
     rng: fastrand::Rng,
+    pub cardinality: Cardinality,
     pub accounts: Vec<String>,
     /// Per account, the (service, region) pairs it uses: a few services in one or two regions.
     profiles: Vec<Vec<(usize, usize)>>,
@@ -216,9 +284,10 @@ const TYPES: &[(&str, u32)] = &[
 ];
 
 impl RowGen {
-    pub fn new(seed: u64, days: u32) -> Self {
+    pub fn new(seed: u64, days: u32, cardinality: Cardinality) -> Self {
         let mut rng = fastrand::Rng::with_seed(seed);
-        let accounts: Vec<String> = (0..40)
+        let high = cardinality == Cardinality::High;
+        let accounts: Vec<String> = (0..if high { 60 } else { 40 })
             .map(|_| format!("{:012}", rng.u64(100_000_000_000..999_999_999_999)))
             .collect();
         let payer = accounts[0].clone();
@@ -226,18 +295,27 @@ impl RowGen {
             .map(|_| {
                 let home = rng.usize(0..REGIONS.len());
                 let second = rng.usize(0..REGIONS.len());
-                (0..rng.usize(3..9))
+                let third = rng.usize(0..REGIONS.len());
+                let services = if high {
+                    rng.usize(10..21)
+                } else {
+                    rng.usize(3..9)
+                };
+                (0..services)
                     .map(|_| {
-                        (
-                            rng.usize(0..SERVICES.len()),
-                            if rng.u8(0..4) == 0 { second } else { home },
-                        )
+                        let region = match rng.u8(0..8) {
+                            0 | 1 => second,
+                            2 if high => third,
+                            _ => home,
+                        };
+                        (rng.usize(0..SERVICES.len()), region)
                     })
                     .collect()
             })
             .collect();
         RowGen {
             rng,
+            cardinality,
             accounts,
             profiles,
             payer,
@@ -261,10 +339,18 @@ impl RowGen {
     pub fn next_row(&mut self) -> GenRow {
         let r = &mut self.rng;
         // A skewed account distribution: a few big spenders, a long tail.
-        let account = (r.f64().powi(2) * self.accounts.len() as f64) as usize;
+        let skew = match self.cardinality {
+            Cardinality::Low => r.f64().powi(2),
+            Cardinality::High => r.f64().powf(1.3),
+        };
+        let account = (skew * self.accounts.len() as f64) as usize;
         let profile = &self.profiles[account];
         let (service, region) = profile[r.usize(0..profile.len())];
         let usage = r.usize(0..SERVICES[service].usage.len());
+        let variant = match self.cardinality {
+            Cardinality::Low => 0,
+            Cardinality::High => r.u16(0..48),
+        };
         let mut day = r.u32(0..self.days);
         let mut hour = r.u32(0..24);
         let usage_amount = r.i64(1..50_000_000_000);
@@ -297,6 +383,7 @@ impl RowGen {
             account,
             service,
             usage,
+            variant,
             region,
             day,
             hour,

@@ -2,8 +2,13 @@
 //! account, service, region, charge category / line item type, usage type
 //! (plus currency, which money must never be summed across).
 
+mod groups;
+
+pub use groups::{Group, GroupSums, Groups, KEY_LEN};
+
 use crate::charge::{Measures, MeasuresOf};
 use crate::money::{Accumulator, Fixed, Money};
+use groups::GroupTable;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,69 +37,8 @@ pub struct GroupKey<'a> {
     pub currency: &'a [u8],
 }
 
-/// A [`GroupKey`] that owns its bytes (one buffer).
-#[derive(Debug, Clone)]
-pub struct GroupKeyBuf {
-    bytes: Vec<u8>,
-    ends: [u32; 11],
-}
-
-impl GroupKey<'_> {
-    fn parts(&self) -> [&[u8]; 11] {
-        [
-            self.period,
-            self.day,
-            self.payer,
-            self.account,
-            self.service_code,
-            self.service_name,
-            self.region,
-            self.charge_category,
-            self.line_item_type,
-            self.usage_type,
-            self.currency,
-        ]
-    }
-
-    pub fn to_buf(&self) -> GroupKeyBuf {
-        let parts = self.parts();
-        let mut bytes = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
-        let mut ends = [0u32; 11];
-        for (e, p) in ends.iter_mut().zip(parts) {
-            bytes.extend_from_slice(p);
-            *e = bytes.len() as u32;
-        }
-        GroupKeyBuf { bytes, ends }
-    }
-}
-
-impl GroupKeyBuf {
-    pub fn key(&self) -> GroupKey<'_> {
-        let mut start = 0usize;
-        let p: [&[u8]; 11] = std::array::from_fn(|i| {
-            let end = self.ends[i] as usize;
-            let s = &self.bytes[start..end];
-            start = end;
-            s
-        });
-        GroupKey {
-            period: p[0],
-            day: p[1],
-            payer: p[2],
-            account: p[3],
-            service_code: p[4],
-            service_name: p[5],
-            region: p[6],
-            charge_category: p[7],
-            line_item_type: p[8],
-            usage_type: p[9],
-            currency: p[10],
-        }
-    }
-}
-
 /// The grouping columns of a rollup row, in output order.
-pub const KEY_COLUMNS: [&str; 10] = [
+pub const KEY_COLUMNS: [&str; KEY_LEN] = [
     "ChargePeriodStart",
     "BillingAccountId",
     "SubAccountId",
@@ -106,8 +50,6 @@ pub const KEY_COLUMNS: [&str; 10] = [
     "x_UsageType",
     "BillingCurrency",
 ];
-
-const SEP: u8 = 0x1f;
 
 /// Running sums of one group. Optional measures stay `None` until a row has them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -247,9 +189,8 @@ impl Measure {
 /// Everything one billing period of one revision (or one part of it) adds up to.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeriodRollup {
-    /// Group key (the [`KEY_COLUMNS`] joined by 0x1F) to sums, attributed spend only.
-    #[serde(with = "group_map")]
-    pub groups: BTreeMap<Vec<u8>, Sums>,
+    /// Attributed spend per group of [`KEY_COLUMNS`], in key order.
+    pub groups: Groups,
     /// Every row read for this period, attributed or not.
     pub totals: Sums,
     /// Rows per line item type (CUR) or charge category (FOCUS).
@@ -272,9 +213,7 @@ pub struct ProviderSkip {
 
 impl PeriodRollup {
     pub fn merge(&mut self, o: &PeriodRollup) {
-        for (k, s) in &o.groups {
-            self.groups.entry(k.clone()).or_default().merge(s);
-        }
+        self.groups.merge(&o.groups);
         self.totals.merge(&o.totals);
         for (k, n) in &o.rows_per_type {
             *self.rows_per_type.entry(k.clone()).or_default() += n;
@@ -300,46 +239,6 @@ impl PeriodRollup {
     }
 }
 
-/// Split a group key back into its [`KEY_COLUMNS`] values.
-pub fn split_key(key: &[u8]) -> Vec<&str> {
-    key.split(|b| *b == SEP)
-        .map(|f| std::str::from_utf8(f).unwrap_or(""))
-        .collect()
-}
-
-mod group_map {
-    //! Serialise group keys as their column values (readable staging files).
-    use super::{split_key, Sums, SEP};
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-    use std::collections::BTreeMap;
-
-    #[derive(Serialize, Deserialize)]
-    struct Group {
-        key: Vec<String>,
-        sums: Sums,
-    }
-
-    pub fn serialize<S: Serializer>(m: &BTreeMap<Vec<u8>, Sums>, s: S) -> Result<S::Ok, S::Error> {
-        let v: Vec<Group> = m
-            .iter()
-            .map(|(k, sums)| Group {
-                key: split_key(k).into_iter().map(str::to_owned).collect(),
-                sums: sums.clone(),
-            })
-            .collect();
-        v.serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<BTreeMap<Vec<u8>, Sums>, D::Error> {
-        let v = Vec::<Group>::deserialize(d)?;
-        Ok(v.into_iter()
-            .map(|g| (g.key.join(&(SEP as char).to_string()).into_bytes(), g.sums))
-            .collect())
-    }
-}
-
 /// What rows are counted by: the line item type (CUR) or the charge category (FOCUS).
 fn type_label<'a>(line_item_type: &'a [u8], category: &'a [u8]) -> &'a [u8] {
     if line_item_type.is_empty() {
@@ -349,30 +248,67 @@ fn type_label<'a>(line_item_type: &'a [u8], category: &'a [u8]) -> &'a [u8] {
     }
 }
 
-fn type_label_str<'a>(line_item_type: &'a str, category: &'a str) -> &'a str {
-    if line_item_type.is_empty() {
-        category
-    } else {
-        line_item_type
+/// Merges finished rollups (the commit's parts, one at a time) without
+/// re-sorting after each: the first part of a period is kept as it is.
+#[derive(Default)]
+pub struct RollupMerge {
+    periods: BTreeMap<String, (PeriodRollup, Option<GroupTable>)>,
+}
+
+impl RollupMerge {
+    /// Add one part's rollup of `period`.
+    pub fn add(&mut self, period: &str, mut r: PeriodRollup) {
+        let Some((acc, table)) = self.periods.get_mut(period) else {
+            self.periods.insert(period.to_owned(), (r, None));
+            return;
+        };
+        let t = table.get_or_insert_with(|| GroupTable::from(std::mem::take(&mut acc.groups)));
+        t.merge(&r.groups);
+        r.groups = Groups::default();
+        acc.merge(&r);
+    }
+
+    /// Make sure `period` has a rollup (an empty one if no part had rows).
+    pub fn touch(&mut self, period: &str) {
+        self.periods.entry(period.to_owned()).or_default();
+    }
+
+    pub fn finish(self) -> BTreeMap<String, PeriodRollup> {
+        self.periods
+            .into_iter()
+            .map(|(p, (mut r, t))| {
+                if let Some(t) = t {
+                    r.groups = t.finish();
+                }
+                (p, r)
+            })
+            .collect()
     }
 }
 
-/// Builds [`PeriodRollup`]s from line items, fast: one hash lookup per row, an
-/// allocation only for a new group.
-pub struct RollupBuilder {
-    accounts: Option<BTreeSet<Vec<u8>>>,
-    periods: BTreeMap<Vec<u8>, PeriodBuilder>,
-    key: Vec<u8>,
+/// Where [`RollupBuilder::add_to`] adds: a group, or an unconnected account's spend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    Group { period: u32, group: u32 },
+    Unattributed { period: u32, index: u32 },
 }
 
-#[derive(Default)]
+/// Builds [`PeriodRollup`]s from line items: each key column interned once,
+/// one hash lookup of ten ids per row, no allocation but for new strings and groups.
+pub struct RollupBuilder {
+    accounts: Option<BTreeSet<Vec<u8>>>,
+    periods: Vec<PeriodBuilder>,
+}
+
 struct PeriodBuilder {
-    groups: hashbrown::HashMap<Box<[u8]>, FastSums>,
+    period: Vec<u8>,
+    table: GroupTable,
+    /// Per account string id: 0 not looked up yet, 1 connected, 2 not connected.
+    connected: Vec<u8>,
     rest: PeriodRollup,
-    /// Spend of unconnected usage accounts, per account id.
-    unattributed: BTreeMap<Vec<u8>, FastSums>,
-    /// Rows per type of unattributed rows (attributed ones are counted from the group keys).
-    unattributed_types: BTreeMap<Vec<u8>, u64>,
+    /// Spend of unconnected usage accounts, per (account, line item type or category).
+    unattributed: Vec<(Vec<u8>, Vec<u8>, FastSums)>,
+    unattributed_index: hashbrown::HashMap<(Vec<u8>, Vec<u8>), u32>,
 }
 
 /// [`Sums`] with fixed-point accumulators: the per-row hot path. Exact.
@@ -409,51 +345,6 @@ fn acc_opt_merge(acc: &mut Option<Accumulator>, o: &Option<Accumulator>) {
     }
 }
 
-/// Sums in [`Fixed`] point only, for a hot loop: 64 bytes, and exact because
-/// a row that would overflow them is refused. No contracted cost (CUR has
-/// none): a row with one is refused too.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct FixedSums {
-    /// billed, effective, list, unblended, net unblended, blended, usage.
-    sums: [Fixed; 7],
-    rows: u32,
-    /// Which of the optional measures (unblended, net unblended, blended: bits 0..3) a row had.
-    present: u8,
-}
-
-impl FixedSums {
-    /// Add one row's measures; `false` (and nothing added) if it has a
-    /// contracted cost or a sum would overflow.
-    #[inline]
-    pub fn try_add(&mut self, m: &MeasuresOf<Fixed>) -> bool {
-        let v = [
-            m.billed,
-            m.effective,
-            m.list,
-            m.unblended.unwrap_or(0),
-            m.net_unblended.unwrap_or(0),
-            m.blended.unwrap_or(0),
-            m.usage_amount,
-        ];
-        let mut out = [0; 7];
-        let mut refused = self.rows == u32::MAX || m.contracted.is_some();
-        for i in 0..7 {
-            let (s, o) = self.sums[i].overflowing_add(v[i]);
-            out[i] = s;
-            refused |= o;
-        }
-        if refused {
-            return false;
-        }
-        self.sums = out;
-        self.rows += 1;
-        self.present |= u8::from(m.unblended.is_some())
-            | u8::from(m.net_unblended.is_some()) << 1
-            | u8::from(m.blended.is_some()) << 2;
-        true
-    }
-}
-
 impl FastSums {
     /// Add one row's measures.
     #[inline]
@@ -481,23 +372,6 @@ impl FastSums {
         acc_opt_fixed(&mut self.net_unblended, m.net_unblended);
         acc_opt_fixed(&mut self.blended, m.blended);
         self.usage.add_fixed(m.usage_amount);
-    }
-
-    /// Add the rows a [`FixedSums`] holds.
-    pub fn merge_fixed(&mut self, f: &FixedSums) {
-        let opt = |acc: &mut Option<Accumulator>, bit: u8, v: Fixed| {
-            if f.present & (1 << bit) != 0 {
-                acc.get_or_insert_with(Accumulator::default).add_fixed(v);
-            }
-        };
-        self.rows += u64::from(f.rows);
-        self.billed.add_fixed(f.sums[0]);
-        self.effective.add_fixed(f.sums[1]);
-        self.list.add_fixed(f.sums[2]);
-        opt(&mut self.unblended, 0, f.sums[3]);
-        opt(&mut self.net_unblended, 1, f.sums[4]);
-        opt(&mut self.blended, 2, f.sums[5]);
-        self.usage.add_fixed(f.sums[6]);
     }
 
     /// Add the rows another sum holds.
@@ -533,49 +407,67 @@ impl RollupBuilder {
     pub fn new(accounts: Option<&BTreeSet<String>>) -> Self {
         RollupBuilder {
             accounts: accounts.map(|a| a.iter().map(|s| s.as_bytes().to_vec()).collect()),
-            periods: BTreeMap::new(),
-            key: Vec::with_capacity(256),
+            periods: Vec::new(),
         }
+    }
+
+    fn period(&mut self, period: &[u8]) -> u32 {
+        if let Some(i) = self.periods.iter().position(|p| p.period == period) {
+            return i as u32;
+        }
+        self.periods.push(PeriodBuilder {
+            period: period.to_vec(),
+            table: GroupTable::default(),
+            connected: Vec::new(),
+            rest: PeriodRollup::default(),
+            unattributed: Vec::new(),
+            unattributed_index: Default::default(),
+        });
+        self.periods.len() as u32 - 1
     }
 
     /// Add one line item.
     #[inline]
     pub fn add(&mut self, li: &LineItem<'_>) {
-        self.with_sums(&li.group, 1, |s| s.add(&li.measures));
+        let s = self.slot(&li.group);
+        self.add_to(s, &li.measures);
     }
 
-    /// Add `sums`, rows that all have the group `g` (as if each was [`RollupBuilder::add`]ed).
-    pub fn add_group(&mut self, g: &GroupKey<'_>, sums: &FastSums) {
-        self.with_sums(g, sums.rows, |s| s.merge(sums));
-    }
-
-    /// Apply `f` to the sums `rows` rows of group `g` go to: the group's, or the
-    /// unattributed account's.
-    #[inline]
-    fn with_sums(&mut self, g: &GroupKey<'_>, rows: u64, f: impl FnOnce(&mut FastSums)) {
-        let p = match self.periods.get_mut(g.period) {
-            Some(p) => p,
-            None => self.periods.entry(g.period.to_vec()).or_default(),
-        };
+    /// Where rows of group `g` go (the same slot for every row of the same key).
+    pub fn slot(&mut self, g: &GroupKey<'_>) -> Slot {
+        let period = self.period(g.period);
+        let p = &mut self.periods[period as usize];
         let account = if g.account.is_empty() {
             g.payer
         } else {
             g.account
         };
+        let account_id = p.table.string_id(2, account);
         if let Some(acc) = &self.accounts {
-            if !acc.contains(account) {
-                match p.unattributed.get_mut(account) {
-                    Some(s) => f(s),
-                    None => f(p.unattributed.entry(account.to_vec()).or_default()),
-                }
+            let i = account_id as usize;
+            if p.connected.len() <= i {
+                p.connected.resize(i + 1, 0);
+            }
+            if p.connected[i] == 0 {
+                p.connected[i] = if acc.contains(account) { 1 } else { 2 };
+            }
+            if p.connected[i] == 2 {
                 let label = type_label(g.line_item_type, g.charge_category);
-                *p.unattributed_types.entry(label.to_vec()).or_default() += rows;
-                return;
+                let k = (account.to_vec(), label.to_vec());
+                let index = match p.unattributed_index.get(&k) {
+                    Some(i) => *i,
+                    None => {
+                        let i = p.unattributed.len() as u32;
+                        p.unattributed
+                            .push((k.0.clone(), k.1.clone(), FastSums::default()));
+                        p.unattributed_index.insert(k, i);
+                        i
+                    }
+                };
+                return Slot::Unattributed { period, index };
             }
         }
-        let k = &mut self.key;
-        k.clear();
-        for (i, f) in [
+        let group = p.table.group([
             g.day,
             g.payer,
             account,
@@ -586,29 +478,45 @@ impl RollupBuilder {
             g.line_item_type,
             g.usage_type,
             g.currency,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            if i > 0 {
-                k.push(SEP);
-            }
-            k.extend_from_slice(f);
+        ]);
+        Slot::Group { period, group }
+    }
+
+    /// Add one row's measures to a slot.
+    #[inline]
+    pub fn add_to(&mut self, s: Slot, m: &Measures) {
+        match s {
+            Slot::Group { period, group } => self.periods[period as usize].table.add(group, m),
+            Slot::Unattributed { period, index } => self.periods[period as usize].unattributed
+                [index as usize]
+                .2
+                .add(m),
         }
-        match p.groups.get_mut(k.as_slice()) {
-            Some(s) => f(s),
-            None => {
-                let mut s = FastSums::default();
-                f(&mut s);
-                p.groups.insert(k.as_slice().into(), s);
+    }
+
+    /// Add one row's measures in [`Fixed`] point (the same as [`RollupBuilder::add_to`] of their decimals).
+    #[inline]
+    pub fn add_fixed_to(&mut self, s: Slot, m: &MeasuresOf<Fixed>) {
+        match s {
+            Slot::Group { period, group } => {
+                self.periods[period as usize].table.add_fixed(group, m)
             }
+            Slot::Unattributed { period, index } => self.periods[period as usize].unattributed
+                [index as usize]
+                .2
+                .add_fixed(m),
         }
+    }
+
+    /// Groups so far (all periods).
+    pub fn groups(&self) -> usize {
+        self.periods.iter().map(|p| p.table.len()).sum()
     }
 
     /// Count a FOCUS row of another provider (not ingested).
     pub fn note_other_provider(&mut self, period: &[u8], provider: &[u8], billed: Money) {
-        let p = self.periods.entry(period.to_vec()).or_default();
-        let e = p
+        let i = self.period(period);
+        let e = self.periods[i as usize]
             .rest
             .other_providers
             .entry(String::from_utf8_lossy(provider).into_owned())
@@ -619,7 +527,7 @@ impl RollupBuilder {
 
     /// Record a line item type that has no known charge category.
     pub fn note_unknown_type(&mut self, period: &[u8], t: &[u8]) {
-        if let Some(p) = self.periods.get_mut(period) {
+        if let Some(p) = self.periods.iter_mut().find(|p| p.period == period) {
             p.rest
                 .unknown_types
                 .insert(String::from_utf8_lossy(t).into_owned());
@@ -630,51 +538,34 @@ impl RollupBuilder {
     pub fn finish(self) -> BTreeMap<String, PeriodRollup> {
         self.periods
             .into_iter()
-            .map(|(period, b)| {
+            .map(|b| {
                 let mut r = b.rest;
                 // Totals and rows per type follow from the groups plus the unattributed rows.
-                let mut totals = FastSums::default();
                 let mut types: BTreeMap<String, u64> = BTreeMap::new();
-                let mut count = |label: &str, n: u64| match types.get_mut(label) {
-                    Some(t) => *t += n,
-                    None => {
-                        types.insert(label.to_owned(), n);
-                    }
-                };
-                for (k, s) in &b.unattributed {
-                    totals.merge(s);
+                let mut unattributed = FastSums::default();
+                let mut per_account: BTreeMap<Vec<u8>, FastSums> = BTreeMap::new();
+                for (account, label, s) in &b.unattributed {
+                    unattributed.merge(s);
+                    per_account.entry(account.clone()).or_default().merge(s);
+                    *types
+                        .entry(String::from_utf8_lossy(label).into_owned())
+                        .or_default() += s.rows;
+                }
+                for (k, s) in per_account {
                     r.unattributed
-                        .entry(String::from_utf8_lossy(k).into_owned())
-                        .or_default()
-                        .merge(&s.sums());
+                        .insert(String::from_utf8_lossy(&k).into_owned(), s.sums());
                 }
-                for (k, n) in &b.unattributed_types {
-                    count(&String::from_utf8_lossy(k), *n);
+                for (label, n) in b.table.rows_per_label() {
+                    *types
+                        .entry(String::from_utf8_lossy(label).into_owned())
+                        .or_default() += n;
                 }
-                // Sorted by key through an index: the sums stay where they are.
-                let mut keys = Vec::with_capacity(b.groups.len());
-                let mut sums = Vec::with_capacity(b.groups.len());
-                for (k, s) in b.groups {
-                    keys.push((k, sums.len()));
-                    sums.push(s);
-                }
-                keys.sort_unstable_by(|x, y| x.0.cmp(&y.0));
-                r.groups = keys
-                    .into_iter()
-                    .map(|(k, i)| {
-                        let s: &FastSums = &sums[i];
-                        totals.merge(s);
-                        let mut parts = k
-                            .split(|b| *b == SEP)
-                            .map(|p| std::str::from_utf8(p).unwrap_or(""));
-                        let category = parts.nth(6).unwrap_or("");
-                        count(type_label_str(parts.next().unwrap_or(""), category), s.rows);
-                        (k.into_vec(), s.sums())
-                    })
-                    .collect();
-                r.totals = totals.sums();
+                r.groups = b.table.finish();
+                let mut totals = r.groups.total();
+                totals.merge(&unattributed.sums());
+                r.totals = totals.normalized();
                 r.rows_per_type = types;
-                (String::from_utf8_lossy(&period).into_owned(), r)
+                (String::from_utf8_lossy(&b.period).into_owned(), r)
             })
             .collect()
     }
@@ -719,35 +610,95 @@ mod tests {
         let out = b.finish();
         let p = &out["2024-01"];
         assert_eq!(p.groups.len(), 1);
-        assert_eq!(p.groups.values().next().unwrap().billed_cost, dec("3.30"));
+        let g = p.groups.iter().next().unwrap();
+        assert_eq!(g.sums().billed_cost, dec("3.30"));
+        assert_eq!(g.key[2], "222222222222");
+        assert_eq!(g.sums().contracted_cost, None);
         assert_eq!(p.totals.billed_cost, dec("8.30"));
         assert_eq!(p.totals.rows, 3);
         assert_eq!(p.unattributed["333333333333"].billed_cost, dec("5.00"));
         assert_eq!(p.rows_per_type["Usage"], 3);
-        // Staged parts round-trip through JSON exactly.
+        // Staged parts round-trip through JSON and MessagePack exactly.
         let json = serde_json::to_string(p).unwrap();
         let back: PeriodRollup = serde_json::from_str(&json).unwrap();
+        assert_eq!(&back, p);
+        let mp = rmp_serde::to_vec_named(p).unwrap();
+        let back: PeriodRollup = rmp_serde::from_slice(&mp).unwrap();
         assert_eq!(&back, p);
     }
 
     #[test]
-    fn a_group_added_at_once_is_its_rows_added_one_by_one() {
+    fn groups_come_out_sorted_and_values_beyond_the_units_stay_exact() {
+        let mut b = RollupBuilder::new(None);
+        // More than 18 decimals, and sums beyond i128 units of 1e-18: the spill.
+        let cases: [(&[u8], [&str; 3], &str); 3] = [
+            (b"3", ["1.5", "2.25", "-0.75"], "3"),
+            (
+                b"1",
+                ["0.0000000000000000000001", "1", "0.5"],
+                "1.5000000000000000000001",
+            ),
+            (
+                b"2",
+                ["100000000000000000000", "100000000000000000000", "0.5"],
+                "200000000000000000000.5",
+            ),
+        ];
+        for (a, costs, _) in cases {
+            for c in costs {
+                b.add(&item(a, c));
+            }
+        }
+        let r = b.finish().remove("2024-01").unwrap();
+        let keys: Vec<&str> = r.groups.iter().map(|g| g.key[2]).collect();
+        assert_eq!(keys, ["1", "2", "3"]);
+        for (g, (_, _, want)) in r.groups.iter().zip([cases[1], cases[2], cases[0]]) {
+            assert_eq!(g.sums().billed_cost, dec(want), "{:?}", g.key);
+            assert_eq!(g.rows(), 3);
+        }
+        assert_eq!(r.totals.rows, 9);
+        let mp = rmp_serde::to_vec_named(&r).unwrap();
+        let back: PeriodRollup = rmp_serde::from_slice(&mp).unwrap();
+        assert_eq!(back, r);
+        // A merge of the same rollup doubles every sum, exactly.
+        let mut m = RollupMerge::default();
+        m.add("2024-01", r.clone());
+        m.add("2024-01", back);
+        let d = m.finish().remove("2024-01").unwrap();
+        assert_eq!(d.groups.len(), 3);
+        for (g, (_, _, want)) in d.groups.iter().zip([cases[1], cases[2], cases[0]]) {
+            assert_eq!(g.sums().billed_cost, dec(want) * dec("2"));
+        }
+        assert_eq!(d.totals.rows, 18);
+        assert_eq!(d.totals.billed_cost, r.totals.billed_cost * dec("2"));
+    }
+
+    #[test]
+    fn a_slot_added_in_fixed_point_is_its_rows_added_as_decimals() {
         let connected: BTreeSet<String> = ["222222222222".to_string()].into();
         for accounts in [None, Some(&connected)] {
             let mut by_row = RollupBuilder::new(accounts);
-            let mut at_once = RollupBuilder::new(accounts);
+            let mut fixed = RollupBuilder::new(accounts);
             for account in [&b"222222222222"[..], b"333333333333"] {
-                let mut sums = FastSums::default();
                 for cost in ["1.10", "2.25", "-0.000000000001"] {
                     let li = item(account, cost);
                     by_row.add(&li);
-                    sums.add(&li.measures);
+                    let f = |d: Money| crate::money::fixed_from_decimal(d).unwrap();
+                    let m = MeasuresOf {
+                        billed: f(li.measures.billed),
+                        effective: f(li.measures.effective),
+                        list: f(li.measures.list),
+                        contracted: None,
+                        unblended: li.measures.unblended.map(f),
+                        net_unblended: None,
+                        blended: None,
+                        usage_amount: f(li.measures.usage_amount),
+                    };
+                    let s = fixed.slot(&li.group);
+                    fixed.add_fixed_to(s, &m);
                 }
-                let key = item(account, "0").group.to_buf();
-                assert_eq!(key.key(), item(account, "0").group);
-                at_once.add_group(&key.key(), &sums);
             }
-            assert_eq!(by_row.finish(), at_once.finish());
+            assert_eq!(by_row.finish(), fixed.finish());
         }
     }
 
@@ -757,9 +708,14 @@ mod tests {
         a.add(&item(b"2", "0.1"));
         let mut b = RollupBuilder::new(None);
         b.add(&item(b"2", "0.2"));
+        b.add(&item(b"4", "0.2"));
         let mut pa = a.finish().remove("2024-01").unwrap();
         pa.merge(&b.finish()["2024-01"]);
-        assert_eq!(pa.totals.billed_cost, dec("0.3"));
-        assert_eq!(pa.groups.len(), 1);
+        assert_eq!(pa.totals.billed_cost, dec("0.5"));
+        assert_eq!(pa.groups.len(), 2);
+        assert_eq!(
+            pa.groups.iter().next().unwrap().sums().billed_cost,
+            dec("0.3")
+        );
     }
 }

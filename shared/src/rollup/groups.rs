@@ -1,0 +1,653 @@
+//! A rollup's groups, compact from the first row to the output: a group key is
+//! ten interned string ids, its sums eight integers of 1e-18 (the output's
+//! DECIMAL(38,18) units). About 200 bytes a group, whatever the keys' lengths.
+//!
+//! Exactness: a value with more than 18 decimals, or a sum that would leave
+//! `i128`, goes to the group's spill (exact decimals), so a group's value is
+//! always `units + spill`, never rounded.
+
+use super::{Measure, Sums};
+use crate::charge::MeasuresOf;
+use crate::money::{fixed_to_sum_units, sum_units_to_decimal, to_sum_units, Fixed, Money};
+use std::collections::BTreeMap;
+use std::hash::BuildHasher;
+
+/// Key columns of a group ([`super::KEY_COLUMNS`] order; the period is the rollup's).
+pub const KEY_LEN: usize = 10;
+/// Where the charge category and line item type are in a key.
+pub(super) const CATEGORY: usize = 6;
+pub(super) const LINE_ITEM_TYPE: usize = 7;
+
+type Ids = [u32; KEY_LEN];
+const MEASURES: usize = Measure::ALL.len();
+/// Measures that are always present (the others only when a row had them).
+const ALWAYS: u8 = 0b1000_0111;
+
+/// The running sums of one group.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GroupSums {
+    /// [`Measure::ALL`] order, in units of 1e-18.
+    units: [i128; MEASURES],
+    rows: u64,
+    /// Bit `i`: measure `i` had a value (always set for billed, effective, list, usage).
+    present: u8,
+    /// Part of the sums is in the spill.
+    spilled: bool,
+}
+
+/// Exact remainders of a group's sums that the units could not hold.
+type Spill = [Money; MEASURES];
+
+fn measures<T: Copy>(m: &MeasuresOf<T>) -> [Option<T>; MEASURES] {
+    [
+        Some(m.billed),
+        Some(m.effective),
+        Some(m.list),
+        m.contracted,
+        m.unblended,
+        m.net_unblended,
+        m.blended,
+        Some(m.usage_amount),
+    ]
+}
+
+/// Interned strings: ids in first-seen order.
+#[derive(Default)]
+struct Strings {
+    ids: hashbrown::HashMap<Box<[u8]>, u32>,
+    values: Vec<Box<[u8]>>,
+}
+
+impl Strings {
+    fn id(&mut self, v: &[u8]) -> u32 {
+        if let Some(id) = self.ids.get(v) {
+            return *id;
+        }
+        let id = self.values.len() as u32;
+        self.values.push(v.into());
+        self.ids.insert(v.into(), id);
+        id
+    }
+}
+
+/// Groups being built: rows and other groups are added by index.
+pub(crate) struct GroupTable {
+    strings: Strings,
+    /// The id each key column had last (rows come in runs).
+    last: Ids,
+    hasher: hashbrown::DefaultHashBuilder,
+    index: hashbrown::HashTable<u32>,
+    keys: Vec<Ids>,
+    sums: Vec<GroupSums>,
+    spill: hashbrown::HashMap<u32, Box<Spill>>,
+}
+
+impl Default for GroupTable {
+    fn default() -> Self {
+        let mut strings = Strings::default();
+        strings.id(b"");
+        GroupTable {
+            strings,
+            last: [0; KEY_LEN],
+            hasher: Default::default(),
+            index: Default::default(),
+            keys: Vec::new(),
+            sums: Vec::new(),
+            spill: Default::default(),
+        }
+    }
+}
+
+impl GroupTable {
+    /// The id of a string (interned once).
+    #[inline]
+    pub(crate) fn string_id(&mut self, column: usize, v: &[u8]) -> u32 {
+        let last = self.last[column];
+        if &*self.strings.values[last as usize] == v {
+            return last;
+        }
+        let id = self.strings.id(v);
+        self.last[column] = id;
+        id
+    }
+
+    /// The group of a key (created empty if new).
+    #[inline]
+    pub(crate) fn group(&mut self, parts: [&[u8]; KEY_LEN]) -> u32 {
+        let mut ids = [0u32; KEY_LEN];
+        for (c, p) in parts.into_iter().enumerate() {
+            ids[c] = self.string_id(c, p);
+        }
+        self.group_of_ids(ids)
+    }
+
+    fn group_of_ids(&mut self, ids: Ids) -> u32 {
+        let hash = self.hasher.hash_one(ids);
+        let keys = &self.keys;
+        if let Some(i) = self.index.find(hash, |i| keys[*i as usize] == ids) {
+            return *i;
+        }
+        let i = self.keys.len() as u32;
+        self.keys.push(ids);
+        self.sums.push(GroupSums::default());
+        let (keys, hasher) = (&self.keys, &self.hasher);
+        self.index
+            .insert_unique(hash, i, |i| hasher.hash_one(keys[*i as usize]));
+        i
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    fn spill_of(&mut self, g: u32) -> &mut Spill {
+        self.sums[g as usize].spilled = true;
+        self.spill
+            .entry(g)
+            .or_insert_with(|| Box::new([Money::ZERO; MEASURES]))
+    }
+
+    /// Add one row's measures to group `g`.
+    #[inline]
+    pub(crate) fn add(&mut self, g: u32, m: &MeasuresOf<Money>) {
+        let s = &mut self.sums[g as usize];
+        s.rows += 1;
+        for (i, v) in measures(m).into_iter().enumerate() {
+            let Some(v) = v else { continue };
+            s.present |= 1 << i;
+            match to_sum_units(v).and_then(|u| s.units[i].checked_add(u)) {
+                Some(u) => s.units[i] = u,
+                None => {
+                    self.spill_of(g)[i] += v;
+                    return self.add_rest(g, m, i + 1);
+                }
+            }
+        }
+    }
+
+    /// The measures after `from` of a row whose sums spilled (the slow path).
+    fn add_rest(&mut self, g: u32, m: &MeasuresOf<Money>, from: usize) {
+        for (i, v) in measures(m).into_iter().enumerate().skip(from) {
+            let Some(v) = v else { continue };
+            let s = &mut self.sums[g as usize];
+            s.present |= 1 << i;
+            match to_sum_units(v).and_then(|u| s.units[i].checked_add(u)) {
+                Some(u) => s.units[i] = u,
+                None => self.spill_of(g)[i] += v,
+            }
+        }
+    }
+
+    /// Add one row's measures in [`Fixed`] point (the same as [`GroupTable::add`] of their decimals).
+    #[inline]
+    pub(crate) fn add_fixed(&mut self, g: u32, m: &MeasuresOf<Fixed>) {
+        let s = &mut self.sums[g as usize];
+        s.rows += 1;
+        let mut overflow = 0u8;
+        for (i, v) in measures(m).into_iter().enumerate() {
+            let Some(v) = v else { continue };
+            s.present |= 1 << i;
+            match s.units[i].checked_add(fixed_to_sum_units(v)) {
+                Some(u) => s.units[i] = u,
+                None => overflow |= 1 << i,
+            }
+        }
+        if overflow != 0 {
+            for (i, v) in measures(m).into_iter().enumerate() {
+                if let Some(v) = v.filter(|_| overflow & (1 << i) != 0) {
+                    self.spill_of(g)[i] += Money::new(v, crate::money::FIXED_SCALE);
+                }
+            }
+        }
+    }
+
+    /// Add a finished group's sums to group `g`.
+    fn add_sums(&mut self, g: u32, o: &GroupSums, o_spill: Option<&Spill>) {
+        let s = &mut self.sums[g as usize];
+        s.rows += o.rows;
+        s.present |= o.present;
+        let mut overflow = [None; MEASURES];
+        for i in 0..MEASURES {
+            match s.units[i].checked_add(o.units[i]) {
+                Some(u) => s.units[i] = u,
+                None => overflow[i] = Some(sum_units_to_decimal(o.units[i])),
+            }
+        }
+        if overflow.iter().any(Option::is_some) || o_spill.is_some() {
+            let spill = self.spill_of(g);
+            for i in 0..MEASURES {
+                spill[i] += overflow[i].unwrap_or_default() + o_spill.map_or(Money::ZERO, |x| x[i]);
+            }
+        }
+    }
+
+    /// Add every group of `o`.
+    pub(crate) fn merge(&mut self, o: &Groups) {
+        let ids: Vec<u32> = o
+            .strings
+            .iter()
+            .map(|v| self.strings.id(v.as_bytes()))
+            .collect();
+        for (j, (k, s)) in o.keys.iter().zip(&o.sums).enumerate() {
+            let g = self.group_of_ids(k.map(|x| ids[x as usize]));
+            self.add_sums(g, s, o.spill.get(&(j as u32)));
+        }
+    }
+
+    /// Rows per id of the line item type (or, when empty, of the charge category).
+    pub(crate) fn rows_per_label(&self) -> BTreeMap<&[u8], u64> {
+        let mut per_id = vec![0u64; self.strings.values.len()];
+        for (k, s) in self.keys.iter().zip(&self.sums) {
+            let label = if k[LINE_ITEM_TYPE] == 0 {
+                k[CATEGORY]
+            } else {
+                k[LINE_ITEM_TYPE]
+            };
+            per_id[label as usize] += s.rows;
+        }
+        per_id
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(id, n)| (&*self.strings.values[id], *n))
+            .collect()
+    }
+
+    /// The groups, sorted by key (column by column, byte order).
+    pub(crate) fn finish(self) -> Groups {
+        let GroupTable {
+            strings,
+            mut keys,
+            mut sums,
+            spill,
+            ..
+        } = self;
+        drop(strings.ids);
+        // Ids renumbered in string order, so that sorting ids sorts strings.
+        let mut order: Vec<u32> = (0..strings.values.len() as u32).collect();
+        order
+            .sort_unstable_by(|a, b| strings.values[*a as usize].cmp(&strings.values[*b as usize]));
+        let mut rank = vec![0u32; order.len()];
+        for (r, id) in order.iter().enumerate() {
+            rank[*id as usize] = r as u32;
+        }
+        let mut values: Vec<Option<Box<[u8]>>> = strings.values.into_iter().map(Some).collect();
+        let sorted: Vec<String> = order
+            .iter()
+            .map(|id| {
+                let v = values[*id as usize].take().unwrap_or_default();
+                String::from_utf8(v.into_vec())
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+            })
+            .collect();
+        for k in &mut keys {
+            for x in k.iter_mut() {
+                *x = rank[*x as usize];
+            }
+        }
+        let mut perm: Vec<u32> = (0..keys.len() as u32).collect();
+        perm.sort_unstable_by(|a, b| keys[*a as usize].cmp(&keys[*b as usize]));
+        let spill = if spill.is_empty() {
+            BTreeMap::new()
+        } else {
+            let mut new_pos = vec![0u32; perm.len()];
+            for (pos, old) in perm.iter().enumerate() {
+                new_pos[*old as usize] = pos as u32;
+            }
+            spill
+                .into_iter()
+                .map(|(g, s)| (new_pos[g as usize], *s))
+                .collect()
+        };
+        permute(&mut perm, &mut keys, &mut sums);
+        Groups {
+            strings: sorted,
+            keys,
+            sums,
+            spill,
+        }
+    }
+}
+
+impl From<Groups> for GroupTable {
+    fn from(g: Groups) -> Self {
+        // Finished strings are sorted and hold "": it is id 0 in both, and the ids map 1:1.
+        let mut t = GroupTable::default();
+        let ids: Vec<u32> = g
+            .strings
+            .iter()
+            .map(|v| t.strings.id(v.as_bytes()))
+            .collect();
+        t.keys = g.keys;
+        t.sums = g.sums;
+        let identity = ids.iter().enumerate().all(|(i, id)| *id as usize == i);
+        if !identity {
+            for k in &mut t.keys {
+                for x in k.iter_mut() {
+                    *x = ids[*x as usize];
+                }
+            }
+        }
+        let (keys, hasher) = (&t.keys, &t.hasher);
+        t.index
+            .reserve(keys.len(), |i| hasher.hash_one(keys[*i as usize]));
+        for i in 0..keys.len() as u32 {
+            let h = hasher.hash_one(keys[i as usize]);
+            t.index
+                .insert_unique(h, i, |i| hasher.hash_one(keys[*i as usize]));
+        }
+        t.spill = g.spill.into_iter().map(|(k, v)| (k, Box::new(v))).collect();
+        t
+    }
+}
+
+/// Reorder `keys` and `sums` in place so that position `k` holds what was at
+/// `perm[k]` (cycle by cycle; `perm` is used up).
+fn permute(perm: &mut [u32], keys: &mut [Ids], sums: &mut [GroupSums]) {
+    const DONE: u32 = u32::MAX;
+    for start in 0..perm.len() {
+        if perm[start] == DONE {
+            continue;
+        }
+        let (k0, s0) = (keys[start], sums[start]);
+        let mut cur = start;
+        loop {
+            let next = perm[cur] as usize;
+            perm[cur] = DONE;
+            if next == start {
+                keys[cur] = k0;
+                sums[cur] = s0;
+                break;
+            }
+            keys[cur] = keys[next];
+            sums[cur] = sums[next];
+            cur = next;
+        }
+    }
+}
+
+/// A period's finished groups, sorted by key.
+#[derive(Debug, Clone, Default)]
+pub struct Groups {
+    /// Every string a key uses, sorted (ids are positions here).
+    strings: Vec<String>,
+    keys: Vec<Ids>,
+    sums: Vec<GroupSums>,
+    /// Exact remainders, by group position.
+    spill: BTreeMap<u32, Spill>,
+}
+
+/// One finished group.
+#[derive(Debug, Clone, Copy)]
+pub struct Group<'a> {
+    /// The [`super::KEY_COLUMNS`] values (`""` for none).
+    pub key: [&'a str; KEY_LEN],
+    sums: &'a GroupSums,
+    spill: Option<&'a Spill>,
+}
+
+impl Group<'_> {
+    pub fn rows(&self) -> u64 {
+        self.sums.rows
+    }
+
+    /// The exact value of a measure, `None` if no row had it.
+    pub fn value(&self, m: Measure) -> Option<Money> {
+        let i = m as usize;
+        if (self.sums.present | ALWAYS) & (1 << i) == 0 {
+            return None;
+        }
+        let v = sum_units_to_decimal(self.sums.units[i]);
+        Some(match self.spill {
+            Some(s) => (v + s[i]).normalize(),
+            None => v,
+        })
+    }
+
+    /// A measure in units of 1e-18, the output's DECIMAL(38,18) (rounded half
+    /// away from zero beyond 18 decimals, as a decimal rescaled to 18 is).
+    pub fn units(&self, m: Measure) -> Option<i128> {
+        let i = m as usize;
+        if (self.sums.present | ALWAYS) & (1 << i) == 0 {
+            return None;
+        }
+        match self.spill {
+            None => Some(self.sums.units[i]),
+            Some(_) => {
+                let mut d = self.value(m)?;
+                d.rescale(crate::money::SUM_SCALE);
+                Some(d.mantissa())
+            }
+        }
+    }
+
+    /// The exact sums.
+    pub fn sums(&self) -> Sums {
+        let v = |m| self.value(m);
+        Sums {
+            rows: self.sums.rows,
+            billed_cost: v(Measure::Billed).unwrap_or_default(),
+            effective_cost: v(Measure::Effective).unwrap_or_default(),
+            list_cost: v(Measure::List).unwrap_or_default(),
+            contracted_cost: v(Measure::Contracted),
+            unblended_cost: v(Measure::Unblended),
+            net_unblended_cost: v(Measure::NetUnblended),
+            blended_cost: v(Measure::Blended),
+            usage_amount: v(Measure::Usage).unwrap_or_default(),
+        }
+    }
+}
+
+impl Groups {
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The groups in key order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Group<'_>> + '_ {
+        self.keys
+            .iter()
+            .zip(&self.sums)
+            .enumerate()
+            .map(|(i, (k, s))| Group {
+                key: k.map(|x| self.strings[x as usize].as_str()),
+                sums: s,
+                spill: if s.spilled {
+                    self.spill.get(&(i as u32))
+                } else {
+                    None
+                },
+            })
+    }
+
+    /// The strings keys use, sorted (what [`Groups::ids`] index).
+    pub fn strings(&self) -> &[String] {
+        &self.strings
+    }
+
+    /// The key of group `i` as ids into [`Groups::strings`].
+    pub fn ids(&self, i: usize) -> [u32; KEY_LEN] {
+        self.keys[i]
+    }
+
+    /// The exact sum of every group.
+    pub fn total(&self) -> Sums {
+        let mut units = [0i128; MEASURES];
+        let mut extra = [Money::ZERO; MEASURES];
+        let mut t = Sums::default();
+        let mut present = ALWAYS;
+        for s in &self.sums {
+            t.rows += s.rows;
+            present |= s.present;
+            for i in 0..MEASURES {
+                match units[i].checked_add(s.units[i]) {
+                    Some(u) => units[i] = u,
+                    None => extra[i] += sum_units_to_decimal(s.units[i]),
+                }
+            }
+        }
+        for s in self.spill.values() {
+            for i in 0..MEASURES {
+                extra[i] += s[i];
+            }
+        }
+        let v = |m: Measure| {
+            let i = m as usize;
+            (present & (1 << i) != 0)
+                .then(|| (sum_units_to_decimal(units[i]) + extra[i]).normalize())
+        };
+        t.billed_cost = v(Measure::Billed).unwrap_or_default();
+        t.effective_cost = v(Measure::Effective).unwrap_or_default();
+        t.list_cost = v(Measure::List).unwrap_or_default();
+        t.contracted_cost = v(Measure::Contracted);
+        t.unblended_cost = v(Measure::Unblended);
+        t.net_unblended_cost = v(Measure::NetUnblended);
+        t.blended_cost = v(Measure::Blended);
+        t.usage_amount = v(Measure::Usage).unwrap_or_default();
+        t
+    }
+
+    /// Merge another period's groups into these.
+    pub fn merge(&mut self, o: &Groups) {
+        let mut t = GroupTable::from(std::mem::take(self));
+        t.merge(o);
+        *self = t.finish();
+    }
+}
+
+/// Equal when the same keys have the same exact sums (however they were added).
+impl PartialEq for Groups {
+    fn eq(&self, o: &Groups) -> bool {
+        self.len() == o.len()
+            && self
+                .iter()
+                .zip(o.iter())
+                .all(|(a, b)| a.key == b.key && a.sums() == b.sums())
+    }
+}
+impl Eq for Groups {}
+
+mod wire {
+    //! Staged groups: the strings, then one varint-encoded record per group
+    //! (ten ids, rows, flags, the present measures' units zigzagged), then the spill.
+    use super::*;
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Wire {
+        strings: Vec<String>,
+        groups: u64,
+        #[serde(with = "serde_bytes")]
+        records: Vec<u8>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        spill: Vec<(u32, Vec<Money>)>,
+    }
+
+    fn put_u(out: &mut Vec<u8>, mut v: u128) {
+        while v >= 0x80 {
+            out.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
+    fn get_u(b: &[u8], at: &mut usize) -> Option<u128> {
+        let mut v = 0u128;
+        for shift in (0..128).step_by(7) {
+            let x = *b.get(*at)?;
+            *at += 1;
+            v |= u128::from(x & 0x7f) << shift;
+            if x & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    impl Serialize for Groups {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut records = Vec::with_capacity(self.keys.len() * 64);
+            for (k, g) in self.keys.iter().zip(&self.sums) {
+                for id in k {
+                    put_u(&mut records, u128::from(*id));
+                }
+                put_u(&mut records, u128::from(g.rows));
+                records.push(g.present);
+                records.push(u8::from(g.spilled));
+                for (i, u) in g.units.iter().enumerate() {
+                    if (g.present | ALWAYS) & (1 << i) != 0 {
+                        put_u(&mut records, ((u << 1) ^ (u >> 127)) as u128);
+                    }
+                }
+            }
+            Wire {
+                strings: self.strings.clone(),
+                groups: self.keys.len() as u64,
+                records,
+                spill: self.spill.iter().map(|(g, v)| (*g, v.to_vec())).collect(),
+            }
+            .serialize(s)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Groups {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let w = Wire::deserialize(d)?;
+            let bad = |what: &str| D::Error::custom(format!("staged groups: {what}"));
+            let n = usize::try_from(w.groups).map_err(|_| bad("group count"))?;
+            let mut keys = Vec::with_capacity(n.min(w.records.len() / 12));
+            let mut sums = Vec::with_capacity(keys.capacity());
+            let (b, mut at) = (&w.records, 0usize);
+            let strings = w.strings.len() as u128;
+            for _ in 0..n {
+                let mut k = [0u32; KEY_LEN];
+                for x in &mut k {
+                    let id = get_u(b, &mut at).filter(|id| *id < strings);
+                    *x = id.ok_or_else(|| bad("a key id is out of range"))? as u32;
+                }
+                let rows = get_u(b, &mut at).ok_or_else(|| bad("truncated"))?;
+                let (present, spilled) = match b.get(at..at + 2) {
+                    Some([p, s]) if *s <= 1 => (*p, *s == 1),
+                    _ => return Err(bad("truncated")),
+                };
+                at += 2;
+                let mut g = GroupSums {
+                    rows: u64::try_from(rows).map_err(|_| bad("row count"))?,
+                    present,
+                    spilled,
+                    units: [0; MEASURES],
+                };
+                for i in 0..MEASURES {
+                    if (g.present | ALWAYS) & (1 << i) != 0 {
+                        let z = get_u(b, &mut at).ok_or_else(|| bad("truncated"))?;
+                        g.units[i] = ((z >> 1) as i128) ^ -((z & 1) as i128);
+                    }
+                }
+                keys.push(k);
+                sums.push(g);
+            }
+            if at != b.len() {
+                return Err(bad("trailing bytes"));
+            }
+            let mut spill = BTreeMap::new();
+            for (g, v) in w.spill {
+                let s: Spill = v.try_into().map_err(|_| bad("spill width"))?;
+                if g as usize >= n || !sums[g as usize].spilled {
+                    return Err(bad("spill of an unknown group"));
+                }
+                spill.insert(g, s);
+            }
+            Ok(Groups {
+                strings: w.strings,
+                keys,
+                sums,
+                spill,
+            })
+        }
+    }
+}
