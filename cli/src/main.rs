@@ -67,6 +67,8 @@ fn run() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| curlew::log_policy::safe_log_filter("warn").into()),
         )
         .with_writer(std::io::stderr)
+        // Colours only for a terminal: logs captured to a file or a pipe stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -317,3 +317,50 @@ fn ingest_and_report_with_an_s3_store() {
     assert!(on_s3(&ingest).contains("already committed"));
     assert!(on_s3(&["gc", "--tenant", "acme", "--store", &store]).contains("deleted 0 superseded"));
 }
+
+#[test]
+fn ingest_of_random_bytes_prints_one_readable_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, out) = (dir.path().join("billing"), dir.path().join("out"));
+    std::fs::create_dir_all(&src).unwrap();
+    // Deterministic noise (xorshift64): every byte value, no structure.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut body: Vec<u8> = (0..64 << 10)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 56) as u8
+        })
+        .collect();
+    body[0] = 0x9b; // not a gzip magic: read as CSV text; 0x9b is a C1 control (CSI) in some terminals
+    std::fs::write(src.join("x.csv.gz"), &body).unwrap();
+    let o = curlew()
+        .arg("ingest")
+        .arg(&src)
+        .args(["--tenant", "acme", "--store"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "a failed delivery exits 1");
+    let stdout = String::from_utf8(o.stdout).expect("UTF-8 output");
+    let stderr = String::from_utf8(o.stderr).expect("UTF-8 output");
+    for text in [&stdout, &stderr] {
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "control characters in {text:?}"
+        );
+    }
+    let about: Vec<&str> = stdout.lines().filter(|l| l.contains("x.csv.gz")).collect();
+    assert_eq!(about.len(), 1, "{stdout}");
+    // The log says it once too, as plain text (stderr is not a terminal here).
+    let logged: Vec<&str> = stderr.lines().filter(|l| l.contains("x.csv.gz")).collect();
+    assert_eq!(logged.len(), 1, "{stderr}");
+    assert!(logged[0].contains("ERROR"), "{stderr}");
+    let line = about[0];
+    assert!(
+        line.contains("FAILED (permanent; recorded, not retried): x.csv.gz, line 1: the header is not a CUR, CUR 2.0 or FOCUS header (first columns: \"\\x9b"),
+        "{line}"
+    );
+    assert!(line.len() < 2_000, "{} bytes: {line}", line.len());
+}

@@ -5,6 +5,7 @@
 //! FOCUS: `dataFiles` as `s3://` URIs, `executionId`, period from
 //! `BILLING_PERIOD=YYYY-MM` in the manifest's key). Unknown fields are ignored.
 
+use crate::read::escaped;
 use serde::Deserialize;
 
 /// Which kind of delivery a manifest describes.
@@ -38,12 +39,13 @@ pub struct Manifest {
 /// Why a manifest could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("{key}: not a JSON manifest ({source}). What to do: check the file is an AWS billing manifest and not cut; a manifest being uploaded may be retried")]
+    /// The parser's message may quote the input: shown escaped and cut.
+    #[error("{}: not a JSON manifest ({}). What to do: check the file is an AWS billing manifest and not cut; a manifest being uploaded may be retried", escaped(.key), escaped(&.source.to_string()))]
     NotJson {
         key: String,
         source: serde_json::Error,
     },
-    #[error("{key}: {problem}. What to do: {hint}")]
+    #[error("{}: {problem}. What to do: {hint}", escaped(.key))]
     Invalid {
         key: String,
         problem: String,

@@ -216,3 +216,361 @@ fn manifest_that_is_not_json() {
     );
     nothing_committed(out.path());
 }
+
+// --- Caps on CSV fields and records; input quoted escaped in messages. ---
+
+use curlew::failure::Class;
+use curlew::ingest::DeliveryStatus;
+use curlew::read::{read_stream_with, CsvLimits, ReadError, ReadErrorKind, ReadOptions};
+use curlew::rollup::RollupBuilder;
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// The failure of the one delivery, which must be permanent (recorded, not retried).
+fn permanent_failure(r: &curlew::ingest::IngestReport) -> String {
+    match &r.deliveries[..] {
+        [d] => match &d.status {
+            DeliveryStatus::Failed(rec) => {
+                assert_eq!(rec.class, Class::Permanent, "{rec:?}");
+                rec.error.clone()
+            }
+            other => panic!("expected a permanent failure, got {other:?}"),
+        },
+        other => panic!("expected one delivery, got {other:?}"),
+    }
+}
+
+/// No control character at all, and short enough for one terminal line or log record.
+fn printable(msg: &str) {
+    assert!(
+        !msg.chars().any(char::is_control),
+        "control characters in {msg:?}"
+    );
+    assert!(msg.len() < 2_000, "{} bytes: {msg}", msg.len());
+}
+
+fn read_with(name: &str, body: Vec<u8>, limits: CsvLimits) -> ReadError {
+    let mut b = RollupBuilder::new(None);
+    read_stream_with(
+        name,
+        Box::new(std::io::Cursor::new(body)),
+        &mut b,
+        &ReadOptions::default(),
+        &limits,
+    )
+    .expect_err("over the cap")
+}
+
+const SMALL: CsvLimits = CsvLimits {
+    max_field_bytes: 100,
+    max_record_bytes: 500,
+    max_fields: 1000,
+};
+
+#[test]
+fn field_over_the_cap_names_file_line_column_and_cap() {
+    let big = "d".repeat(101);
+    let body = csv(&[
+        row("1"),
+        format!("Usage,id2,1,2,2024-01-05T00:00:00Z,AmazonEC2,{big},1"),
+    ]);
+    let e = read_with("cur-00001.csv.gz", gz(body.as_bytes()), SMALL);
+    assert_eq!(e.kind, ReadErrorKind::TooLarge);
+    assert_eq!(
+        e.to_string(),
+        "cur-00001.csv.gz, line 3, column lineItem/LineItemDescription: the field is 101 bytes; \
+         the cap for one CSV field is 100 bytes. What to do: this is not a CUR/FOCUS CSV, or it is \
+         damaged (AWS writes rows of a few KB); check the file, re-download it, or remove it from \
+         the delivery"
+    );
+    // Exactly at the cap is fine.
+    let body = csv(&[format!(
+        "Usage,id2,1,2,2024-01-05T00:00:00Z,AmazonEC2,{},1",
+        "d".repeat(100)
+    )]);
+    let mut b = RollupBuilder::new(None);
+    let r = read_stream_with(
+        "cur.csv",
+        Box::new(std::io::Cursor::new(body.into_bytes())),
+        &mut b,
+        &ReadOptions::default(),
+        &SMALL,
+    )
+    .unwrap();
+    assert_eq!(r.rows, 1);
+}
+
+#[test]
+fn record_over_the_cap_names_file_line_and_cap() {
+    // Every field under the field cap (100), the record over the record cap (500).
+    let (p, q) = ("p".repeat(95), "q".repeat(47));
+    // The quoted line break makes the record two lines long: the error names its first.
+    let body = csv(&[
+        row("1"),
+        format!("Usage,{p},{p},{p},2024-01-05T00:00:00Z,{p},\"{q}\n{q}\",1"),
+    ]);
+    let e = read_with("cur.csv", body.clone().into_bytes(), SMALL);
+    assert_eq!(e.kind, ReadErrorKind::TooLarge);
+    let size = body.len() - HEADER.len() - row("1").len() - 3;
+    assert_eq!(size, 510);
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with(&format!(
+            "cur.csv, line 3: the record is {size} bytes; the cap for one CSV record is 500 bytes. What to do: this is not a CUR/FOCUS CSV"
+        )),
+        "{msg}"
+    );
+}
+
+/// A CSV produced on demand: `head`, then `fill` repeated up to `len` bytes,
+/// then `tail`; counts what the reader pulled.
+struct Generated {
+    head: Vec<u8>,
+    fill: Vec<u8>,
+    len: u64,
+    tail: Vec<u8>,
+    pos: u64,
+    pulled: Arc<AtomicU64>,
+}
+
+impl Generated {
+    fn new(head: &str, fill: &[u8], len: u64, tail: &str) -> (Self, Arc<AtomicU64>) {
+        let pulled = Arc::new(AtomicU64::new(0));
+        let g = Generated {
+            head: head.as_bytes().to_vec(),
+            fill: fill.repeat((64 << 10) / fill.len()),
+            len,
+            tail: tail.as_bytes().to_vec(),
+            pos: 0,
+            pulled: pulled.clone(),
+        };
+        (g, pulled)
+    }
+}
+
+impl Read for Generated {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let h = self.head.len() as u64;
+        let (src, off): (&[u8], u64) = if self.pos < h {
+            (&self.head, self.pos)
+        } else if self.pos < h + self.len {
+            let off = (self.pos - h) % self.fill.len() as u64;
+            let left = h + self.len - self.pos;
+            let n = (self.fill.len() as u64 - off).min(left) as usize;
+            (&self.fill[..off as usize + n], off)
+        } else {
+            (&self.tail, self.pos - h - self.len)
+        };
+        let src = src.get(off as usize..).unwrap_or(&[]);
+        let n = src.len().min(buf.len());
+        buf[..n].copy_from_slice(&src[..n]);
+        self.pos += n as u64;
+        self.pulled.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+const MIB: u64 = 1 << 20;
+
+/// Read a generated CSV through gzip (compressed as it is pulled) with the default caps.
+fn read_generated_gzip(g: Generated) -> ReadError {
+    let gz = flate2::read::GzEncoder::new(g, flate2::Compression::fast());
+    let mut b = RollupBuilder::new(None);
+    curlew::read::read_stream("big.csv.gz", Box::new(gz), &mut b, &ReadOptions::default())
+        .expect_err("over the cap")
+}
+
+#[test]
+fn a_300_mb_field_fails_after_reading_about_the_cap() {
+    // Letters do not compress to nothing: the gzip stream is pulled about as fast as it inflates.
+    let (g, pulled) = Generated::new(
+        &format!(
+            "{HEADER}\n{}\nUsage,id2,1,2,2024-01-05T00:00:00Z,AmazonEC2,",
+            row("1")
+        ),
+        b"qwertyuiopasdfghjklzxcvbnmQWERTYUIOPASDFGHJKLZXCVBNM0123456789",
+        300_000_000,
+        ",1\n",
+    );
+    let e = read_generated_gzip(g);
+    assert_eq!(e.kind, ReadErrorKind::TooLarge);
+    assert_eq!(
+        e.to_string(),
+        "big.csv.gz, line 3: a field is larger than the cap: more than 2097152 bytes without a \
+         comma or line break; the cap for one CSV field is 1 MiB (1048576 bytes). What to do: this \
+         is not a CUR/FOCUS CSV, or it is damaged (AWS writes rows of a few KB); check the file, \
+         re-download it, or remove it from the delivery"
+    );
+    // The reader never held more than it pulled: the cap plus its buffers, not 300 MB.
+    let pulled = pulled.load(Ordering::Relaxed);
+    assert!(pulled < 5 * MIB, "pulled {pulled} bytes");
+}
+
+#[test]
+fn a_record_without_line_breaks_fails_after_reading_about_the_cap() {
+    // Fields of 1000 bytes, never a line break: the record cap (16 MiB) ends it.
+    let mut field = vec![b'f'; 999];
+    field.push(b',');
+    let (g, pulled) = Generated::new(&format!("{HEADER}\n"), &field, 300_000_000, "\n");
+    let mut b = RollupBuilder::new(None);
+    let e = curlew::read::read_stream("flat.csv", Box::new(g), &mut b, &ReadOptions::default())
+        .expect_err("over the cap");
+    assert_eq!(e.kind, ReadErrorKind::TooLarge);
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with(
+            "flat.csv, line 2: the record is larger than the cap: more than 16777216 bytes without \
+             the record ending; the cap for one CSV record is 16 MiB (16777216 bytes). What to do: \
+             this is not a CUR/FOCUS CSV"
+        ),
+        "{msg}"
+    );
+    let pulled = pulled.load(Ordering::Relaxed);
+    assert!(pulled < 16 * MIB + 3 * MIB, "pulled {pulled} bytes");
+}
+
+#[test]
+fn a_record_of_commas_fails_before_its_field_list_grows() {
+    let (g, pulled) = Generated::new(&format!("{HEADER}\n"), b",", 300_000_000, "\n");
+    let e = read_generated_gzip(g);
+    assert_eq!(e.kind, ReadErrorKind::TooLarge);
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with(
+            "big.csv.gz, line 2: the record has more than 65536 fields (commas, quoted or not), \
+             the cap for one CSV record. What to do: this is not a CUR/FOCUS CSV"
+        ),
+        "{msg}"
+    );
+    let pulled = pulled.load(Ordering::Relaxed);
+    assert!(pulled < 4 * MIB, "pulled {pulled} bytes");
+}
+
+#[test]
+fn field_just_over_the_default_cap_fails_the_delivery_for_good() {
+    let body = csv(&[
+        row("1"),
+        format!(
+            "Usage,id2,1,2,2024-01-05T00:00:00Z,AmazonEC2,{},1",
+            "d".repeat((1 << 20) + 1)
+        ),
+    ]);
+    let (r, out) = ingest_one("cur-00001.csv.gz", &gz(body.as_bytes()));
+    let msg = permanent_failure(&r);
+    assert!(
+        msg.contains(
+            "cur-00001.csv.gz, line 3, column lineItem/LineItemDescription: the field is 1048577 \
+             bytes; the cap for one CSV field is 1 MiB (1048576 bytes). What to do: this is not a \
+             CUR/FOCUS CSV"
+        ),
+        "{msg}"
+    );
+    printable(&msg);
+    nothing_committed(out.path());
+}
+
+/// Deterministic bytes that are not text.
+fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    (0..n).map(|_| rng.u8(..)).collect()
+}
+
+#[test]
+fn random_bytes_named_csv_give_a_printable_error_naming_the_file() {
+    for name in ["x.csv.gz", "x.csv"] {
+        let mut body = random_bytes(64 << 10, 7);
+        body[0] = 0x80; // not a gzip magic: read as (binary) CSV text
+        let (r, out) = ingest_one(name, &body);
+        let msg = permanent_failure(&r);
+        assert!(
+            msg.starts_with(&format!(
+                "{name}, line 1: the header is not a CUR, CUR 2.0 or FOCUS header (first columns: \"\\x80"
+            )),
+            "{msg}"
+        );
+        printable(&msg);
+        nothing_committed(out.path());
+    }
+    // Random bytes behind a gzip magic: damaged compression, said plainly.
+    let mut body = random_bytes(64 << 10, 8);
+    body[..2].copy_from_slice(&[0x1f, 0x8b]);
+    let (r, _out) = ingest_one("x.csv.gz", &body);
+    let msg = permanent_failure(&r);
+    assert!(
+        msg.starts_with("x.csv.gz") && msg.contains("truncated or damaged"),
+        "{msg}"
+    );
+    printable(&msg);
+}
+
+#[test]
+fn values_with_control_characters_are_quoted_escaped() {
+    let (r, _out) = ingest_one("cur.csv", csv(&[row("12\x1b[2J\x07")]).as_bytes());
+    let msg = permanent_failure(&r);
+    assert!(
+        msg.contains(r#"cur.csv, line 2, column lineItem/UnblendedCost: "12\u{1b}[2J\u{7}" is not a decimal number"#),
+        "{msg}"
+    );
+    printable(&msg);
+
+    let body = format!("{HEADER}\nUsage,id,1,2,\"2024\t01\r\n05\",AmazonEC2,d,1\n");
+    let (r, _out) = ingest_one("cur.csv", body.as_bytes());
+    let msg = permanent_failure(&r);
+    assert!(
+        msg.contains(
+            r#"line 2, column lineItem/UsageStartDate: "2024\t01\r\n05" is not a timestamp"#
+        ),
+        "{msg}"
+    );
+    printable(&msg);
+
+    // Long values are cut, with their length.
+    let (r, _out) = ingest_one(
+        "cur.csv",
+        csv(&[row(&format!("{}x", "9".repeat(10_000)))]).as_bytes(),
+    );
+    let msg = permanent_failure(&r);
+    assert!(
+        msg.contains(&format!(
+            "\"{}\"… (10001 bytes) is not a decimal number",
+            "9".repeat(80)
+        )),
+        "{msg}"
+    );
+    printable(&msg);
+
+    // Names from the input too: the header's last column.
+    let body = format!("{HEADER},tag\x1b[31m\n{},x\nUsage,1\n", row("1"));
+    let (r, _out) = ingest_one("cur.csv", body.as_bytes());
+    let msg = permanent_failure(&r);
+    assert!(
+        msg.contains(
+            r"line 3: the row has 2 fields but the header has 9 (last header column: tag\u{1b}[31m)"
+        ),
+        "{msg}"
+    );
+    printable(&msg);
+}
+
+#[test]
+fn manifest_parse_errors_quote_the_input_escaped_and_cut() {
+    let src = tempfile::tempdir().unwrap();
+    let dir = src.path().join("cur/r/20240101-20240201");
+    std::fs::create_dir_all(&dir).unwrap();
+    let junk = format!("\\u001b[2J{}", "k".repeat(100_000));
+    std::fs::write(
+        dir.join("r-Manifest.json"),
+        format!("{{\"reportKeys\": \"{junk}\"}}"),
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let r = ingest_dir(src.path(), out.path(), |_| {});
+    let msg = &r.errors[0];
+    assert!(
+        msg.contains("cur/r/20240101-20240201/r-Manifest.json: not a JSON manifest (invalid type: string \"\\u{1b}[2Jkkk"),
+        "{msg}"
+    );
+    printable(msg);
+    nothing_committed(out.path());
+}

@@ -4,7 +4,7 @@ use crate::discover::{DiscoverError, ManifestDeliveryError};
 use crate::failure::Class;
 use crate::ledger::LedgerError;
 use crate::output::OutputError;
-use crate::read::{ReadError, ReadErrorKind};
+use crate::read::{escaped, ReadError, ReadErrorKind};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +21,7 @@ pub enum PipelineError {
     Ledger(#[from] LedgerError),
     #[error(transparent)]
     Output(#[from] OutputError),
-    #[error("{manifest} names {} file(s) that do not exist (yet): {}. What to do: AWS may still be uploading; retry in a few minutes. Nothing was committed", .keys.len(), .keys.join(", "))]
+    #[error("{} names {} file(s) that do not exist (yet): {}. What to do: AWS may still be uploading; retry in a few minutes. Nothing was committed", escaped(.manifest), .keys.len(), .keys.iter().map(|k| escaped(k)).collect::<Vec<_>>().join(", "))]
     MissingFiles { manifest: String, keys: Vec<String> },
     #[error("billing period {period} of payer {payer} is delivered by several reports ({}); they would be summed twice. What to do: name the report to ingest (`curlew ingest --report NAME`, or the connection's report)", .reports.join(", "))]
     Ambiguous {
@@ -29,7 +29,7 @@ pub enum PipelineError {
         period: String,
         reports: Vec<String>,
     },
-    #[error("{key} is outside the connection's prefix {prefix:?}; refused. What to do: check the manifest; curlew reads only under the connected prefix")]
+    #[error("{} is outside the connection's prefix {prefix:?}; refused. What to do: check the manifest; curlew reads only under the connected prefix", escaped(.key))]
     OutsideScope { key: String, prefix: String },
     #[error("{manifest} lists {files} data files, more than the cap of {cap}. What to do: raise the cap (CURLEW_MAX_FILES) if the delivery is genuine")]
     TooManyFiles {

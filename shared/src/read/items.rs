@@ -6,6 +6,7 @@ use crate::charge::{
 };
 use crate::fields::{ColumnMap, Dialect, Field};
 use crate::money::{BadNumber, Money};
+use crate::read::quoted;
 use crate::rollup::{GroupKey, LineItem, RollupBuilder};
 
 /// Access to the fields of the current row, whatever the file format.
@@ -138,7 +139,7 @@ impl Normaliser {
         let start = r.text(Field::UsageStart);
         let day = day_of(start).ok_or_else(|| BadField {
             field: Field::UsageStart,
-            problem: format!("{:?} is not a timestamp", String::from_utf8_lossy(start)),
+            problem: format!("{} is not a timestamp", quoted(start)),
         })?;
         let bp = r.text(Field::BillingPeriodStart);
         let period = day_of(bp).map_or(&day[..7], |d| &d[..7]);
@@ -210,7 +211,7 @@ impl Normaliser {
         let start = r.text(Field::ChargePeriodStart);
         let day = day_of(start).ok_or_else(|| BadField {
             field: Field::ChargePeriodStart,
-            problem: format!("{:?} is not a timestamp", String::from_utf8_lossy(start)),
+            problem: format!("{} is not a timestamp", quoted(start)),
         })?;
         let bp = r.text(Field::BillingPeriodStart);
         let period = day_of(bp).map_or(&day[..7], |d| &d[..7]);

@@ -12,7 +12,7 @@ mod parquet_groups;
 mod text;
 
 pub use decompress::{open_data, Compression, DataStream};
-pub use error::{Location, ReadError, ReadErrorKind};
+pub use error::{escaped, quoted, Location, ReadError, ReadErrorKind, NAME_CHARS, QUOTED_CHARS};
 
 use crate::fields::Dialect;
 use crate::rollup::RollupBuilder;
@@ -28,6 +28,38 @@ pub struct ReadOptions {
     pub threaded_decompression: bool,
     /// Bytes of input consumed so far, for a progress bar.
     pub progress: Option<Arc<AtomicU64>>,
+}
+
+/// Caps on one CSV record, enforced as the bytes arrive, so the memory a file
+/// takes stays bounded whatever it holds (one 300 MB field, no line breaks at
+/// all, random bytes). A real CUR / FOCUS row is a few KB (CUR 2.0's `product`
+/// and `resource_tags` maps included), so the defaults leave two to three
+/// orders of magnitude of headroom. Over a cap, the file fails with
+/// [`ReadErrorKind::TooLarge`] (permanent) naming the file, the line and,
+/// when known, the column.
+///
+/// Field and record sizes are raw bytes in the file, quotes included. Memory
+/// for one record stays below about `max_record_bytes` plus the reader's 1 MiB
+/// buffer, plus 8 bytes per field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsvLimits {
+    /// Largest field: 1 MiB by default.
+    pub max_field_bytes: usize,
+    /// Largest record (a row, line breaks inside quotes included): 16 MiB by default.
+    pub max_record_bytes: usize,
+    /// Most fields in one record: 65,536 by default (CUR files with every
+    /// tag column have a few thousand).
+    pub max_fields: usize,
+}
+
+impl Default for CsvLimits {
+    fn default() -> Self {
+        CsvLimits {
+            max_field_bytes: 1 << 20,
+            max_record_bytes: 16 << 20,
+            max_fields: 1 << 16,
+        }
+    }
 }
 
 /// What reading one data file found.
@@ -68,6 +100,17 @@ pub fn read_stream(
     builder: &mut RollupBuilder,
     opts: &ReadOptions,
 ) -> Result<FileReport, ReadError> {
+    read_stream_with(name, input, builder, opts, &CsvLimits::default())
+}
+
+/// [`read_stream`] with other caps than the default [`CsvLimits`].
+pub fn read_stream_with(
+    name: &str,
+    input: Box<dyn Read + Send>,
+    builder: &mut RollupBuilder,
+    opts: &ReadOptions,
+    limits: &CsvLimits,
+) -> Result<FileReport, ReadError> {
     let stream = open_data(name, input, opts)?;
     if stream.compression == Compression::Parquet {
         return Err(ReadError::new(
@@ -78,7 +121,7 @@ pub fn read_stream(
             "read Parquet files from a local path or a spooled copy",
         ));
     }
-    text::read_csv(name, stream, builder)
+    text::read_csv(name, stream, builder, limits)
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -1,13 +1,231 @@
 //! CSV billing files: header -> dialect -> columns, then one borrowed record at a time.
+//!
+//! The [`CsvLimits`] are enforced twice: as bytes arrive ([`Guard`], so a
+//! record too large never gets buffered whole) and on each complete record
+//! (exact sizes, and the column).
 
 use super::decompress::DataStream;
-use super::error::{classify_io, Location, ReadError, ReadErrorKind};
+use super::error::{classify_io, escaped, quoted, Location, ReadError, ReadErrorKind};
 use super::items::{BadField, Normaliser, RowAccess};
-use super::FileReport;
+use super::{CsvLimits, FileReport};
 use crate::fields::{display_name, ColumnMap, Dialect, Field};
 use crate::money::{parse_money, BadNumber, Money};
 use crate::rollup::RollupBuilder;
 use simd_csv::{ZeroCopyByteRecord, ZeroCopyReaderBuilder};
+use std::cell::Cell;
+use std::io::{self, Read};
+use std::rc::Rc;
+
+/// The CSV reader's buffer: it reads ahead of the record it parses by at most this.
+const READ_BUFFER: usize = 1 << 20;
+
+/// Which cap the [`Guard`] saw exceeded in the record being parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum Exceeded {
+    #[error("a field is over the CSV field cap")]
+    Field,
+    #[error("a record is over the CSV record cap")]
+    Record,
+    #[error("a record has more fields than the CSV cap")]
+    Fields,
+}
+
+/// Sits between the decompressed stream and the CSV reader and fails the read
+/// as soon as the record being parsed is certain to be over a cap. The CSV
+/// reader buffers a record that spans its buffer in full; without this, one
+/// giant field is held whole in memory. The checks are per read (about
+/// 1 MiB), not per byte:
+///
+/// - a run of more than `max_field_bytes` + [`READ_BUFFER`] without `,` or
+///   `\n` is one field over the cap (quoted commas and line breaks only
+///   shorten runs);
+/// - more than `max_record_bytes` + [`READ_BUFFER`] bytes delivered since the
+///   last complete record means the record being parsed is over the cap;
+/// - once the record being parsed is over `max_field_bytes` (never in a real
+///   file), its commas are counted too, so the reader's list of field
+///   positions (8 bytes a field) stays bounded as well.
+struct Guard<R> {
+    inner: R,
+    limits: CsvLimits,
+    delivered: u64,
+    /// Bytes since the last `,` or `\n` delivered.
+    run: u64,
+    /// Stream offset where the record being parsed starts; set by the parse loop.
+    record_start: Rc<Cell<u64>>,
+    /// Commas counted in the record that starts at `counted_for`.
+    commas: u64,
+    counted_for: u64,
+}
+
+impl<R: Read> Guard<R> {
+    /// The longest run without `,` or `\n` let through: a field up to the cap
+    /// plus [`READ_BUFFER`] is left to the complete record's check, which names
+    /// its column.
+    fn max_run(&self) -> u64 {
+        (self.limits.max_field_bytes + READ_BUFFER) as u64
+    }
+
+    fn check(&mut self, chunk: &[u8]) -> Result<(), Exceeded> {
+        let max_field = self.limits.max_field_bytes as u64;
+        let max_run = self.max_run();
+        match memchr::memchr2(b',', b'\n', chunk) {
+            None => self.run += chunk.len() as u64,
+            Some(first) => {
+                if self.run + first as u64 > max_run {
+                    return Err(Exceeded::Field);
+                }
+                // Runs inside this chunk are under READ_BUFFER; the complete
+                // record's check measures them.
+                let last = memchr::memrchr2(b',', b'\n', chunk).unwrap_or(first);
+                self.run = (chunk.len() - last - 1) as u64;
+            }
+        }
+        if self.run > max_run {
+            return Err(Exceeded::Field);
+        }
+        let start = self.record_start.get();
+        let pending = self.delivered - start;
+        if pending > (self.limits.max_record_bytes + READ_BUFFER) as u64 {
+            return Err(Exceeded::Record);
+        }
+        if pending > max_field + READ_BUFFER as u64 {
+            if self.counted_for != start {
+                self.counted_for = start;
+                self.commas = 0;
+            }
+            // Up to the first line break, the bytes are the long record's own.
+            let own = memchr::memchr(b'\n', chunk).map_or(chunk, |i| &chunk[..i]);
+            self.commas += memchr::memchr_iter(b',', own).count() as u64;
+            if self.commas >= self.limits.max_fields as u64 {
+                return Err(Exceeded::Fields);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for Guard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.delivered += n as u64;
+        self.check(&buf[..n]).map_err(io::Error::other)?;
+        Ok(n)
+    }
+}
+
+/// A cap as messages state it: `1 MiB (1048576 bytes)`, `100 bytes`.
+fn size(bytes: usize) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB ({b} bytes)", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB ({b} bytes)", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
+
+const TOO_LARGE_HINT: &str = "this is not a CUR/FOCUS CSV, or it is damaged (AWS writes rows of a few KB); check the file, re-download it, or remove it from the delivery";
+
+fn field_cap(limits: &CsvLimits) -> String {
+    format!(
+        "the cap for one CSV field is {}",
+        size(limits.max_field_bytes)
+    )
+}
+
+fn record_cap(limits: &CsvLimits) -> String {
+    format!(
+        "the cap for one CSV record is {}",
+        size(limits.max_record_bytes)
+    )
+}
+
+/// The error for a cap the [`Guard`] saw exceeded in the record at `line`.
+fn exceeded(name: &str, what: Exceeded, line: u64, limits: &CsvLimits) -> ReadError {
+    let problem = match what {
+        Exceeded::Field => format!(
+            "a field is larger than the cap: more than {} bytes without a comma or line break; {}",
+            limits.max_field_bytes + READ_BUFFER,
+            field_cap(limits)
+        ),
+        Exceeded::Record => format!(
+            "the record is larger than the cap: more than {} bytes without the record ending; {}",
+            limits.max_record_bytes,
+            record_cap(limits)
+        ),
+        Exceeded::Fields => format!(
+            "the record has more than {} fields (commas, quoted or not), the cap for one CSV record",
+            limits.max_fields
+        ),
+    };
+    ReadError::new(
+        name,
+        ReadErrorKind::TooLarge,
+        Location::Line(line),
+        problem,
+        TOO_LARGE_HINT,
+    )
+}
+
+/// The caps on one complete record at `line`; `names` are the header's (none
+/// while reading the header itself). A record no larger than the field cap
+/// costs two comparisons.
+fn check_record(
+    name: &str,
+    rec: &ZeroCopyByteRecord<'_>,
+    line: u64,
+    names: Option<&[String]>,
+    limits: &CsvLimits,
+) -> Result<(), ReadError> {
+    let too_large = |location, problem| {
+        ReadError::new(
+            name,
+            ReadErrorKind::TooLarge,
+            location,
+            problem,
+            TOO_LARGE_HINT,
+        )
+    };
+    let size = rec.as_slice().len();
+    if size <= limits.max_field_bytes && rec.len() <= limits.max_fields {
+        return Ok(());
+    }
+    if rec.len() > limits.max_fields {
+        return Err(too_large(
+            Location::Line(line),
+            format!(
+                "the record has {} fields, more than the cap of {} for one CSV record",
+                rec.len(),
+                limits.max_fields
+            ),
+        ));
+    }
+    if let Some((i, f)) = rec
+        .iter()
+        .enumerate()
+        .find(|(_, f)| f.len() > limits.max_field_bytes)
+    {
+        let (location, which) = match names.and_then(|n| n.get(i)) {
+            Some(column) => (
+                Location::Field {
+                    line,
+                    column: column.clone(),
+                },
+                "the field".to_owned(),
+            ),
+            None => (Location::Line(line), format!("field {}", i + 1)),
+        };
+        return Err(too_large(
+            location,
+            format!("{which} is {} bytes; {}", f.len(), field_cap(limits)),
+        ));
+    }
+    if size > limits.max_record_bytes {
+        return Err(too_large(
+            Location::Line(line),
+            format!("the record is {size} bytes; {}", record_cap(limits)),
+        ));
+    }
+    Ok(())
+}
 
 /// The current record, borrowed from the reader's buffer. Cells are unquoted
 /// in place; a record holding a doubled quote is unescaped into `owned` first.
@@ -59,29 +277,33 @@ pub fn read_csv(
     name: &str,
     stream: DataStream,
     builder: &mut RollupBuilder,
+    limits: &CsvLimits,
 ) -> Result<FileReport, ReadError> {
+    let record_start = Rc::new(Cell::new(0));
+    let guard = Guard {
+        inner: stream.reader,
+        limits: *limits,
+        delivered: 0,
+        run: 0,
+        record_start: record_start.clone(),
+        commas: 0,
+        counted_for: u64::MAX,
+    };
     let mut rdr = ZeroCopyReaderBuilder::new()
         .has_headers(false)
         .flexible(false)
-        .buffer_capacity(1 << 20)
-        .from_reader(stream.reader);
+        .buffer_capacity(READ_BUFFER)
+        .from_reader(guard);
     // Line of the next record's first byte (1-based), counted from record bytes.
     let mut line: u64 = 1;
-    let names: Vec<String> = match rdr.read_byte_record().map_err(|e| csv_error(name, &e, line, None))? {
+    let header = match rdr
+        .read_byte_record()
+        .map_err(|e| csv_error(name, &e, line, None, limits))?
+    {
         Some(h) if !(h.len() == 1 && h.as_slice().is_empty()) => {
+            check_record(name, &h, line, None, limits)?;
             line += newlines(h.as_slice()) + 1;
             h.to_byte_record()
-                .iter()
-                .enumerate()
-                .map(|(i, f)| {
-                    let s = String::from_utf8_lossy(f).into_owned();
-                    if i == 0 {
-                        s.trim_start_matches('\u{feff}').to_owned()
-                    } else {
-                        s
-                    }
-                })
-                .collect()
         }
         _ => {
             return Err(ReadError::new(
@@ -93,6 +315,18 @@ pub fn read_csv(
             ))
         }
     };
+    let names: Vec<String> = header
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let s = String::from_utf8_lossy(f).into_owned();
+            if i == 0 {
+                s.trim_start_matches('\u{feff}').to_owned()
+            } else {
+                s
+            }
+        })
+        .collect();
     let dialect = Dialect::detect(names.iter().map(String::as_str)).ok_or_else(|| {
         ReadError::new(
             name,
@@ -100,7 +334,12 @@ pub fn read_csv(
             Location::Line(1),
             format!(
                 "the header is not a CUR, CUR 2.0 or FOCUS header (first columns: {})",
-                names.iter().take(4).cloned().collect::<Vec<_>>().join(", ")
+                header
+                    .iter()
+                    .take(4)
+                    .map(quoted)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             "point curlew at AWS Cost and Usage Report, Data Export or FOCUS files",
         )
@@ -121,10 +360,11 @@ pub fn read_csv(
     let mut rows = 0u64;
     let focus = dialect.is_focus();
     loop {
+        record_start.set(rdr.position());
         let rec = match rdr.read_byte_record() {
             Ok(Some(r)) => r,
             Ok(None) => break,
-            Err(e) => return Err(csv_error(name, &e, line, Some(&names))),
+            Err(e) => return Err(csv_error(name, &e, line, Some(&names), limits)),
         };
         let raw = rec.as_slice();
         let this_line = line;
@@ -132,6 +372,7 @@ pub fn read_csv(
         if raw.is_empty() || raw == b"\r" {
             continue; // a blank line
         }
+        check_record(name, &rec, this_line, Some(&names), limits)?;
         // Doubled quotes need unescaping: take the slow path for that record only.
         let needs_unescape = memchr::memmem::find(raw, b"\"\"").is_some();
         if needs_unescape {
@@ -168,9 +409,18 @@ fn newlines(raw: &[u8]) -> u64 {
     memchr::memchr_iter(b'\n', raw).count() as u64
 }
 
-fn csv_error(name: &str, e: &simd_csv::Error, line: u64, names: Option<&[String]>) -> ReadError {
+fn csv_error(
+    name: &str,
+    e: &simd_csv::Error,
+    line: u64,
+    names: Option<&[String]>,
+    limits: &CsvLimits,
+) -> ReadError {
     match e.kind() {
         simd_csv::ErrorKind::Io(io) => {
+            if let Some(what) = io.get_ref().and_then(|e| e.downcast_ref::<Exceeded>()) {
+                return exceeded(name, *what, line, limits);
+            }
             let (kind, hint) = classify_io(io);
             let problem = match kind {
                 ReadErrorKind::Corrupt => format!("decompression failed: {io}"),
@@ -188,7 +438,7 @@ fn csv_error(name: &str, e: &simd_csv::Error, line: u64, names: Option<&[String]
                 "the row has {len} fields but the header has {expected_len}{}",
                 names.map_or(String::new(), |n| format!(
                     " (last header column: {})",
-                    n.last().cloned().unwrap_or_default()
+                    n.last().map_or_else(Default::default, |c| escaped(c))
                 ))
             ),
             "the row is cut or has an unquoted comma; fix the row or re-download the file",
