@@ -1,29 +1,42 @@
-//! `curlew bench`: generate a 2M-row legacy CUR (CSV.gz and Parquet) and time
-//! the parsers on it. Each measurement runs in a child process so its peak RSS
-//! (VmHWM) is its own.
+//! `curlew bench`: whole `curlew ingest` of one bare legacy CUR file (gzip CSV
+//! and Parquet) at low and high cardinality, side by side in one run with the
+//! streaming zlib-rs inflate of the same CSV (the floor) and DuckDB's GROUP BY
+//! at curlew's grain with exact DECIMAL sums. Every case runs in a child
+//! process so its peak RSS (VmHWM) is its own.
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use curlew::read::{read_path, ReadOptions};
-use curlew::rollup::RollupBuilder;
-use curlew::sample::{write_sample, SampleFormat, SampleSpec};
+use curlew::discover::Source;
+use curlew::ingest::{ingest, DeliveryStatus, IngestOptions};
+use curlew::ledger::Ledger;
+use curlew::pipeline::Silent;
+use curlew::sample::{write_sample, Cardinality, SampleFormat, SampleSpec};
+use curlew::store::Store;
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Instant;
+
+const DUCKDB_SCRIPT: &str = include_str!("bench_duckdb.py");
 
 #[derive(Args)]
 pub struct BenchArgs {
     #[arg(long, default_value_t = 2_000_000)]
     pub rows: u64,
+    /// low, high or both (comma-separated).
+    #[arg(long, default_value = "low,high")]
+    pub cardinality: String,
     /// Keep generated inputs here (reused when present) instead of a temp dir.
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// Internal: measure one case in this process (csv-1t, csv-2t, parquet) on FILE.
+    /// Skip the DuckDB reference (it needs python3; installed with pip when missing).
+    #[arg(long)]
+    pub no_duckdb: bool,
+    /// Internal: measure one case in this process (inflate, ingest) on FILE.
     #[arg(long, hide = true)]
     pub case: Option<String>,
     #[arg(long, hide = true)]
     pub file: Option<PathBuf>,
-    #[arg(long, hide = true, default_value_t = 0)]
-    pub bytes: u64,
 }
 
 fn peak_rss_mb() -> f64 {
@@ -32,101 +45,292 @@ fn peak_rss_mb() -> f64 {
         .and_then(|s| {
             s.lines()
                 .find(|l| l.starts_with("VmHWM:"))
-                .map(str::to_owned)
-        })
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
+                .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|k| k.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-fn measure(case: &str, file: &Path, bytes: u64) -> Result<i32> {
-    let opts = ReadOptions {
-        threaded_decompression: case == "csv-2t",
-        progress: None,
-    };
-    let mut b = RollupBuilder::new(None);
-    let t = Instant::now();
-    let r = read_path(&file.display().to_string(), file, &mut b, &opts)?;
-    let groups: usize = b.finish().values().map(|p| p.groups.len()).sum();
-    let secs = t.elapsed().as_secs_f64();
-    println!(
-        "{case:<9} {:>9} rows  {secs:>7.2} s  {:>10.0} rows/s  {:>8.1} MB/s uncompressed  peak RSS {:>6.1} MB  ({} groups)",
-        r.rows,
-        r.rows as f64 / secs,
-        bytes as f64 / 1e6 / secs,
-        peak_rss_mb(),
-        groups
-    );
-    Ok(0)
+/// One measured case, as a child prints it: `BENCH <secs> <peak MB> <rows> <groups>`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Figures {
+    secs: f64,
+    rss_mb: f64,
+    rows: u64,
+    groups: u64,
 }
 
-pub fn run(a: BenchArgs) -> Result<i32> {
-    if let (Some(case), Some(file)) = (&a.case, &a.file) {
-        return measure(case, file, a.bytes);
+impl Figures {
+    fn parse(out: &str) -> Option<Figures> {
+        let line = out.lines().rev().find(|l| l.starts_with("BENCH "))?;
+        let v: Vec<&str> = line.split_whitespace().skip(1).collect();
+        Some(Figures {
+            secs: v.first()?.parse().ok()?,
+            rss_mb: v.get(1)?.parse().ok()?,
+            rows: v.get(2)?.parse().ok()?,
+            groups: v.get(3)?.parse().ok()?,
+        })
     }
+}
+
+fn print_figures(f: Figures) {
+    println!(
+        "BENCH {:.4} {:.1} {} {}",
+        f.secs, f.rss_mb, f.rows, f.groups
+    );
+}
+
+/// The streaming inflate of a gzip file, nothing else: the floor for CSV.
+fn inflate(file: &Path) -> Result<Figures> {
+    let t = Instant::now();
+    let f = std::fs::File::open(file)?;
+    let mut d = flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(1 << 17, f));
+    let mut buf = vec![0u8; 1 << 17];
+    let mut bytes = 0u64;
+    loop {
+        let n = d.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+    }
+    Ok(Figures {
+        secs: t.elapsed().as_secs_f64(),
+        rss_mb: peak_rss_mb(),
+        rows: bytes,
+        groups: 0,
+    })
+}
+
+/// Whole `curlew ingest` of the folder holding `file` into a fresh output
+/// store: discovery, read, staging, commit, output.
+async fn ingest_case(file: &Path) -> Result<Figures> {
+    let root = file.parent().context("input has no folder")?;
+    let out = tempfile::tempdir()?;
+    let t = Instant::now();
+    let (store, prefix) = Store::open(&root.display().to_string()).await;
+    let source = Source { store, prefix };
+    let (out_store, out_prefix) = Store::open(&out.path().display().to_string()).await;
+    let ledger = Ledger::new(out_store, &out_prefix);
+    let report = ingest(&source, &ledger, &IngestOptions::new("bench"), &Silent).await?;
+    let secs = t.elapsed().as_secs_f64();
+    let (mut rows, mut groups) = (0, 0);
+    for d in &report.deliveries {
+        match &d.status {
+            DeliveryStatus::Committed(c) => {
+                rows += c.iter().map(|p| p.summary.rows_read).sum::<u64>();
+                groups += c.iter().map(|p| p.summary.rollup_rows).sum::<u64>();
+            }
+            other => bail!("benchmark ingest did not commit: {other:?}"),
+        }
+    }
+    Ok(Figures {
+        secs,
+        rss_mb: peak_rss_mb(),
+        rows,
+        groups,
+    })
+}
+
+/// A case in a child process (its own peak RSS).
+fn child(exe: &Path, case: &str, file: &Path) -> Result<Figures> {
+    let out = Command::new(exe)
+        .args(["bench", "--case", case, "--file"])
+        .arg(file)
+        .stderr(Stdio::inherit())
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!("benchmark case {case} failed: {text}");
+    }
+    Figures::parse(&text).with_context(|| format!("case {case} printed no figures: {text}"))
+}
+
+fn ensure_duckdb() -> Result<()> {
+    let ok = |c: &mut Command| c.stdout(Stdio::null()).stderr(Stdio::null()).status();
+    if ok(Command::new("python3").args(["-c", "import duckdb"]))?.success() {
+        return Ok(());
+    }
+    eprintln!("installing duckdb with pip for the reference ...");
+    let st = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "duckdb",
+        ])
+        .status()?;
+    if !st.success() {
+        bail!("pip could not install duckdb; run with --no-duckdb to skip the reference");
+    }
+    Ok(())
+}
+
+/// DuckDB at curlew's grain (its own process and peak RSS).
+fn duckdb(script: &Path, file: &Path, threads: u32) -> Result<Figures> {
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(file)
+        .arg(threads.to_string())
+        .stderr(Stdio::inherit())
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!("DuckDB reference failed: {text}");
+    }
+    Figures::parse(&text).with_context(|| format!("DuckDB printed no figures: {text}"))
+}
+
+/// The bare input of one format and cardinality, generated once per `dir`.
+fn input(dir: &Path, format: SampleFormat, card: Cardinality, rows: u64) -> Result<(PathBuf, u64)> {
+    let name = match format {
+        SampleFormat::Cur1Csv => "csv",
+        _ => "parquet",
+    };
+    let root = dir.join(format!("{name}-{rows}-{card:?}").to_lowercase());
+    let marker = dir.join(format!("{name}-{rows}-{card:?}.txt").to_lowercase());
+    if marker.exists() {
+        let text = std::fs::read_to_string(&marker)?;
+        let (f, b) = text.trim().split_once(' ').context("bad bench marker")?;
+        return Ok((root.join(f), b.parse()?));
+    }
+    eprintln!("generating {rows} rows of legacy CUR ({card:?} cardinality) as {name} ...");
+    let mut spec = SampleSpec::new(format, rows);
+    spec.gzip_level = 6;
+    spec.bare = true;
+    spec.cardinality = card;
+    let t = Instant::now();
+    let out = write_sample(&spec, &root)?;
+    let f = out.data_keys[0].clone();
+    std::fs::write(&marker, format!("{f} {}", out.bytes_uncompressed))?;
+    eprintln!("  done in {:.1} s", t.elapsed().as_secs_f64());
+    Ok((root.join(f), out.bytes_uncompressed))
+}
+
+pub async fn run(a: BenchArgs) -> Result<i32> {
+    if let (Some(case), Some(file)) = (&a.case, &a.file) {
+        let f = match case.as_str() {
+            "inflate" => inflate(file)?,
+            "ingest" => ingest_case(file).await?,
+            c => bail!("unknown benchmark case {c:?}"),
+        };
+        print_figures(f);
+        return Ok(0);
+    }
+    let cards: Vec<Cardinality> = a
+        .cardinality
+        .split(',')
+        .map(|c| {
+            Cardinality::parse(c.trim()).with_context(|| {
+                format!("--cardinality {c:?} is not known; use low, high or low,high")
+            })
+        })
+        .collect::<Result<_>>()?;
     let tmp = tempfile::tempdir()?;
     let dir = a.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
-    let mut inputs = Vec::new();
-    for (format, name) in [
-        (SampleFormat::Cur1Csv, "csv"),
-        (SampleFormat::Cur1Parquet, "parquet"),
-    ] {
-        let root = dir.join(format!("{name}-{}", a.rows));
-        let marker = root.join("bench-bytes.txt");
-        let (file, bytes) = if marker.exists() {
-            let text = std::fs::read_to_string(&marker)?;
-            let (f, b) = text.trim().split_once(' ').context("bad bench marker")?;
-            (root.join(f), b.parse::<u64>()?)
-        } else {
-            eprintln!(
-                "generating {} rows of legacy CUR as {name} in {} ...",
-                a.rows,
-                root.display()
-            );
-            let mut spec = SampleSpec::new(format, a.rows);
-            spec.gzip_level = 6;
-            spec.bare = true;
-            let t = Instant::now();
-            let out = write_sample(&spec, &root)?;
-            let f = out.data_keys[0].clone();
-            std::fs::write(&marker, format!("{f} {}", out.bytes_uncompressed))?;
-            eprintln!("  done in {:.1} s", t.elapsed().as_secs_f64());
-            (root.join(f), out.bytes_uncompressed)
-        };
-        inputs.push((name, file, bytes));
+    let script = tmp.path().join("bench_duckdb.py");
+    std::fs::write(&script, DUCKDB_SCRIPT)?;
+    if !a.no_duckdb {
+        ensure_duckdb()?;
     }
     let exe = std::env::current_exe()?;
     println!(
-        "curlew bench: {} rows, {} columns (legacy CUR), this machine: {} cores",
+        "curlew bench: whole `curlew ingest` of one bare {}-row legacy CUR file ({} columns); this machine: {} cores",
         a.rows,
         curlew::sample::CUR1_COLUMNS.len(),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    for (name, file, bytes) in &inputs {
-        let size = std::fs::metadata(file)?.len();
+    let mut verdicts = Vec::new();
+    for card in cards {
+        let (csv, csv_bytes) = input(&dir, SampleFormat::Cur1Csv, card, a.rows)?;
+        let (pq, _) = input(&dir, SampleFormat::Cur1Parquet, card, a.rows)?;
+        let mb = |p: &Path| std::fs::metadata(p).map_or(0.0, |m| m.len() as f64 / 1048576.0);
         println!(
-            "input {name}: {} ({:.1} MB on disk, {:.1} MB uncompressed CSV-equivalent)",
-            file.display(),
-            size as f64 / 1e6,
-            *bytes as f64 / 1e6
+            "\n{card:?} cardinality: gzip CSV {:.0} MiB ({:.0} MiB inflated), Parquet {:.0} MiB",
+            mb(&csv),
+            csv_bytes as f64 / 1048576.0,
+            mb(&pq)
         );
-    }
-    let csv = &inputs[0];
-    let pq = &inputs[1];
-    for (case, (_, file, bytes)) in [("csv-1t", csv), ("csv-2t", csv), ("parquet", pq)] {
-        let status = std::process::Command::new(&exe)
-            .args(["bench", "--case", case, "--file"])
-            .arg(file)
-            .args(["--bytes", &bytes.to_string()])
-            .status()?;
-        if !status.success() {
-            bail!("benchmark case {case} failed");
+        let floor = child(&exe, "inflate", &csv)?;
+        let c = child(&exe, "ingest", &csv)?;
+        let p = child(&exe, "ingest", &pq)?;
+        let (dcsv, dpq) = if a.no_duckdb {
+            (None, None)
+        } else {
+            (
+                Some(duckdb(&script, &csv, 2)?),
+                Some(duckdb(&script, &pq, 1)?),
+            )
+        };
+        let line =
+            |what: &str, f: Figures, vs: &str| {
+                println!(
+                "  {what:<34} {:>7.2} s  {:>9.0} rows/s  peak RSS {:>7.1} MB  {:>8} groups {vs}",
+                f.secs,
+                if f.rows > 0 && f.groups > 0 { f.rows as f64 / f.secs } else { 0.0 },
+                f.rss_mb,
+                f.groups
+            )
+            };
+        println!(
+            "  {:<34} {:>7.2} s  {:>6.0} MB/s inflated  peak RSS {:>7.1} MB",
+            "zlib-rs inflate (floor)",
+            floor.secs,
+            floor.rows as f64 / 1048576.0 / floor.secs,
+            floor.rss_mb
+        );
+        let csv_ratio = c.secs / floor.secs;
+        line(
+            "curlew ingest, gzip CSV",
+            c,
+            &format!("= {csv_ratio:.2}x the floor (target <= 1.25x)"),
+        );
+        if let Some(d) = dcsv {
+            line(
+                "DuckDB 2 threads, gzip CSV",
+                d,
+                &format!("(curlew = {:.2}x DuckDB)", c.secs / d.secs),
+            );
+        }
+        line("curlew ingest, Parquet", p, "");
+        if let Some(d) = dpq {
+            let r = p.secs / d.secs;
+            line(
+                "DuckDB 1 thread, Parquet",
+                d,
+                &format!("(curlew = {r:.2}x DuckDB; target <= 1.5x)"),
+            );
+            verdicts.push((format!("{card:?} Parquet vs DuckDB"), r <= 1.5));
+            if d.groups != p.groups {
+                println!(
+                    "  note: DuckDB found {} groups, curlew {}",
+                    d.groups, p.groups
+                );
+            }
+        }
+        let rss_target = if card == Cardinality::High {
+            256.0
+        } else {
+            64.0
+        };
+        let worst = c.rss_mb.max(p.rss_mb);
+        println!(
+            "  peak RSS: {worst:.1} MB (target <= {rss_target:.0} MB) = {:.0} bytes per group",
+            worst * 1048576.0 / c.groups.max(1) as f64
+        );
+        verdicts.push((format!("{card:?} CSV vs floor"), csv_ratio <= 1.25));
+        verdicts.push((format!("{card:?} peak RSS"), worst <= rss_target));
+        if card == Cardinality::Low {
+            let rate = p.rows as f64 / p.secs;
+            verdicts.push(("Low Parquet >= 3M rows/s".into(), rate >= 3e6));
         }
     }
-    println!("targets: csv-1t >= 400 MB/s, csv-2t >= 650 MB/s, parquet >= 3,000,000 rows/s, peak RSS <= 128 MB");
+    println!();
+    for (what, ok) in verdicts {
+        println!("  {:<30} {}", what, if ok { "met" } else { "NOT met" });
+    }
     Ok(0)
 }

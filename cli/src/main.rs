@@ -79,7 +79,7 @@ fn run() -> anyhow::Result<()> {
             Command::Report(a) => commands::report(a).await,
             Command::Sample(a) => commands::sample(a),
             Command::Demo { rows, keep } => commands::demo(rows, keep).await,
-            Command::Bench(a) => bench::run(a),
+            Command::Bench(a) => bench::run(a).await,
             Command::Gc(a) => commands::gc(a).await,
             Command::Sql(a) => commands::sql(a).await,
             Command::Migrate(a) => commands::migrate(a).await,

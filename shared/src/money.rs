@@ -198,15 +198,6 @@ pub fn fixed_to_sum_units(v: Fixed) -> i128 {
     i128::from(v) * POW10[(ACC_SCALE - FIXED_SCALE) as usize]
 }
 
-/// An integer of 1e-[`SUM_SCALE`] as the exact decimal (trailing zeros removed).
-pub fn sum_units_to_decimal(v: i128) -> Decimal {
-    Accumulator {
-        fixed: v,
-        spill: Decimal::ZERO,
-    }
-    .value()
-}
-
 impl Accumulator {
     #[inline]
     pub fn add(&mut self, d: Decimal) {

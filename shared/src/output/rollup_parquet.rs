@@ -58,12 +58,26 @@ pub fn write_rollup(period: &str, r: &PeriodRollup) -> Result<Vec<u8>, OutputErr
     let schema = Arc::new(schema());
     let period_days = days_of(&format!("{period}-01"))?;
     let write_err = |e: &dyn std::fmt::Display| OutputError::Write(e.to_string());
-    let props = WriterProperties::builder()
+    // zstd level 1: a third of level 3's time on 16-byte decimals, a few percent larger.
+    let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).expect("zstd level"),
+            ZstdLevel::try_new(1).expect("zstd level"),
         ))
-        .set_created_by("curlew".into())
-        .build();
+        .set_created_by("curlew".into());
+    // Money and counts are nearly all distinct: no dictionary, no statistics.
+    for c in Measure::ALL
+        .iter()
+        .map(|m| m.column())
+        .chain(["x_LineItemCount"])
+    {
+        props = props
+            .set_column_statistics_enabled(
+                c.into(),
+                parquet::file::properties::EnabledStatistics::None,
+            )
+            .set_column_dictionary_enabled(c.into(), false);
+    }
+    let props = props.build();
     let mut buf = Vec::new();
     let mut w =
         ArrowWriter::try_new(&mut buf, schema.clone(), Some(props)).map_err(|e| write_err(&e))?;

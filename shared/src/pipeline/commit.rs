@@ -64,6 +64,7 @@ pub async fn commit_plan(
         }
     }
     // Merge the parts one at a time: memory holds the merged rollup and one part.
+    let started = std::time::Instant::now();
     let mut merged = RollupMerge::default();
     let mut files_per_period: BTreeMap<String, Vec<InputFile>> = BTreeMap::new();
     let mut off_period: BTreeMap<String, OffPeriod> = BTreeMap::new();
@@ -97,7 +98,9 @@ pub async fn commit_plan(
     }
     let rev_name = plan.revision();
     let mut out = Vec::new();
-    for (period, rollup) in merged.finish() {
+    let merged = merged.finish();
+    tracing::debug!(parts = delivery.files.len(), elapsed = ?started.elapsed(), "parts loaded and merged");
+    for (period, rollup) in merged {
         let dir = ledger.layout.revision_dir(&plan.source, &period, &rev_name);
         let rollup_key = format!("{dir}rollup.parquet");
         let summary_key = format!("{dir}summary.json");
@@ -146,10 +149,10 @@ pub async fn commit_plan(
                 continue;
             }
         }
-        ledger
-            .store
-            .put(&rollup_key, write_rollup(&period, &rollup)?)
-            .await?;
+        let t = std::time::Instant::now();
+        let bytes = write_rollup(&period, &rollup)?;
+        tracing::debug!(groups = rollup.groups.len(), bytes = bytes.len(), elapsed = ?t.elapsed(), "rollup written");
+        ledger.store.put(&rollup_key, bytes).await?;
         ledger
             .store
             .put(

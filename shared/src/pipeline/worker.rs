@@ -63,9 +63,12 @@ pub async fn stage_one(
     if let Some(why) = abandoned(ledger, plan).await? {
         return Ok(JobOutcome::Abandoned { why });
     }
+    let t = std::time::Instant::now();
     match process_part(source, plan, index, read_opts).await {
         Ok(PartRead::Read(part)) => {
+            let read = t.elapsed();
             stage_part(ledger, plan, index, &part).await?;
+            tracing::debug!(index, ?read, staged = ?t.elapsed() - read, "part read and staged");
             Ok(JobOutcome::Staged)
         }
         Ok(PartRead::Rewritten { key }) => {

@@ -1,14 +1,16 @@
 //! A rollup's groups, compact from the first row to the output: a group key is
-//! ten interned string ids, its sums eight integers of 1e-18 (the output's
-//! DECIMAL(38,18) units). About 200 bytes a group, whatever the keys' lengths.
+//! ten interned string ids, its sums eight `i64` integers of 1e-12 ([`Fixed`]
+//! units: AWS writes at most 12 decimals). About 130 bytes a group, whatever
+//! the keys' lengths.
 //!
-//! Exactness: a value with more than 18 decimals, or a sum that would leave
-//! `i128`, goes to the group's spill (exact decimals), so a group's value is
-//! always `units + spill`, never rounded.
+//! Exactness: a value with more than 12 decimals goes to the group's spill
+//! (exact decimals); a sum about to leave `i64` moves what it holds to the
+//! spill and starts again. A group's value is always `units + spill`, never
+//! rounded.
 
 use super::{Measure, Sums};
 use crate::charge::MeasuresOf;
-use crate::money::{fixed_to_sum_units, sum_units_to_decimal, to_sum_units, Fixed, Money};
+use crate::money::{fixed_from_decimal, fixed_to_sum_units, Fixed, Money, FIXED_SCALE};
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 
@@ -26,8 +28,8 @@ const ALWAYS: u8 = 0b1000_0111;
 /// The running sums of one group.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GroupSums {
-    /// [`Measure::ALL`] order, in units of 1e-18.
-    units: [i128; MEASURES],
+    /// [`Measure::ALL`] order, in units of 1e-12.
+    units: [Fixed; MEASURES],
     rows: u64,
     /// Bit `i`: measure `i` had a value (always set for billed, effective, list, usage).
     present: u8,
@@ -147,32 +149,35 @@ impl GroupTable {
             .or_insert_with(|| Box::new([Money::ZERO; MEASURES]))
     }
 
-    /// Add one row's measures to group `g`.
+    /// Move what measure `i` of group `g` holds to the spill (its units are about to overflow).
+    #[cold]
+    fn carry(&mut self, g: u32, i: usize) {
+        let u = std::mem::take(&mut self.sums[g as usize].units[i]);
+        self.spill_of(g)[i] += Money::new(u, FIXED_SCALE);
+    }
+
+    /// Add `v` units to measure `i` of group `g`.
     #[inline]
-    pub(crate) fn add(&mut self, g: u32, m: &MeasuresOf<Money>) {
-        let s = &mut self.sums[g as usize];
-        s.rows += 1;
-        for (i, v) in measures(m).into_iter().enumerate() {
-            let Some(v) = v else { continue };
-            s.present |= 1 << i;
-            match to_sum_units(v).and_then(|u| s.units[i].checked_add(u)) {
-                Some(u) => s.units[i] = u,
-                None => {
-                    self.spill_of(g)[i] += v;
-                    return self.add_rest(g, m, i + 1);
-                }
+    fn add_units(&mut self, g: u32, i: usize, v: Fixed) {
+        let u = &mut self.sums[g as usize].units[i];
+        match u.checked_add(v) {
+            Some(x) => *u = x,
+            None => {
+                self.carry(g, i);
+                self.sums[g as usize].units[i] = v;
             }
         }
     }
 
-    /// The measures after `from` of a row whose sums spilled (the slow path).
-    fn add_rest(&mut self, g: u32, m: &MeasuresOf<Money>, from: usize) {
-        for (i, v) in measures(m).into_iter().enumerate().skip(from) {
+    /// Add one row's measures to group `g`.
+    #[inline]
+    pub(crate) fn add(&mut self, g: u32, m: &MeasuresOf<Money>) {
+        self.sums[g as usize].rows += 1;
+        for (i, v) in measures(m).into_iter().enumerate() {
             let Some(v) = v else { continue };
-            let s = &mut self.sums[g as usize];
-            s.present |= 1 << i;
-            match to_sum_units(v).and_then(|u| s.units[i].checked_add(u)) {
-                Some(u) => s.units[i] = u,
+            self.sums[g as usize].present |= 1 << i;
+            match fixed_from_decimal(v) {
+                Some(f) => self.add_units(g, i, f),
                 None => self.spill_of(g)[i] += v,
             }
         }
@@ -181,23 +186,37 @@ impl GroupTable {
     /// Add one row's measures in [`Fixed`] point (the same as [`GroupTable::add`] of their decimals).
     #[inline]
     pub(crate) fn add_fixed(&mut self, g: u32, m: &MeasuresOf<Fixed>) {
+        let present = ALWAYS
+            | u8::from(m.contracted.is_some()) << 3
+            | u8::from(m.unblended.is_some()) << 4
+            | u8::from(m.net_unblended.is_some()) << 5
+            | u8::from(m.blended.is_some()) << 6;
+        let v = [
+            m.billed,
+            m.effective,
+            m.list,
+            m.contracted.unwrap_or(0),
+            m.unblended.unwrap_or(0),
+            m.net_unblended.unwrap_or(0),
+            m.blended.unwrap_or(0),
+            m.usage_amount,
+        ];
         let s = &mut self.sums[g as usize];
         s.rows += 1;
-        let mut overflow = 0u8;
-        for (i, v) in measures(m).into_iter().enumerate() {
-            let Some(v) = v else { continue };
-            s.present |= 1 << i;
-            match s.units[i].checked_add(fixed_to_sum_units(v)) {
-                Some(u) => s.units[i] = u,
-                None => overflow |= 1 << i,
-            }
+        s.present |= present;
+        let mut out = [0; MEASURES];
+        let mut overflow = false;
+        for i in 0..MEASURES {
+            let (u, o) = s.units[i].overflowing_add(v[i]);
+            out[i] = u;
+            overflow |= o;
         }
-        if overflow != 0 {
-            for (i, v) in measures(m).into_iter().enumerate() {
-                if let Some(v) = v.filter(|_| overflow & (1 << i) != 0) {
-                    self.spill_of(g)[i] += Money::new(v, crate::money::FIXED_SCALE);
-                }
-            }
+        if !overflow {
+            s.units = out;
+            return;
+        }
+        for (i, x) in v.into_iter().enumerate() {
+            self.add_units(g, i, x);
         }
     }
 
@@ -206,17 +225,13 @@ impl GroupTable {
         let s = &mut self.sums[g as usize];
         s.rows += o.rows;
         s.present |= o.present;
-        let mut overflow = [None; MEASURES];
-        for i in 0..MEASURES {
-            match s.units[i].checked_add(o.units[i]) {
-                Some(u) => s.units[i] = u,
-                None => overflow[i] = Some(sum_units_to_decimal(o.units[i])),
-            }
+        for (i, u) in o.units.into_iter().enumerate() {
+            self.add_units(g, i, u);
         }
-        if overflow.iter().any(Option::is_some) || o_spill.is_some() {
+        if let Some(x) = o_spill {
             let spill = self.spill_of(g);
             for i in 0..MEASURES {
-                spill[i] += overflow[i].unwrap_or_default() + o_spill.map_or(Money::ZERO, |x| x[i]);
+                spill[i] += x[i];
             }
         }
     }
@@ -285,8 +300,7 @@ impl GroupTable {
                 *x = rank[*x as usize];
             }
         }
-        let mut perm: Vec<u32> = (0..keys.len() as u32).collect();
-        perm.sort_unstable_by(|a, b| keys[*a as usize].cmp(&keys[*b as usize]));
+        let mut perm = sort_order(&keys, sorted.len());
         let spill = if spill.is_empty() {
             BTreeMap::new()
         } else {
@@ -339,6 +353,29 @@ impl From<Groups> for GroupTable {
         t.spill = g.spill.into_iter().map(|(k, v)| (k, Box::new(v))).collect();
         t
     }
+}
+
+/// The order of `keys` (positions, smallest key first). With few enough
+/// strings the ids are packed into one `u128` per key and sorted as integers.
+fn sort_order(keys: &[Ids], strings: usize) -> Vec<u32> {
+    let bits = usize::BITS - strings.saturating_sub(1).leading_zeros();
+    if bits as usize * KEY_LEN > 128 {
+        let mut perm: Vec<u32> = (0..keys.len() as u32).collect();
+        perm.sort_unstable_by(|a, b| keys[*a as usize].cmp(&keys[*b as usize]));
+        return perm;
+    }
+    let mut packed: Vec<(u128, u32)> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let p = k
+                .iter()
+                .fold(0u128, |acc, id| acc << bits | u128::from(*id));
+            (p, i as u32)
+        })
+        .collect();
+    packed.sort_unstable_by_key(|x| x.0);
+    packed.into_iter().map(|x| x.1).collect()
 }
 
 /// Reorder `keys` and `sums` in place so that position `k` holds what was at
@@ -397,11 +434,14 @@ impl Group<'_> {
         if (self.sums.present | ALWAYS) & (1 << i) == 0 {
             return None;
         }
-        let v = sum_units_to_decimal(self.sums.units[i]);
-        Some(match self.spill {
-            Some(s) => (v + s[i]).normalize(),
-            None => v,
-        })
+        let v = Money::new(self.sums.units[i], FIXED_SCALE);
+        Some(
+            match self.spill {
+                Some(s) => v + s[i],
+                None => v,
+            }
+            .normalize(),
+        )
     }
 
     /// A measure in units of 1e-18, the output's DECIMAL(38,18) (rounded half
@@ -412,7 +452,7 @@ impl Group<'_> {
             return None;
         }
         match self.spill {
-            None => Some(self.sums.units[i]),
+            None => Some(fixed_to_sum_units(self.sums.units[i])),
             Some(_) => {
                 let mut d = self.value(m)?;
                 d.rescale(crate::money::SUM_SCALE);
@@ -484,10 +524,8 @@ impl Groups {
             t.rows += s.rows;
             present |= s.present;
             for i in 0..MEASURES {
-                match units[i].checked_add(s.units[i]) {
-                    Some(u) => units[i] = u,
-                    None => extra[i] += sum_units_to_decimal(s.units[i]),
-                }
+                // i64 terms: an i128 sum of fewer than 2^64 of them cannot overflow.
+                units[i] += i128::from(s.units[i]);
             }
         }
         for s in self.spill.values() {
@@ -497,8 +535,7 @@ impl Groups {
         }
         let v = |m: Measure| {
             let i = m as usize;
-            (present & (1 << i) != 0)
-                .then(|| (sum_units_to_decimal(units[i]) + extra[i]).normalize())
+            (present & (1 << i) != 0).then(|| (fixed_sum(units[i]) + extra[i]).normalize())
         };
         t.billed_cost = v(Measure::Billed).unwrap_or_default();
         t.effective_cost = v(Measure::Effective).unwrap_or_default();
@@ -517,6 +554,14 @@ impl Groups {
         t.merge(o);
         *self = t.finish();
     }
+}
+
+/// An `i128` count of 1e-12 as the exact decimal (integer and fraction apart beyond 28 digits).
+fn fixed_sum(v: i128) -> Money {
+    Money::try_from_i128_with_scale(v, FIXED_SCALE).unwrap_or_else(|_| {
+        let p = 10i128.pow(FIXED_SCALE);
+        Money::from_i128_with_scale(v / p, 0) + Money::from_i128_with_scale(v % p, FIXED_SCALE)
+    })
 }
 
 /// Equal when the same keys have the same exact sums (however they were added).
@@ -581,7 +626,7 @@ mod wire {
                 records.push(u8::from(g.spilled));
                 for (i, u) in g.units.iter().enumerate() {
                     if (g.present | ALWAYS) & (1 << i) != 0 {
-                        put_u(&mut records, ((u << 1) ^ (u >> 127)) as u128);
+                        put_u(&mut records, u128::from(((u << 1) ^ (u >> 63)) as u64));
                     }
                 }
             }
@@ -624,8 +669,10 @@ mod wire {
                 };
                 for i in 0..MEASURES {
                     if (g.present | ALWAYS) & (1 << i) != 0 {
-                        let z = get_u(b, &mut at).ok_or_else(|| bad("truncated"))?;
-                        g.units[i] = ((z >> 1) as i128) ^ -((z & 1) as i128);
+                        let z = get_u(b, &mut at)
+                            .and_then(|z| u64::try_from(z).ok())
+                            .ok_or_else(|| bad("truncated"))?;
+                        g.units[i] = ((z >> 1) as i64) ^ -((z & 1) as i64);
                     }
                 }
                 keys.push(k);

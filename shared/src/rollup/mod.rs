@@ -631,7 +631,13 @@ mod tests {
     fn groups_come_out_sorted_and_values_beyond_the_units_stay_exact() {
         let mut b = RollupBuilder::new(None);
         // More than 18 decimals, and sums beyond i128 units of 1e-18: the spill.
-        let cases: [(&[u8], [&str; 3], &str); 3] = [
+        let cases: [(&[u8], [&str; 3], &str); 4] = [
+            // Each fits the i64 units; their sum does not (the carry into the spill).
+            (
+                b"4",
+                ["3000000", "3999999.999999999999", "3999999.999999999999"],
+                "10999999.999999999998",
+            ),
             (b"3", ["1.5", "2.25", "-0.75"], "3"),
             (
                 b"1",
@@ -651,12 +657,16 @@ mod tests {
         }
         let r = b.finish().remove("2024-01").unwrap();
         let keys: Vec<&str> = r.groups.iter().map(|g| g.key[2]).collect();
-        assert_eq!(keys, ["1", "2", "3"]);
-        for (g, (_, _, want)) in r.groups.iter().zip([cases[1], cases[2], cases[0]]) {
+        assert_eq!(keys, ["1", "2", "3", "4"]);
+        for (g, (_, _, want)) in r
+            .groups
+            .iter()
+            .zip([cases[2], cases[3], cases[1], cases[0]])
+        {
             assert_eq!(g.sums().billed_cost, dec(want), "{:?}", g.key);
             assert_eq!(g.rows(), 3);
         }
-        assert_eq!(r.totals.rows, 9);
+        assert_eq!(r.totals.rows, 12);
         let mp = rmp_serde::to_vec_named(&r).unwrap();
         let back: PeriodRollup = rmp_serde::from_slice(&mp).unwrap();
         assert_eq!(back, r);
@@ -665,11 +675,15 @@ mod tests {
         m.add("2024-01", r.clone());
         m.add("2024-01", back);
         let d = m.finish().remove("2024-01").unwrap();
-        assert_eq!(d.groups.len(), 3);
-        for (g, (_, _, want)) in d.groups.iter().zip([cases[1], cases[2], cases[0]]) {
+        assert_eq!(d.groups.len(), 4);
+        for (g, (_, _, want)) in d
+            .groups
+            .iter()
+            .zip([cases[2], cases[3], cases[1], cases[0]])
+        {
             assert_eq!(g.sums().billed_cost, dec(want) * dec("2"));
         }
-        assert_eq!(d.totals.rows, 18);
+        assert_eq!(d.totals.rows, 24);
         assert_eq!(d.totals.billed_cost, r.totals.billed_cost * dec("2"));
     }
 
