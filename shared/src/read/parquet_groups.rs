@@ -132,6 +132,15 @@ impl Interner {
     }
 }
 
+/// One combination of group-column ids: its packed key, where its rows go,
+/// and which amortized rule they follow.
+#[derive(Clone, Copy)]
+struct Combo {
+    key: u128,
+    slot: Slot,
+    rule: AmortizedInput,
+}
+
 /// Per-file state of the fast path. A slot is one combination of group-column
 /// ids; per slot, dense arrays keep what every row touches small.
 pub(super) struct CurGroups {
@@ -139,12 +148,10 @@ pub(super) struct CurGroups {
     /// A column had more distinct values than its bits in the key hold.
     full: bool,
     hasher: hashbrown::DefaultHashBuilder,
-    /// Slot indexes by the hash of their packed key.
+    /// Combination indexes by the hash of their packed key.
     table: hashbrown::HashTable<u32>,
-    keys: Vec<u128>,
-    rules: Vec<AmortizedInput>,
-    /// Where each combination's rows go in the builder.
-    slots: Vec<Slot>,
+    /// Every combination seen: what a row needs of it is on one cache line.
+    combos: Vec<Combo>,
     // Per-batch scratch, reused.
     row_keys: Vec<u128>,
     nums: Vec<[Fixed; NUMS.len()]>,
@@ -159,9 +166,7 @@ impl CurGroups {
             full: false,
             hasher: hashbrown::DefaultHashBuilder::default(),
             table: hashbrown::HashTable::new(),
-            keys: Vec::new(),
-            rules: Vec::new(),
-            slots: Vec::new(),
+            combos: Vec::new(),
             row_keys: Vec::new(),
             nums: Vec::new(),
             odd: Vec::new(),
@@ -215,26 +220,29 @@ impl CurGroups {
         for row in 0..n {
             let key = self.row_keys[row];
             let hash = self.hasher.hash_one(key);
-            let keys = &self.keys;
-            let s = match self.table.find(hash, |i| keys[*i as usize] == key) {
+            let combos = &self.combos;
+            let s = match self.table.find(hash, |i| combos[*i as usize].key == key) {
                 Some(i) => *i as usize,
                 None => {
                     let r = BatchRow { text, num, row };
                     let g = norm.cur_group(&r).map_err(|e| (row, e))?;
-                    let i = self.keys.len();
-                    self.keys.push(key);
-                    self.rules.push(g.rule);
-                    self.slots.push(builder.slot(&g.key));
+                    let i = self.combos.len();
+                    self.combos.push(Combo {
+                        key,
+                        slot: builder.slot(&g.key),
+                        rule: g.rule,
+                    });
                     if !g.known_type {
                         builder.note_unknown_type(g.key.period, g.key.line_item_type);
                     }
-                    let (keys, hasher) = (&self.keys, &self.hasher);
-                    self.table
-                        .insert_unique(hash, i as u32, |i| hasher.hash_one(keys[*i as usize]));
+                    let (combos, hasher) = (&self.combos, &self.hasher);
+                    self.table.insert_unique(hash, i as u32, |i| {
+                        hasher.hash_one(combos[*i as usize].key)
+                    });
                     i
                 }
             };
-            let (rule, slot) = (self.rules[s], self.slots[s]);
+            let Combo { rule, slot, .. } = self.combos[s];
             if self.odd[row] {
                 let v = norm
                     .cur_values(&BatchRow { text, num, row }, rule)
