@@ -232,3 +232,52 @@ fn an_athena_report_being_updated_is_held_back() {
         1
     );
 }
+
+/// `--cardinality high`: the month fans out into many more groups (60
+/// accounts, hundreds of usage types), still adds up exactly, and CSV and
+/// Parquet of the same rows commit the same groups (several files: the
+/// commit merges parts).
+#[test]
+fn high_cardinality_months_fan_out_and_add_up_exactly() {
+    use curlew::sample::Cardinality;
+    let mut groups = std::collections::BTreeMap::new();
+    for card in [Cardinality::Low, Cardinality::High] {
+        for format in [SampleFormat::Cur1Csv, SampleFormat::Cur1Parquet] {
+            let src = tempfile::tempdir().unwrap();
+            let out = tempfile::tempdir().unwrap();
+            let mut spec = SampleSpec::new(format, 40_000);
+            spec.files = 3;
+            spec.cardinality = card;
+            let sample = write_sample(&spec, src.path()).unwrap();
+            let report = ingest_dir(src.path(), out.path(), |o| o.parallelism = 2);
+            let s = &summaries(&report)[0];
+            let e = &sample.expected;
+            assert_eq!(s.rows_read, e.rows, "{card:?} {format:?}");
+            assert_eq!(s.totals.billed_cost, e.billed, "{card:?} {format:?}");
+            assert_eq!(s.totals.effective_cost, e.effective, "{card:?} {format:?}");
+            assert_eq!(s.totals.usage_amount, e.usage, "{card:?} {format:?}");
+            let ledger = Ledger::new(Store::local(out.path()), "");
+            let committed = rt().block_on(load_committed(&ledger, "t", None)).unwrap();
+            let accounts = aggregate(&committed, &[Dim::Account], Measure::Billed).len();
+            let usage_types = aggregate(&committed, &[Dim::UsageType], Measure::Billed).len();
+            let total: curlew::money::Money =
+                aggregate(&committed, &[Dim::Day, Dim::UsageType], Measure::Billed)
+                    .iter()
+                    .map(|(_, s)| s.billed_cost)
+                    .sum();
+            assert_eq!(total, e.billed, "{card:?} {format:?} read back");
+            match card {
+                Cardinality::Low => assert!(accounts <= 40 && usage_types < 100),
+                Cardinality::High => {
+                    assert_eq!(accounts, 60, "{format:?}");
+                    assert!(usage_types > 400, "{format:?}: {usage_types} usage types");
+                }
+            }
+            groups.insert((format!("{card:?}"), format!("{format:?}")), s.rollup_rows);
+        }
+    }
+    let g = |c: &str, f: &str| groups[&(c.to_string(), f.to_string())];
+    assert_eq!(g("High", "Cur1Csv"), g("High", "Cur1Parquet"));
+    assert_eq!(g("Low", "Cur1Csv"), g("Low", "Cur1Parquet"));
+    assert!(g("High", "Cur1Csv") > 3 * g("Low", "Cur1Csv"), "{groups:?}");
+}

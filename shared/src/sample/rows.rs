@@ -231,7 +231,7 @@ pub enum Cardinality {
     /// 40 accounts, a few services each, 21 usage types: about 17k groups in 2 M rows.
     Low,
     /// 60 accounts, ten to twenty services each in one to three regions, each
-    /// usage type in up to 28 sizes/tiers (about 600 distinct usage types),
+    /// usage type in up to 22 sizes/tiers (about 600 distinct usage types),
     /// hourly items, 64k resource ids: about 600k groups in 2 M rows.
     High,
 }
@@ -349,7 +349,7 @@ impl RowGen {
         let usage = r.usize(0..SERVICES[service].usage.len());
         let variant = match self.cardinality {
             Cardinality::Low => 0,
-            Cardinality::High => r.u16(0..28),
+            Cardinality::High => r.u16(0..22),
         };
         let mut day = r.u32(0..self.days);
         let mut hour = r.u32(0..24);
