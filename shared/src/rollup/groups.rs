@@ -593,12 +593,14 @@ mod wire {
     use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+    /// Records are borrowed from the staged bytes where the format allows
+    /// (MessagePack does): a part is not held twice while it is decoded.
     #[derive(Serialize, Deserialize)]
-    struct Wire {
+    struct Wire<'a> {
         strings: Vec<String>,
         groups: u64,
-        #[serde(with = "serde_bytes")]
-        records: Vec<u8>,
+        #[serde(with = "serde_bytes", borrow)]
+        records: std::borrow::Cow<'a, [u8]>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         spill: Vec<(u32, Vec<Money>)>,
     }
@@ -643,7 +645,7 @@ mod wire {
             Wire {
                 strings: self.strings.clone(),
                 groups: self.keys.len() as u64,
-                records,
+                records: records.into(),
                 spill: self.spill.iter().map(|(g, v)| (*g, v.to_vec())).collect(),
             }
             .serialize(s)
