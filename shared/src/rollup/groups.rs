@@ -533,14 +533,14 @@ impl Groups {
         for s in &self.sums {
             t.rows += s.rows;
             present |= s.present;
-            for i in 0..MEASURES {
-                // i64 terms: an i128 sum of fewer than 2^64 of them cannot overflow.
-                units[i] += i128::from(s.units[i]);
+            // i64 terms: an i128 sum of fewer than 2^64 of them cannot overflow.
+            for (u, x) in units.iter_mut().zip(s.units) {
+                *u += i128::from(x);
             }
         }
         for s in self.spill.values() {
-            for i in 0..MEASURES {
-                extra[i] += s[i];
+            for (e, x) in extra.iter_mut().zip(s) {
+                *e += *x;
             }
         }
         let v = |m: Measure| {
