@@ -7,9 +7,11 @@ use crate::fields::Dialect;
 use crate::ledger::Ledger;
 use crate::money::Money;
 use crate::output::InputFile;
-use crate::read::{read_path, read_stream, ReadError, ReadOptions};
+use crate::read::{
+    read_parquet_ranges, read_path, read_stream, FileReport, RangedError, ReadOptions,
+};
 use crate::rollup::{PeriodRollup, RollupBuilder};
-use crate::store::StoreError;
+use crate::store::{S3Ranges, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -86,22 +88,61 @@ fn is_parquet_key(key: &str) -> bool {
     key.ends_with(".parquet")
 }
 
-fn spool(
-    name: &str,
-    mut reader: Box<dyn std::io::Read + Send>,
-) -> Result<tempfile::NamedTempFile, ReadError> {
-    let mut tmp = tempfile::NamedTempFile::new().map_err(|e| ReadError::io(name, e))?;
-    std::io::copy(&mut reader, &mut tmp).map_err(|e| ReadError::io(name, e))?;
-    Ok(tmp)
+/// How a part's bytes reach the reader.
+enum Input {
+    /// A local file (the filesystem store): read in place.
+    Path(std::path::PathBuf),
+    /// Parquet in S3: by byte ranges, every GET pinned to the planned ETag.
+    Ranges(S3Ranges),
+    /// CSV in S3: one GET pinned to the planned ETag, streamed.
+    Stream(Box<dyn std::io::Read + Send>),
 }
 
-type Job = Box<
-    dyn FnOnce() -> Result<(crate::read::FileReport, BTreeMap<String, PeriodRollup>), ReadError>
-        + Send,
->;
+/// A pinned open: `None` if the object is no longer the planned version.
+fn pinned<T>(opened: Result<T, StoreError>) -> Result<Option<T>, PipelineError> {
+    match opened {
+        Ok(x) => Ok(Some(x)),
+        Err(StoreError::PreconditionFailed { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Read `input` into a partial rollup (on a blocking thread). A ranged read
+/// keeps the store's error: a 412 from any of its GETs is a rewrite.
+fn read_input(
+    name: &str,
+    input: Input,
+    accounts: Option<&BTreeSet<String>>,
+    opts: &ReadOptions,
+) -> Result<(FileReport, BTreeMap<String, PeriodRollup>), PipelineError> {
+    let mut b = RollupBuilder::new(accounts);
+    let report = match input {
+        Input::Path(path) => read_path(name, &path, &mut b, opts)?,
+        Input::Stream(reader) => read_stream(name, reader, &mut b, opts)?,
+        Input::Ranges(mut ranges) => {
+            let read = read_parquet_ranges(name, &mut ranges, &mut b, opts);
+            let stats = ranges.stats();
+            tracing::debug!(
+                key = name,
+                size = ranges.meta().size,
+                requests = stats.requests(),
+                fetched = stats.bytes(),
+                "Parquet read by ranges"
+            );
+            read.map_err(|e| match e {
+                RangedError::Source(e) => PipelineError::Store(e),
+                RangedError::Read(e) => PipelineError::Read(e),
+            })?
+        }
+    };
+    Ok((report, b.finish()))
+}
 
 /// Stream data file `index` of `plan` into a partial rollup (CPU work on a
-/// blocking thread), read only if it is still the version the plan pinned.
+/// blocking thread), read only if it is still the version the plan pinned:
+/// a local file is checked by its tag first; an S3 object is read with
+/// If-Match on every GET (one for CSV; for Parquet the tail, then the
+/// projected column chunks of each row group, never the whole object).
 pub async fn process_part(
     source: &Source,
     plan: &Plan,
@@ -117,51 +158,43 @@ pub async fn process_part(
             problem: format!("has no file {index}"),
         })?;
     let name = meta.key.clone();
-    let accounts = plan.accounts.clone();
-    let opts = read_opts.clone();
     let rewritten = || Ok(PartRead::Rewritten { key: name.clone() });
-    let (observed, job): (_, Job) = match source.store.local_path(&meta.key) {
-        Some(path) => {
+    let (observed, input) = match (&source.store, source.store.local_path(&meta.key)) {
+        (_, Some(path)) => {
             let observed = source.store.head(&meta.key).await?;
             if observed.etag != meta.etag {
                 return rewritten();
             }
-            let name = name.clone();
-            (
-                observed,
-                Box::new(move || {
-                    let mut b = RollupBuilder::new(accounts.as_ref());
-                    let r = read_path(&name, &path, &mut b, &opts)?;
-                    Ok((r, b.finish()))
-                }),
-            )
+            (observed, Input::Path(path))
         }
-        None => {
-            let (observed, reader) = match source.store.get_if_match(&meta.key, &meta.etag).await {
-                Ok(x) => x,
-                Err(StoreError::PreconditionFailed { .. }) => return rewritten(),
-                Err(e) => return Err(e.into()),
+        (Store::S3(s3), None) if is_parquet_key(&meta.key) => {
+            let Some(ranges) = pinned(s3.ranges_if_match(&meta.key, &meta.etag).await)? else {
+                return rewritten();
             };
-            let name = name.clone();
-            (
-                observed,
-                Box::new(move || {
-                    let mut b = RollupBuilder::new(accounts.as_ref());
-                    let r = if is_parquet_key(&name) {
-                        // Parquet needs seeks: spool the object to a local temp file first.
-                        let tmp = spool(&name, reader)?;
-                        read_path(&name, tmp.path(), &mut b, &opts)?
-                    } else {
-                        read_stream(&name, reader, &mut b, &opts)?
-                    };
-                    Ok((r, b.finish()))
-                }),
-            )
+            (ranges.meta().clone(), Input::Ranges(ranges))
+        }
+        (store, None) => {
+            let Some((observed, reader)) = pinned(store.get_if_match(&meta.key, &meta.etag).await)?
+            else {
+                return rewritten();
+            };
+            (observed, Input::Stream(reader))
         }
     };
-    let (report, mut periods) = tokio::task::spawn_blocking(job)
+    let accounts = plan.accounts.clone();
+    let opts = read_opts.clone();
+    let job = move || read_input(&name, input, accounts.as_ref(), &opts);
+    let (report, mut periods) = match tokio::task::spawn_blocking(job)
         .await
-        .map_err(|e| PipelineError::Task(e.to_string()))??;
+        .map_err(|e| PipelineError::Task(e.to_string()))?
+    {
+        Ok(read) => read,
+        // A later ranged GET found the object rewritten mid-read.
+        Err(PipelineError::Store(StoreError::PreconditionFailed { key })) => {
+            return Ok(PartRead::Rewritten { key })
+        }
+        Err(e) => return Err(e),
+    };
     let mut off_period = BTreeMap::new();
     match &plan.delivery.period {
         // The manifest decides the period: rows of any other are counted only.

@@ -2,17 +2,23 @@
 //!
 //! Invariant: a data file is streamed, never held whole in memory; the
 //! parsers see borrowed records and hand [`crate::rollup::LineItem`]s to a
-//! [`RollupBuilder`].
+//! [`RollupBuilder`]. Input is a `Read` (CSV), a local file, or a
+//! [`RangeSource`] (Parquet by byte ranges: the reader says which ranges, the
+//! source fetches them).
 
 mod decompress;
 mod error;
 mod items;
 mod parquet_file;
 mod parquet_groups;
+mod ranged;
 mod text;
 
 pub use decompress::{open_data, Compression, DataStream};
 pub use error::{escaped, quoted, Location, ReadError, ReadErrorKind, NAME_CHARS, QUOTED_CHARS};
+pub use ranged::{
+    coalesce, read_parquet_ranges, RangeSource, RangedError, COALESCE_GAP, MAX_REQUEST, TAIL_BYTES,
+};
 
 use crate::fields::Dialect;
 use crate::rollup::RollupBuilder;
@@ -93,7 +99,8 @@ pub fn read_path(
     read_stream(name, Box::new(file), builder, opts)
 }
 
-/// Read a non-seekable CSV stream (plain, gzip or zip). Parquet needs [`read_path`].
+/// Read a non-seekable CSV stream (plain, gzip or zip). Parquet needs
+/// [`read_path`] or [`read_parquet_ranges`].
 pub fn read_stream(
     name: &str,
     input: Box<dyn Read + Send>,
@@ -118,7 +125,7 @@ pub fn read_stream_with(
             ReadErrorKind::Format,
             Location::File,
             "Parquet data cannot be read from a stream",
-            "read Parquet files from a local path or a spooled copy",
+            "read Parquet files from a local path or by byte ranges",
         ));
     }
     text::read_csv(name, stream, builder, limits)

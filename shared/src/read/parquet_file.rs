@@ -1,9 +1,12 @@
 //! Parquet billing files: schema -> dialect -> projection of only the needed
-//! columns, then record batches through the same normaliser as CSV.
+//! columns, then record batches through the same normaliser as CSV. A local
+//! file is read through parquet's file reader; an object by byte ranges
+//! ([`super::ranged`]) through the same [`Projection`] and [`consume`].
 
 use super::error::{Location, ReadError, ReadErrorKind};
 use super::items::{BadField, Normaliser, RowAccess};
 use super::parquet_groups::CurGroups;
+use super::ranged::RangedError;
 use super::{FileReport, ReadOptions};
 use crate::fields::{display_name, ColumnMap, Dialect, Field, MAP_FALLBACKS};
 use crate::money::{from_f64, parse_money, BadNumber, Money};
@@ -19,6 +22,7 @@ use arrow_schema::{DataType, Schema, TimeUnit};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::ProjectionMask;
+use std::convert::Infallible;
 use std::fs::File;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -127,7 +131,7 @@ impl RowAccess for BatchRow<'_> {
     }
 }
 
-fn corrupt(name: &str, e: impl std::fmt::Display) -> ReadError {
+pub(super) fn corrupt(name: &str, e: impl std::fmt::Display) -> ReadError {
     ReadError::new(
         name,
         ReadErrorKind::Corrupt,
@@ -158,6 +162,9 @@ pub fn read_parquet(
     read_parquet_by(name, file, builder, opts, Path::Grouped)
 }
 
+/// Rows per record batch.
+pub(super) const BATCH_ROWS: usize = 8192;
+
 pub(super) fn read_parquet_by(
     name: &str,
     file: File,
@@ -168,93 +175,150 @@ pub(super) fn read_parquet_by(
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
         .map_err(|e| corrupt(name, e))?;
-    let schema = meta.schema().clone();
-    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    let dialect = Dialect::detect(names.iter().copied()).ok_or_else(|| {
-        ReadError::new(
-            name,
-            ReadErrorKind::Format,
-            Location::File,
-            format!(
-                "the schema is not CUR, CUR 2.0 or FOCUS (first columns: {})",
-                names[..names.len().min(4)].join(", ")
-            ),
-            "point curlew at AWS Cost and Usage Report, Data Export or FOCUS files",
-        )
-    })?;
-    let columns = ColumnMap::resolve(names.iter().copied());
-    if let Some(f) = columns.missing_required(dialect) {
-        return Err(ReadError::new(
-            name,
-            ReadErrorKind::Format,
-            Location::File,
-            format!("required column {} is missing", display_name(f, dialect)),
-            "enable the column in the report/export definition, or check the file is not cut",
-        ));
-    }
-    let mut roots = columns.used_columns();
-    let mut fallbacks: Vec<(Field, usize, &[&str])> = Vec::new();
-    for (field, map_col, keys) in MAP_FALLBACKS {
-        if columns.get(*field).is_none() {
-            if let Some(i) = names.iter().position(|n| n == map_col) {
-                if matches!(schema.field(i).data_type(), DataType::Map(..)) {
-                    fallbacks.push((*field, i, keys));
-                    roots.push(i);
+    let p = Projection::of(name, meta)?;
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, p.meta.clone())
+        .with_projection(p.mask.clone())
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| corrupt(name, e))?;
+    let batches = reader.map(|b| b.map_err(|e| RangedError::Read(corrupt(name, e))));
+    consume::<Infallible>(name, &p, size, batches, builder, opts, path).map_err(|e| match e {
+        RangedError::Read(e) => e,
+        RangedError::Source(never) => match never {},
+    })
+}
+
+/// What a file's schema says to read: its dialect, the columns curlew uses
+/// and the projection of only those (however the bytes are fetched).
+pub(super) struct Projection {
+    names: Vec<String>,
+    dialect: Dialect,
+    columns: ColumnMap,
+    /// Root columns read, sorted: the projection, in batch column order.
+    roots: Vec<usize>,
+    /// Fields read out of a map column instead (field, root, keys).
+    fallbacks: Vec<(Field, usize, &'static [&'static str])>,
+    /// The file's metadata, text columns hinted to arrive as dictionaries.
+    pub(super) meta: ArrowReaderMetadata,
+    pub(super) mask: ProjectionMask,
+    row_group_rows: Vec<i64>,
+}
+
+impl Projection {
+    pub(super) fn of(name: &str, meta: ArrowReaderMetadata) -> Result<Projection, ReadError> {
+        let schema = meta.schema().clone();
+        let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        let dialect = Dialect::detect(names.iter().map(String::as_str)).ok_or_else(|| {
+            ReadError::new(
+                name,
+                ReadErrorKind::Format,
+                Location::File,
+                format!(
+                    "the schema is not CUR, CUR 2.0 or FOCUS (first columns: {})",
+                    names[..names.len().min(4)].join(", ")
+                ),
+                "point curlew at AWS Cost and Usage Report, Data Export or FOCUS files",
+            )
+        })?;
+        let columns = ColumnMap::resolve(names.iter().map(String::as_str));
+        if let Some(f) = columns.missing_required(dialect) {
+            return Err(ReadError::new(
+                name,
+                ReadErrorKind::Format,
+                Location::File,
+                format!("required column {} is missing", display_name(f, dialect)),
+                "enable the column in the report/export definition, or check the file is not cut",
+            ));
+        }
+        let mut roots = columns.used_columns();
+        let mut fallbacks: Vec<(Field, usize, &'static [&'static str])> = Vec::new();
+        for (field, map_col, keys) in MAP_FALLBACKS {
+            if columns.get(*field).is_none() {
+                if let Some(i) = names.iter().position(|n| n == map_col) {
+                    if matches!(schema.field(i).data_type(), DataType::Map(..)) {
+                        fallbacks.push((*field, i, keys));
+                        roots.push(i);
+                    }
                 }
             }
         }
-    }
-    roots.sort_unstable();
-    roots.dedup();
-    // Read the text columns we use as dictionaries: CUR text is dictionary-encoded
-    // in Parquet, so this skips materialising a string per row.
-    let text_roots: Vec<usize> = Field::ALL
-        .iter()
-        .filter(|f| !f.is_numeric())
-        .filter_map(|f| columns.get(*f))
-        .collect();
-    let hinted = Arc::new(Schema::new(
-        schema
-            .fields()
+        roots.sort_unstable();
+        roots.dedup();
+        // Read the text columns we use as dictionaries: CUR text is dictionary-encoded
+        // in Parquet, so this skips materialising a string per row.
+        let text_roots: Vec<usize> = Field::ALL
             .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                if text_roots.contains(&i) && f.data_type() == &DataType::Utf8 {
-                    Arc::new(f.as_ref().clone().with_data_type(DataType::Dictionary(
-                        Box::new(DataType::Int32),
-                        Box::new(DataType::Utf8),
-                    )))
-                } else {
-                    f.clone()
-                }
-            })
-            .collect::<Vec<_>>(),
-    ));
-    let meta = ArrowReaderMetadata::try_new(
-        meta.metadata().clone(),
-        ArrowReaderOptions::new().with_schema(hinted),
-    )
-    .unwrap_or(meta);
-    let pb = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta);
-    let row_group_rows: Vec<i64> = pb
-        .metadata()
-        .row_groups()
-        .iter()
-        .map(|g| g.num_rows())
-        .collect();
-    let mask = ProjectionMask::roots(pb.parquet_schema(), roots.iter().copied());
-    let reader = pb
-        .with_projection(mask)
-        .with_batch_size(8192)
-        .build()
-        .map_err(|e| corrupt(name, e))?;
-    let projected: Vec<usize> = roots.clone();
-    let mut norm = Normaliser::new(dialect, &columns);
+            .filter(|f| !f.is_numeric())
+            .filter_map(|f| columns.get(*f))
+            .collect();
+        let hinted = Arc::new(Schema::new(
+            schema
+                .fields()
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    if text_roots.contains(&i) && f.data_type() == &DataType::Utf8 {
+                        Arc::new(f.as_ref().clone().with_data_type(DataType::Dictionary(
+                            Box::new(DataType::Int32),
+                            Box::new(DataType::Utf8),
+                        )))
+                    } else {
+                        f.clone()
+                    }
+                })
+                .collect::<Vec<_>>(),
+        ));
+        let meta = ArrowReaderMetadata::try_new(
+            meta.metadata().clone(),
+            ArrowReaderOptions::new().with_schema(hinted),
+        )
+        .unwrap_or(meta);
+        let row_group_rows: Vec<i64> = meta
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|g| g.num_rows())
+            .collect();
+        let mask = ProjectionMask::roots(meta.parquet_schema(), roots.iter().copied());
+        Ok(Projection {
+            names,
+            dialect,
+            columns,
+            roots,
+            fallbacks,
+            meta,
+            mask,
+            row_group_rows,
+        })
+    }
+}
+
+/// The projected record batches of a file (of `size` bytes) into `builder`.
+pub(super) fn consume<E>(
+    name: &str,
+    p: &Projection,
+    size: u64,
+    batches: impl Iterator<Item = Result<RecordBatch, RangedError<E>>>,
+    builder: &mut RollupBuilder,
+    opts: &ReadOptions,
+    path: Path,
+) -> Result<FileReport, RangedError<E>> {
+    let Projection {
+        names,
+        dialect,
+        columns,
+        roots: projected,
+        fallbacks,
+        row_group_rows,
+        ..
+    } = p;
+    let dialect = *dialect;
+    let mut norm = Normaliser::new(dialect, columns);
     let mut groups = (path == Path::Grouped && !dialect.is_focus()).then(CurGroups::new);
     let mut rows_done: u64 = 0;
     let total_rows: i64 = row_group_rows.iter().sum();
-    for batch in reader {
-        let batch: RecordBatch = batch.map_err(|e| corrupt(name, e))?;
+    for batch in batches {
+        let batch: RecordBatch = batch?;
         let col_of = |root: usize| -> ArrayRef {
             let pos = projected
                 .iter()
@@ -279,7 +343,7 @@ pub(super) fn read_parquet_by(
             text.push(t);
             num.push(n);
         }
-        for (field, root, keys) in &fallbacks {
+        for (field, root, keys) in fallbacks {
             let a = col_of(*root);
             text[*field as usize] = map_values(a.as_map(), keys);
         }
@@ -291,11 +355,11 @@ pub(super) fn read_parquet_by(
         };
         if let Err((row, BadField { field, problem })) = added {
             let abs = rows_done + row as u64;
-            let (rg, in_rg) = locate(&row_group_rows, abs);
+            let (rg, in_rg) = locate(row_group_rows, abs);
             let column = columns
                 .get(field)
-                .map_or_else(|| display_name(field, dialect), |i| names[i].to_owned());
-            return Err(ReadError::new(
+                .map_or_else(|| display_name(field, dialect), |i| names[i].clone());
+            return Err(RangedError::Read(ReadError::new(
                 name,
                 ReadErrorKind::BadData,
                 Location::RowGroup {
@@ -305,7 +369,7 @@ pub(super) fn read_parquet_by(
                 },
                 problem,
                 "fix or remove that row, then re-run",
-            ));
+            )));
         }
         rows_done += batch.num_rows() as u64;
         if let Some(p) = &opts.progress {

@@ -2,12 +2,16 @@
 //!
 //! Both support streaming get, head, list (prefix, paginated underneath), put,
 //! put-if-absent, put-if-ETag-matches and delete. Keys are `/`-separated.
+//! S3 objects can also be read by byte ranges pinned to an ETag
+//! ([`S3Store::ranges_if_match`]: Parquet without a local copy).
 
 mod fs;
 mod s3;
+mod s3_ranges;
 
 pub use fs::FsStore;
 pub use s3::S3Store;
+pub use s3_ranges::{FetchStats, S3Ranges};
 
 use crate::failure::Class;
 use chrono::{DateTime, Utc};

@@ -1,6 +1,6 @@
 //! S3 through aws-sdk-s3: any endpoint (path-style when one is set), conditional
 //! puts with If-None-Match: * and If-Match, streaming gets bridged to a
-//! blocking `Read` for the parsers.
+//! blocking `Read` for the parsers (ranged reads: [`super::s3_ranges`]).
 
 use super::{ObjectMeta, StoreError};
 use aws_sdk_s3::config::http::HttpResponse;
@@ -17,13 +17,13 @@ pub struct S3Store {
     bucket: String,
 }
 
-fn to_chrono(t: Option<&aws_sdk_s3::primitives::DateTime>) -> DateTime<Utc> {
+pub(super) fn to_chrono(t: Option<&aws_sdk_s3::primitives::DateTime>) -> DateTime<Utc> {
     t.and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
         .unwrap_or_default()
 }
 
 /// Map an SDK error to a store error, keeping the S3 code and HTTP status.
-fn map_err<E>(key: &str, e: SdkError<E, HttpResponse>) -> StoreError
+pub(super) fn map_err<E>(key: &str, e: SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
