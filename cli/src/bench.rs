@@ -132,18 +132,21 @@ async fn ingest_case(file: &Path) -> Result<Figures> {
     })
 }
 
-/// A case in a child process (its own peak RSS).
-fn child(exe: &Path, case: &str, file: &Path) -> Result<Figures> {
-    let out = Command::new(exe)
-        .args(["bench", "--case", case, "--file"])
-        .arg(file)
-        .stderr(Stdio::inherit())
-        .output()?;
+/// Run `cmd` (its own process, so its own peak RSS) and read the figures it prints.
+fn measured(mut cmd: Command, what: &str) -> Result<Figures> {
+    let out = cmd.stderr(Stdio::inherit()).output()?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
-        bail!("benchmark case {case} failed: {text}");
+        bail!("{what} failed: {text}");
     }
-    Figures::parse(&text).with_context(|| format!("case {case} printed no figures: {text}"))
+    Figures::parse(&text).with_context(|| format!("{what} printed no figures: {text}"))
+}
+
+/// A case in a child process.
+fn child(exe: &Path, case: &str, file: &Path) -> Result<Figures> {
+    let mut cmd = Command::new(exe);
+    cmd.args(["bench", "--case", case, "--file"]).arg(file);
+    measured(cmd, &format!("benchmark case {case}"))
 }
 
 fn ensure_duckdb() -> Result<()> {
@@ -170,17 +173,9 @@ fn ensure_duckdb() -> Result<()> {
 
 /// DuckDB at curlew's grain (its own process and peak RSS).
 fn duckdb(script: &Path, file: &Path, threads: u32) -> Result<Figures> {
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(file)
-        .arg(threads.to_string())
-        .stderr(Stdio::inherit())
-        .output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        bail!("DuckDB reference failed: {text}");
-    }
-    Figures::parse(&text).with_context(|| format!("DuckDB printed no figures: {text}"))
+    let mut cmd = Command::new("python3");
+    cmd.arg(script).arg(file).arg(threads.to_string());
+    measured(cmd, "DuckDB reference")
 }
 
 /// The bare input of one format and cardinality, generated once per `dir`.

@@ -63,6 +63,11 @@ fn bad_arguments_say_what_to_do() {
     for (flag, value, says) in [
         ("--payer", "12345", "is not an AWS account id"),
         ("--report", "my report", "is not a report name"),
+        (
+            "--cardinality",
+            "huge",
+            "--cardinality \"huge\" is not known; use low or high",
+        ),
     ] {
         let o = curlew()
             .args(["sample", flag, value, "--out"])
@@ -363,4 +368,47 @@ fn ingest_of_random_bytes_prints_one_readable_line() {
         "{line}"
     );
     assert!(line.len() < 2_000, "{} bytes: {line}", line.len());
+}
+
+/// `curlew bench` end to end on a small month: every case runs in its own
+/// process and prints its figures, the ratios and the target verdicts.
+#[test]
+fn bench_prints_each_case_beside_its_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(curlew()
+        .args([
+            "bench",
+            "--rows",
+            "3000",
+            "--cardinality",
+            "low,high",
+            "--no-duckdb",
+            "--dir",
+        ])
+        .arg(dir.path()));
+    for want in [
+        "Low cardinality",
+        "High cardinality",
+        "zlib-rs inflate (floor)",
+        "curlew ingest, gzip CSV",
+        "curlew ingest, Parquet",
+        "x the floor (target <= 1.25x)",
+        "High peak RSS",
+    ] {
+        assert!(out.contains(want), "{want:?} missing:\n{out}");
+    }
+    // Both cases of a cardinality commit the same groups, and high has more.
+    let groups: Vec<u64> = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with("curlew ingest,"))
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let i = w.iter().position(|x| *x == "groups").unwrap();
+            w[i - 1].parse().unwrap()
+        })
+        .collect();
+    assert_eq!(groups.len(), 4, "{out}");
+    assert_eq!(groups[0], groups[1]);
+    assert_eq!(groups[2], groups[3]);
+    assert!(groups[2] > groups[0], "{groups:?}");
 }

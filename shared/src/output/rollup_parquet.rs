@@ -198,17 +198,7 @@ pub fn read_rollup(key: &str, bytes: Vec<u8>) -> Result<Vec<RollupRow>, OutputEr
                         }
                     })
                     .collect(),
-                sums: Sums {
-                    rows: count.value(i) as u64,
-                    billed_cost: get(Measure::Billed).unwrap_or_default(),
-                    effective_cost: get(Measure::Effective).unwrap_or_default(),
-                    list_cost: get(Measure::List).unwrap_or_default(),
-                    contracted_cost: get(Measure::Contracted),
-                    unblended_cost: get(Measure::Unblended),
-                    net_unblended_cost: get(Measure::NetUnblended),
-                    blended_cost: get(Measure::Blended),
-                    usage_amount: get(Measure::Usage).unwrap_or_default(),
-                },
+                sums: Sums::from_measures(count.value(i) as u64, get),
             });
         }
     }

@@ -473,18 +473,7 @@ impl Group<'_> {
 
     /// The exact sums.
     pub fn sums(&self) -> Sums {
-        let v = |m| self.value(m);
-        Sums {
-            rows: self.sums.rows,
-            billed_cost: v(Measure::Billed).unwrap_or_default(),
-            effective_cost: v(Measure::Effective).unwrap_or_default(),
-            list_cost: v(Measure::List).unwrap_or_default(),
-            contracted_cost: v(Measure::Contracted),
-            unblended_cost: v(Measure::Unblended),
-            net_unblended_cost: v(Measure::NetUnblended),
-            blended_cost: v(Measure::Blended),
-            usage_amount: v(Measure::Usage).unwrap_or_default(),
-        }
+        Sums::from_measures(self.sums.rows, |m| self.value(m))
     }
 }
 
@@ -528,10 +517,10 @@ impl Groups {
     pub fn total(&self) -> Sums {
         let mut units = [0i128; MEASURES];
         let mut extra = [Money::ZERO; MEASURES];
-        let mut t = Sums::default();
+        let mut rows = 0;
         let mut present = ALWAYS;
         for s in &self.sums {
-            t.rows += s.rows;
+            rows += s.rows;
             present |= s.present;
             // i64 terms: an i128 sum of fewer than 2^64 of them cannot overflow.
             for (u, x) in units.iter_mut().zip(s.units) {
@@ -543,19 +532,10 @@ impl Groups {
                 *e += *x;
             }
         }
-        let v = |m: Measure| {
+        Sums::from_measures(rows, |m| {
             let i = m as usize;
             (present & (1 << i) != 0).then(|| (fixed_sum(units[i]) + extra[i]).normalize())
-        };
-        t.billed_cost = v(Measure::Billed).unwrap_or_default();
-        t.effective_cost = v(Measure::Effective).unwrap_or_default();
-        t.list_cost = v(Measure::List).unwrap_or_default();
-        t.contracted_cost = v(Measure::Contracted);
-        t.unblended_cost = v(Measure::Unblended);
-        t.net_unblended_cost = v(Measure::NetUnblended);
-        t.blended_cost = v(Measure::Blended);
-        t.usage_amount = v(Measure::Usage).unwrap_or_default();
-        t
+        })
     }
 
     /// Merge another period's groups into these.

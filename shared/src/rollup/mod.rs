@@ -76,6 +76,22 @@ fn add_opt(acc: &mut Option<Money>, v: Option<Money>) {
 }
 
 impl Sums {
+    /// `rows` rows whose measures are `value(m)` (`None`: no row had it; the
+    /// always-present measures are then zero).
+    pub fn from_measures(rows: u64, value: impl Fn(Measure) -> Option<Money>) -> Sums {
+        Sums {
+            rows,
+            billed_cost: value(Measure::Billed).unwrap_or_default(),
+            effective_cost: value(Measure::Effective).unwrap_or_default(),
+            list_cost: value(Measure::List).unwrap_or_default(),
+            contracted_cost: value(Measure::Contracted),
+            unblended_cost: value(Measure::Unblended),
+            net_unblended_cost: value(Measure::NetUnblended),
+            blended_cost: value(Measure::Blended),
+            usage_amount: value(Measure::Usage).unwrap_or_default(),
+        }
+    }
+
     pub fn add(&mut self, m: &Measures) {
         self.rows += 1;
         self.billed_cost += m.billed;
