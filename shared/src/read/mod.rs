@@ -20,7 +20,7 @@ pub use ranged::{
     coalesce, read_parquet_ranges, RangeSource, RangedError, COALESCE_GAP, MAX_REQUEST, TAIL_BYTES,
 };
 
-use crate::fields::Dialect;
+use crate::fields::{display_name, ColumnMap, Dialect};
 use crate::rollup::RollupBuilder;
 use std::io::Read;
 use std::path::Path;
@@ -140,4 +140,35 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+/// The dialect and columns of a file's column names, or the error naming what
+/// is wrong: not billing columns at all (`not_billing` says what was found),
+/// or a required column missing. One rule for CSV headers and Parquet schemas.
+pub(super) fn columns_of(
+    name: &str,
+    names: &[String],
+    at: Location,
+    not_billing: impl FnOnce() -> String,
+) -> Result<(Dialect, ColumnMap), ReadError> {
+    let dialect = Dialect::detect(names.iter().map(String::as_str)).ok_or_else(|| {
+        ReadError::new(
+            name,
+            ReadErrorKind::Format,
+            at.clone(),
+            not_billing(),
+            "point curlew at AWS Cost and Usage Report, Data Export or FOCUS files",
+        )
+    })?;
+    let columns = ColumnMap::resolve(names.iter().map(String::as_str));
+    if let Some(f) = columns.missing_required(dialect) {
+        return Err(ReadError::new(
+            name,
+            ReadErrorKind::Format,
+            at,
+            format!("required column {} is missing", display_name(f, dialect)),
+            "enable the column in the report/export definition (curlew needs it), or check the file is not cut",
+        ));
+    }
+    Ok((dialect, columns))
 }

@@ -3,7 +3,7 @@
 //! file is read through parquet's file reader; an object by byte ranges
 //! ([`super::ranged`]) through the same [`Projection`] and [`consume`].
 
-use super::error::{Location, ReadError, ReadErrorKind};
+use super::error::{quoted, Location, ReadError, ReadErrorKind};
 use super::items::{BadField, Normaliser, RowAccess};
 use super::parquet_groups::CurGroups;
 use super::ranged::RangedError;
@@ -208,28 +208,17 @@ impl Projection {
     pub(super) fn of(name: &str, meta: ArrowReaderMetadata) -> Result<Projection, ReadError> {
         let schema = meta.schema().clone();
         let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-        let dialect = Dialect::detect(names.iter().map(String::as_str)).ok_or_else(|| {
-            ReadError::new(
-                name,
-                ReadErrorKind::Format,
-                Location::File,
-                format!(
-                    "the schema is not CUR, CUR 2.0 or FOCUS (first columns: {})",
-                    names[..names.len().min(4)].join(", ")
-                ),
-                "point curlew at AWS Cost and Usage Report, Data Export or FOCUS files",
+        let (dialect, columns) = super::columns_of(name, &names, Location::File, || {
+            format!(
+                "the schema is not CUR, CUR 2.0 or FOCUS (first columns: {})",
+                names
+                    .iter()
+                    .take(4)
+                    .map(|n| quoted(n.as_bytes()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         })?;
-        let columns = ColumnMap::resolve(names.iter().map(String::as_str));
-        if let Some(f) = columns.missing_required(dialect) {
-            return Err(ReadError::new(
-                name,
-                ReadErrorKind::Format,
-                Location::File,
-                format!("required column {} is missing", display_name(f, dialect)),
-                "enable the column in the report/export definition, or check the file is not cut",
-            ));
-        }
         let mut roots = columns.used_columns();
         let mut fallbacks: Vec<(Field, usize, &'static [&'static str])> = Vec::new();
         for (field, map_col, keys) in MAP_FALLBACKS {

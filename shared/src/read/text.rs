@@ -8,7 +8,7 @@ use super::decompress::DataStream;
 use super::error::{classify_io, escaped, quoted, Location, ReadError, ReadErrorKind};
 use super::items::{BadField, Normaliser, RowAccess};
 use super::{CsvLimits, FileReport};
-use crate::fields::{display_name, ColumnMap, Dialect, Field};
+use crate::fields::{display_name, Field};
 use crate::money::{parse_money, BadNumber, Money};
 use crate::rollup::RollupBuilder;
 use simd_csv::{ZeroCopyByteRecord, ZeroCopyReaderBuilder};
@@ -327,33 +327,17 @@ pub fn read_csv(
             }
         })
         .collect();
-    let dialect = Dialect::detect(names.iter().map(String::as_str)).ok_or_else(|| {
-        ReadError::new(
-            name,
-            ReadErrorKind::Format,
-            Location::Line(1),
-            format!(
-                "the header is not a CUR, CUR 2.0 or FOCUS header (first columns: {})",
-                header
-                    .iter()
-                    .take(4)
-                    .map(quoted)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            "point curlew at AWS Cost and Usage Report, Data Export or FOCUS files",
+    let (dialect, columns) = super::columns_of(name, &names, Location::Line(1), || {
+        format!(
+            "the header is not a CUR, CUR 2.0 or FOCUS header (first columns: {})",
+            header
+                .iter()
+                .take(4)
+                .map(quoted)
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     })?;
-    let columns = ColumnMap::resolve(names.iter().map(String::as_str));
-    if let Some(f) = columns.missing_required(dialect) {
-        return Err(ReadError::new(
-            name,
-            ReadErrorKind::Format,
-            Location::Line(1),
-            format!("required column {} is missing", display_name(f, dialect)),
-            "enable the column in the report/export definition (curlew needs it), or check the file is not cut",
-        ));
-    }
     let idx: Vec<Option<usize>> = Field::ALL.iter().map(|f| columns.get(*f)).collect();
     let mut norm = Normaliser::new(dialect, &columns);
     let mut owned = simd_csv::ByteRecord::new();
