@@ -9,6 +9,7 @@ use clap::Args;
 use curlew::discover::Source;
 use curlew::ingest::{ingest, DeliveryStatus, IngestOptions};
 use curlew::ledger::Ledger;
+use curlew::money::Money;
 use curlew::pipeline::Silent;
 use curlew::sample::{write_sample, Cardinality, SampleFormat, SampleSpec};
 use curlew::store::Store;
@@ -51,13 +52,16 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// One measured case, as a child prints it: `BENCH <secs> <peak MB> <rows> <groups>`.
+/// One measured case, as a child prints it:
+/// `BENCH <secs> <peak MB> <rows> <groups> [<BilledCost> <EffectiveCost>]`.
 #[derive(Debug, Clone, Copy, Default)]
 struct Figures {
     secs: f64,
     rss_mb: f64,
     rows: u64,
     groups: u64,
+    /// Exact totals (ingest and DuckDB; not the floor).
+    totals: Option<(Money, Money)>,
 }
 
 impl Figures {
@@ -69,15 +73,23 @@ impl Figures {
             rss_mb: v.get(1)?.parse().ok()?,
             rows: v.get(2)?.parse().ok()?,
             groups: v.get(3)?.parse().ok()?,
+            totals: match (v.get(4), v.get(5)) {
+                (Some(b), Some(e)) => Some((b.parse().ok()?, e.parse().ok()?)),
+                _ => None,
+            },
         })
     }
 }
 
 fn print_figures(f: Figures) {
-    println!(
+    print!(
         "BENCH {:.4} {:.1} {} {}",
         f.secs, f.rss_mb, f.rows, f.groups
     );
+    if let Some((b, e)) = f.totals {
+        print!(" {b} {e}");
+    }
+    println!();
 }
 
 /// The streaming inflate of a gzip file, nothing else: the floor for CSV.
@@ -99,6 +111,7 @@ fn inflate(file: &Path) -> Result<Figures> {
         rss_mb: peak_rss_mb(),
         rows: bytes,
         groups: 0,
+        totals: None,
     })
 }
 
@@ -115,11 +128,16 @@ async fn ingest_case(file: &Path) -> Result<Figures> {
     let report = ingest(&source, &ledger, &IngestOptions::new("bench"), &Silent).await?;
     let secs = t.elapsed().as_secs_f64();
     let (mut rows, mut groups) = (0, 0);
+    let (mut billed, mut effective) = (Money::ZERO, Money::ZERO);
     for d in &report.deliveries {
         match &d.status {
             DeliveryStatus::Committed(c) => {
-                rows += c.iter().map(|p| p.summary.rows_read).sum::<u64>();
-                groups += c.iter().map(|p| p.summary.rollup_rows).sum::<u64>();
+                for p in c {
+                    rows += p.summary.rows_read;
+                    groups += p.summary.rollup_rows;
+                    billed += p.summary.totals.billed_cost;
+                    effective += p.summary.totals.effective_cost;
+                }
             }
             other => bail!("benchmark ingest did not commit: {other:?}"),
         }
@@ -129,6 +147,7 @@ async fn ingest_case(file: &Path) -> Result<Figures> {
         rss_mb: peak_rss_mb(),
         rows,
         groups,
+        totals: Some((billed, effective)),
     })
 }
 
@@ -171,11 +190,28 @@ fn ensure_duckdb() -> Result<()> {
     Ok(())
 }
 
-/// DuckDB at curlew's grain (its own process and peak RSS).
-fn duckdb(script: &Path, file: &Path, threads: u32) -> Result<Figures> {
+/// DuckDB at curlew's grain (its own process and peak RSS); with `out`, the
+/// grouped rollup is written there as zstd Parquet (curlew's whole job).
+fn duckdb(script: &Path, file: &Path, threads: u32, out: Option<&Path>) -> Result<Figures> {
     let mut cmd = Command::new("python3");
     cmd.arg(script).arg(file).arg(threads.to_string());
+    if let Some(o) = out {
+        cmd.arg(o);
+    }
     measured(cmd, "DuckDB reference")
+}
+
+/// Do two cases' exact totals agree? To the last digit, or (`f64_input`: DuckDB
+/// casts a Parquet double to DECIMAL by its binary expansion, curlew by its
+/// shortest decimal form) to 1e-9.
+fn totals_agree(a: Figures, b: Figures, f64_input: bool) -> Option<bool> {
+    let ((ab, ae), (bb, be)) = (a.totals?, b.totals?);
+    let tol = if f64_input {
+        Money::new(1, 9)
+    } else {
+        Money::ZERO
+    };
+    Some((ab - bb).abs() <= tol && (ae - be).abs() <= tol)
 }
 
 /// The bare input of one format and cardinality, generated once per `dir`.
@@ -252,12 +288,14 @@ pub async fn run(a: BenchArgs) -> Result<i32> {
         let floor = child(&exe, "inflate", &csv)?;
         let c = child(&exe, "ingest", &csv)?;
         let p = child(&exe, "ingest", &pq)?;
-        let (dcsv, dpq) = if a.no_duckdb {
-            (None, None)
+        let (dcsv, dpq, dpq_out) = if a.no_duckdb {
+            (None, None, None)
         } else {
+            let out = tmp.path().join("duckdb-rollup.parquet");
             (
-                Some(duckdb(&script, &csv, 2)?),
-                Some(duckdb(&script, &pq, 1)?),
+                Some(duckdb(&script, &csv, 2, None)?),
+                Some(duckdb(&script, &pq, 1, None)?),
+                Some(duckdb(&script, &pq, 1, Some(&out))?),
             )
         };
         let line =
@@ -294,18 +332,36 @@ pub async fn run(a: BenchArgs) -> Result<i32> {
         if let Some(d) = dpq {
             let r = p.secs / d.secs;
             line(
-                "DuckDB 1 thread, Parquet",
+                "DuckDB 1 thread, Parquet GROUP BY",
                 d,
                 &format!("(curlew = {r:.2}x DuckDB; target <= 1.5x)"),
             );
             verdicts.push((format!("{card:?} Parquet vs DuckDB"), r <= 1.5));
-            if d.groups != p.groups {
+        }
+        if let Some(d) = dpq_out {
+            line(
+                "DuckDB 1 thread, Parquet -> Parquet",
+                d,
+                &format!(
+                    "(curlew = {:.2}x DuckDB writing its rollup)",
+                    p.secs / d.secs
+                ),
+            );
+        }
+        // DuckDB is an independent check of the grain and the money: the same
+        // groups and, to the last digit, the same BilledCost and EffectiveCost.
+        let mut agree = totals_agree(c, p, false) == Some(true);
+        for (d, theirs, f64_input) in [(dcsv, c, false), (dpq, p, true), (dpq_out, p, true)] {
+            let Some(d) = d else { continue };
+            if d.groups != theirs.groups || totals_agree(d, theirs, f64_input) != Some(true) {
+                agree = false;
                 println!(
-                    "  note: DuckDB found {} groups, curlew {}",
-                    d.groups, p.groups
+                    "  DISAGREE: DuckDB {} groups, totals {:?}; curlew {} groups, totals {:?}",
+                    d.groups, d.totals, theirs.groups, theirs.totals
                 );
             }
         }
+        verdicts.push((format!("{card:?} groups and totals agree"), agree));
         let rss_target = if card == Cardinality::High {
             256.0
         } else {

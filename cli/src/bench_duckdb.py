@@ -3,7 +3,14 @@ curlew's grain (day, payer, usage account, service code and name, region,
 charge category, line item type, usage type, currency) with exact DECIMAL
 sums of the measures curlew computes, including the amortized rule.
 
-Usage: bench_duckdb.py FILE THREADS. Prints `BENCH <secs> <peak MB> <rows> <groups>`.
+Usage: bench_duckdb.py FILE THREADS [OUT.parquet]. Prints
+`BENCH <secs> <peak MB> <rows> <groups> <BilledCost> <EffectiveCost>`.
+
+Every sum is consumed by the outer query: DuckDB's optimizer drops
+aggregates nobody reads, so a query that only counted the groups would
+compute no money at all. With OUT, the grouped rollup is written to a
+zstd Parquet file instead (the same job as curlew's ingest) and the
+totals are read back from it.
 """
 import resource
 import sys
@@ -12,6 +19,7 @@ import time
 import duckdb
 
 path, threads = sys.argv[1], int(sys.argv[2])
+out = sys.argv[3] if len(sys.argv) > 3 else None
 parquet = path.endswith(".parquet")
 
 
@@ -41,10 +49,13 @@ effective = f"""CASE {lit}
   WHEN 'SavingsPlanUpfrontFee' THEN 0
   WHEN 'DiscountedUsage' THEN {money('reservation/EffectiveCost')}
   WHEN 'RIFee' THEN {money('reservation/UnusedAmortizedUpfrontFeeForBillingPeriod')} + {money('reservation/UnusedRecurringFee')}
+  WHEN 'Fee' THEN CASE WHEN COALESCE({col('reservation/ReservationARN')}, '') <> '' THEN 0 ELSE {unblended} END
+  WHEN 'Refund' THEN CASE WHEN {col('lineItem/ProductCode')} = 'ComputeSavingsPlans' THEN 0 ELSE {unblended} END
   ELSE {unblended} END"""
 category = f"""CASE {lit} WHEN 'Tax' THEN 'Tax'
-  WHEN 'Credit' THEN 'Credit' WHEN 'Refund' THEN 'Credit' WHEN 'EdpDiscount' THEN 'Credit'
-  WHEN 'RIFee' THEN 'Purchase' WHEN 'SavingsPlanRecurringFee' THEN 'Purchase' WHEN 'Fee' THEN 'Purchase'
+  WHEN 'Credit' THEN 'Adjustment' WHEN 'Refund' THEN 'Adjustment'
+  WHEN 'RIFee' THEN 'Purchase' WHEN 'SavingsPlanRecurringFee' THEN 'Purchase'
+  WHEN 'SavingsPlanUpfrontFee' THEN 'Purchase' WHEN 'Fee' THEN 'Purchase'
   ELSE 'Usage' END"""
 keys = [
     day,
@@ -59,8 +70,7 @@ keys = [
     col("lineItem/CurrencyCode"),
 ]
 source = f"read_parquet('{path}')" if parquet else f"read_csv('{path}', header=true, all_varchar=true)"
-query = f"""
-SELECT count(*) AS groups, sum(n) AS rows FROM (
+grouped = f"""
   SELECT {', '.join(f'{k} AS k{i}' for i, k in enumerate(keys))},
     count(*) AS n,
     sum({net}) AS billed, sum({effective}) AS effective,
@@ -69,12 +79,19 @@ SELECT count(*) AS groups, sum(n) AS rows FROM (
     sum({money('lineItem/BlendedCost')}) AS blended,
     sum({money('lineItem/UsageAmount')}) AS usage
   FROM {source}
-  GROUP BY ALL
-)"""
+  GROUP BY ALL"""
+totals = """count(*), sum(n), sum(billed), sum(effective), sum(list), sum(unblended),
+  sum(net_unblended), sum(blended), sum(usage)"""
 con = duckdb.connect()
 con.execute(f"SET threads={threads}")
 t = time.perf_counter()
-groups, rows = con.execute(query).fetchone()
-secs = time.perf_counter() - t
+if out:
+    con.execute(f"COPY ({grouped}) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
+    secs = time.perf_counter() - t
+    r = con.execute(f"SELECT {totals} FROM read_parquet('{out}')").fetchone()
+else:
+    r = con.execute(f"SELECT {totals} FROM ({grouped})").fetchone()
+    secs = time.perf_counter() - t
+groups, rows, billed, effective = r[0], r[1], r[2], r[3]
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(f"BENCH {secs:.4f} {peak:.1f} {rows} {groups}")
+print(f"BENCH {secs:.4f} {peak:.1f} {rows} {groups} {billed} {effective}")
