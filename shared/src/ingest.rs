@@ -6,8 +6,9 @@ use crate::discover::{discover, Delivery, Source};
 use crate::ledger::{CommitOutcome, Ledger, SourceId};
 use crate::manifest::DeliveryKind;
 use crate::pipeline::{
-    clear_staging, finish, plan_delivery, record_failure, stage_one, stage_plan, Decision,
-    FailureRecord, JobOutcome, Notify, PeriodCommit, PipelineError, Plan, Scope, Skip,
+    clear_staging, finish_with, plan_delivery, read_or_stage, record_failure, stage_one,
+    stage_plan, Decision, FailureRecord, InHand, JobOutcome, Notify, PeriodCommit, PipelineError,
+    Plan, Scope, Skip,
 };
 use crate::read::ReadOptions;
 use std::collections::{BTreeMap, BTreeSet};
@@ -210,7 +211,7 @@ async fn run_plan(
     plan: &Plan,
 ) -> DeliveryStatus {
     let status = match stage_all(source, ledger, opts, notify, plan).await {
-        Ok(None) => match finish(source, ledger, notify, plan).await {
+        Ok(Ok(in_hand)) => match finish_with(source, ledger, notify, plan, in_hand).await {
             Ok(JobOutcome::Committed(c)) => {
                 if !c.is_empty()
                     && c.iter()
@@ -228,7 +229,7 @@ async fn run_plan(
             Ok(other) => outcome_status(other),
             Err(e) => DeliveryStatus::Retry(e),
         },
-        Ok(Some(outcome)) => outcome_status(outcome),
+        Ok(Err(outcome)) => outcome_status(outcome),
         Err(e) => DeliveryStatus::Retry(e),
     };
     clear_staging(ledger, plan).await;
@@ -246,21 +247,28 @@ fn outcome_status(o: JobOutcome) -> DeliveryStatus {
     }
 }
 
-/// `Ok(None)` when every part is staged; `Ok(Some(outcome))` when a part
-/// ended the revision (abandoned, failed for good).
+/// Read every file of the plan (at most `parallelism` at once). `Ok(Ok(in_hand))`
+/// when every part is staged or, for a one-file plan, in hand (never staged);
+/// `Ok(Err(outcome))` when a part ended the revision (abandoned, failed for good).
 async fn stage_all(
     source: &Source,
     ledger: &Ledger,
     opts: &IngestOptions,
     notify: &dyn Notify,
     plan: &Plan,
-) -> Result<Option<JobOutcome>, IngestError> {
+) -> Result<Result<Option<InHand>, JobOutcome>, IngestError> {
     use futures_util::stream::{self, StreamExt};
     let jobs = stage_plan(ledger, plan).await?;
     let read_opts = ReadOptions {
         threaded_decompression: opts.threaded_decompression,
         progress: opts.progress.clone(),
     };
+    if let [job] = jobs.as_slice() {
+        if plan.delivery.files.len() == 1 {
+            let r = read_or_stage(source, ledger, notify, plan, job.index, &read_opts).await?;
+            return Ok(r);
+        }
+    }
     // The parsing runs on blocking threads inside `stage_one`; this polls at
     // most `parallelism` of them at once.
     let mut results = stream::iter(jobs)
@@ -272,8 +280,8 @@ async fn stage_all(
     while let Some(r) = results.next().await {
         match r? {
             JobOutcome::Staged => {}
-            other => return Ok(Some(other)),
+            other => return Ok(Err(other)),
         }
     }
-    Ok(None)
+    Ok(Ok(None))
 }

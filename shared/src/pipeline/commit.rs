@@ -4,6 +4,7 @@
 
 use super::notice::{outbox_put, CommittedNotice};
 use super::part::{abandoned, load_part, OffPeriod};
+use super::worker::InHand;
 use super::{PipelineError, Plan};
 use crate::discover::Source;
 use crate::ledger::{CommitOutcome, Current, Ledger};
@@ -47,6 +48,17 @@ pub async fn commit_plan(
     ledger: &Ledger,
     plan: &Plan,
 ) -> Result<CommitResult, PipelineError> {
+    commit_parts(source, ledger, plan, None).await
+}
+
+/// Commit `plan`: every part staged but the one in hand (if any), which is
+/// merged from memory.
+pub(super) async fn commit_parts(
+    source: &Source,
+    ledger: &Ledger,
+    plan: &Plan,
+    in_hand: Option<InHand>,
+) -> Result<CommitResult, PipelineError> {
     if let Some(why) = abandoned(ledger, plan).await? {
         return Ok(CommitResult::Abandoned { why });
     }
@@ -71,8 +83,17 @@ pub async fn commit_plan(
     let mut dialects: BTreeSet<String> = BTreeSet::new();
     // Parts are fetched PART_FETCHES at once and merged in order.
     use futures_util::stream::{self, StreamExt};
+    let mut in_hand = in_hand;
     let mut parts = stream::iter(0..delivery.files.len())
-        .map(|i| load_part(ledger, plan, i))
+        .map(|i| {
+            let held = in_hand.take_if(|h| h.index == i).map(|h| h.part);
+            async move {
+                match held {
+                    Some(p) => Ok(p),
+                    None => load_part(ledger, plan, i).await,
+                }
+            }
+        })
         .buffered(PART_FETCHES);
     while let Some(part) = parts.next().await {
         let part = part?;

@@ -39,4 +39,4 @@ pub use plan::{
     load_plan, plan_delivery, stage_plan, within_prefix, Decision, Plan, Scope, Skip,
     DEFAULT_MAX_FILES,
 };
-pub use worker::{finish, run_job, stage_one, JobOutcome};
+pub use worker::{finish, finish_with, read_or_stage, run_job, stage_one, InHand, JobOutcome};

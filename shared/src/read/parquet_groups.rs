@@ -148,10 +148,10 @@ pub(super) struct CurGroups {
     /// A column had more distinct values than its bits in the key hold.
     full: bool,
     hasher: hashbrown::DefaultHashBuilder,
-    /// Combination indexes by the hash of their packed key.
-    table: hashbrown::HashTable<u32>,
-    /// Every combination seen: what a row needs of it is on one cache line.
-    combos: Vec<Combo>,
+    /// Every combination seen, by the hash of its packed key: what a row needs
+    /// of it is in the table's own bucket (one cache line, no second lookup;
+    /// growing rehashes only the table).
+    combos: hashbrown::HashTable<Combo>,
     // Per-batch scratch, reused.
     row_keys: Vec<u128>,
     nums: Vec<[Fixed; NUMS.len()]>,
@@ -165,8 +165,7 @@ impl CurGroups {
             interners: CUR_GROUP_FIELDS.iter().map(|f| Interner::new(*f)).collect(),
             full: false,
             hasher: hashbrown::DefaultHashBuilder::default(),
-            table: hashbrown::HashTable::new(),
-            combos: Vec::new(),
+            combos: hashbrown::HashTable::new(),
             row_keys: Vec::new(),
             nums: Vec::new(),
             odd: Vec::new(),
@@ -220,29 +219,25 @@ impl CurGroups {
         for row in 0..n {
             let key = self.row_keys[row];
             let hash = self.hasher.hash_one(key);
-            let combos = &self.combos;
-            let s = match self.table.find(hash, |i| combos[*i as usize].key == key) {
-                Some(i) => *i as usize,
+            let Combo { rule, slot, .. } = match self.combos.find(hash, |c| c.key == key) {
+                Some(c) => *c,
                 None => {
                     let r = BatchRow { text, num, row };
                     let g = norm.cur_group(&r).map_err(|e| (row, e))?;
-                    let i = self.combos.len();
-                    self.combos.push(Combo {
+                    let c = Combo {
                         key,
                         slot: builder.slot(&g.key),
                         rule: g.rule,
-                    });
+                    };
                     if !g.known_type {
                         builder.note_unknown_type(g.key.period, g.key.line_item_type);
                     }
-                    let (combos, hasher) = (&self.combos, &self.hasher);
-                    self.table.insert_unique(hash, i as u32, |i| {
-                        hasher.hash_one(combos[*i as usize].key)
-                    });
-                    i
+                    let hasher = &self.hasher;
+                    self.combos
+                        .insert_unique(hash, c, |c| hasher.hash_one(c.key));
+                    c
                 }
             };
-            let Combo { rule, slot, .. } = self.combos[s];
             if self.odd[row] {
                 let v = norm
                     .cur_values(&BatchRow { text, num, row }, rule)

@@ -488,19 +488,21 @@ impl Groups {
 
     /// The groups in key order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = Group<'_>> + '_ {
-        self.keys
-            .iter()
-            .zip(&self.sums)
-            .enumerate()
-            .map(|(i, (k, s))| Group {
-                key: k.map(|x| self.strings[x as usize].as_str()),
-                sums: s,
-                spill: if s.spilled {
-                    self.spill.get(&(i as u32))
-                } else {
-                    None
-                },
-            })
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// Group `i` in key order (panics past [`Groups::len`]).
+    pub fn get(&self, i: usize) -> Group<'_> {
+        let s = &self.sums[i];
+        Group {
+            key: self.keys[i].map(|x| self.strings[x as usize].as_str()),
+            sums: s,
+            spill: if s.spilled {
+                self.spill.get(&(i as u32))
+            } else {
+                None
+            },
+        }
     }
 
     /// The strings keys use, sorted (what [`Groups::ids`] index).
