@@ -192,6 +192,22 @@ pub fn to_sum_units(d: Decimal) -> Option<i128> {
         .checked_mul(POW10[(ACC_SCALE - scale) as usize])
 }
 
+/// `d` as an integer of 1e-[`SUM_SCALE`], rounded half away from zero past
+/// that many decimals (as a DECIMAL(38,18) column stores it); `None` when it
+/// does not fit DECIMAL(38,18) (|d| >= 1e20). Never rescales the decimal
+/// itself: a 96-bit mantissa cannot hold 18 decimals of a value >= 8e10.
+pub fn to_sum_units_rounded(d: Decimal) -> Option<i128> {
+    let d = if d.scale() > ACC_SCALE {
+        d.round_dp_with_strategy(
+            ACC_SCALE,
+            rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+        )
+    } else {
+        d
+    };
+    to_sum_units(d).filter(|u| u.unsigned_abs() < 10u128.pow(38))
+}
+
 /// A [`Fixed`] amount as an integer of 1e-[`SUM_SCALE`] (always exact).
 #[inline]
 pub fn fixed_to_sum_units(v: Fixed) -> i128 {
@@ -262,6 +278,25 @@ pub fn dec(s: &str) -> Decimal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sum_units_of_large_values_keep_every_decimal() {
+        // 18 decimals of 9.1e11 need a 30-digit mantissa: more than a Decimal holds.
+        assert_eq!(
+            to_sum_units_rounded(dec("910000000000.5")),
+            Some(910_000_000_000_500_000_000_000_000_000)
+        );
+        assert_eq!(
+            to_sum_units_rounded(dec("-0.0000000000000000015")),
+            Some(-2),
+            "half away from zero past 18 decimals"
+        );
+        assert_eq!(
+            to_sum_units_rounded(dec("99999999999999999999.9")),
+            Some(99_999_999_999_999_999_999_900_000_000_000_000_000)
+        );
+        assert_eq!(to_sum_units_rounded(dec("100000000000000000000")), None);
+    }
 
     #[test]
     fn parses_plain_scientific_and_empty() {

@@ -126,7 +126,15 @@ fn column_array(
         Column::Money(m) => {
             let mut b = Decimal128Builder::with_capacity(n);
             for i in rows {
-                b.append_option(groups.get(i).units(m));
+                let g = groups.get(i);
+                let v = g.units(m).map_err(|v| {
+                    OutputError::Write(format!(
+                        "{} of the group {:?} is {v}: beyond DECIMAL(38,18), the rollup's type for money and quantities. What to do: check the input for a corrupt amount",
+                        m.column(),
+                        g.key
+                    ))
+                })?;
+                b.append_option(v);
             }
             Arc::new(
                 b.finish()
@@ -148,6 +156,15 @@ fn column_array(
 /// [`ROW_GROUP`] rows, each encoded by [`ENCODERS`] threads that share its
 /// columns, [`BATCH`] rows at a time. The bytes depend only on the groups.
 pub fn write_rollup(period: &str, r: &PeriodRollup) -> Result<Vec<u8>, OutputError> {
+    write_rollup_in(period, r, ROW_GROUP, BATCH)
+}
+
+fn write_rollup_in(
+    period: &str,
+    r: &PeriodRollup,
+    row_group: usize,
+    batch: usize,
+) -> Result<Vec<u8>, OutputError> {
     let schema = Arc::new(schema());
     let period_days = days_of(&format!("{period}-01"))?;
     // zstd level 1: a third of level 3's time on 16-byte decimals, a few percent larger.
@@ -155,7 +172,7 @@ pub fn write_rollup(period: &str, r: &PeriodRollup) -> Result<Vec<u8>, OutputErr
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(1).expect("zstd level"),
         ))
-        .set_max_row_group_row_count(Some(ROW_GROUP))
+        .set_max_row_group_row_count(Some(row_group))
         .set_created_by("curlew".into());
     // Money and counts are nearly all distinct: no dictionary, no statistics.
     for c in Measure::ALL
@@ -178,8 +195,8 @@ pub fn write_rollup(period: &str, r: &PeriodRollup) -> Result<Vec<u8>, OutputErr
     let cols = columns();
     let groups = &r.groups;
     let n_strings = groups.strings().len();
-    for (index, start) in (0..groups.len()).step_by(ROW_GROUP).enumerate() {
-        let rows = start..(start + ROW_GROUP).min(groups.len());
+    for (index, start) in (0..groups.len()).step_by(row_group).enumerate() {
+        let rows = start..(start + row_group).min(groups.len());
         let mut shares: Vec<Vec<(usize, ArrowColumnWriter)>> =
             (0..ENCODERS).map(|_| Vec::new()).collect();
         for (i, w) in factory
@@ -194,8 +211,8 @@ pub fn write_rollup(period: &str, r: &PeriodRollup) -> Result<Vec<u8>, OutputErr
             let mut days = vec![None; n_strings];
             let mut done = Vec::with_capacity(share.len());
             for (i, mut w) in share {
-                for lo in rows.clone().step_by(BATCH) {
-                    let hi = (lo + BATCH).min(rows.end);
+                for lo in rows.clone().step_by(batch) {
+                    let hi = (lo + batch).min(rows.end);
                     let a = column_array(cols[i], groups, lo..hi, period_days, &mut days)?;
                     for leaf in
                         compute_leaves(&schema.fields()[i], &a).map_err(|e| write_err(&e))?
@@ -239,10 +256,15 @@ pub struct RollupRow {
     pub sums: Sums,
 }
 
-fn from_i128(v: i128) -> Money {
-    let mut m = Money::from_i128_with_scale(v, SCALE);
-    m = m.normalize();
-    m
+/// A DECIMAL(38,18) value as a decimal: integer and fraction apart, since a
+/// decimal's 96-bit mantissa cannot hold 18 decimals of a value >= 8e10.
+/// `None` when the value has more significant digits than a decimal holds
+/// (curlew never writes one: its sums are decimals).
+fn from_i128(v: i128) -> Option<Money> {
+    let unit = 10i128.pow(SCALE);
+    let int = Money::try_from_i128_with_scale(v / unit, 0).ok()?;
+    let frac = Money::from_i128_with_scale(v % unit, SCALE).normalize();
+    Some(int.checked_add(frac)?.normalize())
 }
 
 /// Decode a rollup file written by [`write_rollup`].
@@ -278,10 +300,20 @@ pub fn read_rollup(key: &str, bytes: Vec<u8>) -> Result<Vec<RollupRow>, OutputEr
         for i in 0..batch.num_rows() {
             let d = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
                 + chrono::Duration::days(i64::from(day.value(i)));
-            let get = |m: Measure| {
-                let a = &money[Measure::ALL.iter().position(|x| *x == m).expect("measure")];
-                arrow_array::Array::is_valid(a, i).then(|| from_i128(a.value(i)))
-            };
+            let mut values = [None; Measure::ALL.len()];
+            for (v, (a, m)) in values.iter_mut().zip(money.iter().zip(Measure::ALL)) {
+                if arrow_array::Array::is_valid(a, i) {
+                    *v = Some(from_i128(a.value(i)).ok_or_else(|| {
+                        err(&format!(
+                            "{} = {}e-18 in row {i} has more digits than a decimal holds",
+                            m.column(),
+                            a.value(i)
+                        ))
+                    })?);
+                }
+            }
+            let get =
+                |m: Measure| values[Measure::ALL.iter().position(|x| *x == m).expect("measure")];
             out.push(RollupRow {
                 day: d.format("%Y-%m-%d").to_string(),
                 key: texts
@@ -299,4 +331,111 @@ pub fn read_rollup(key: &str, bytes: Vec<u8>) -> Result<Vec<RollupRow>, OutputEr
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::charge::Measures;
+    use crate::money::dec;
+    use crate::rollup::{GroupKey, LineItem, RollupBuilder};
+
+    /// 23 groups over several days and accounts, money with 18 decimals and
+    /// past the fixed-point range, one measure absent.
+    fn rollup() -> PeriodRollup {
+        let mut b = RollupBuilder::new(None);
+        let days: Vec<String> = (1..=5).map(|d| format!("2024-01-{d:02}")).collect();
+        let accounts = [
+            "111111111111",
+            "222222222222",
+            "333333333333",
+            "444444444444",
+            "",
+        ];
+        for i in 0..23usize {
+            let cost = match i % 3 {
+                0 => format!("{i}.123456789012345678"),
+                1 => format!("9{i}000000000.5"),
+                _ => format!("-{i}.25"),
+            };
+            b.add(&LineItem {
+                group: GroupKey {
+                    period: b"2024-01",
+                    day: days[i % 5].as_bytes(),
+                    payer: b"999999999999",
+                    account: accounts[(i / 5) % 5].as_bytes(),
+                    service_code: b"AmazonEC2",
+                    service_name: b"Amazon Elastic Compute Cloud",
+                    region: b"us-east-1",
+                    charge_category: b"Usage",
+                    line_item_type: b"Usage",
+                    usage_type: b"BoxUsage:t3.micro",
+                    currency: b"USD",
+                },
+                measures: Measures {
+                    billed: dec(&cost),
+                    effective: dec(&cost),
+                    unblended: (i % 2 == 0).then(|| dec(&cost)),
+                    ..Measures::default()
+                },
+            });
+        }
+        b.finish().remove("2024-01").expect("period")
+    }
+
+    #[test]
+    fn row_groups_and_batches_change_the_layout_not_the_rows() {
+        let r = rollup();
+        assert_eq!(r.groups.len(), 23);
+        let one = write_rollup("2024-01", &r).expect("write");
+        let split = write_rollup_in("2024-01", &r, 4, 3).expect("write");
+        let groups_of = |b: &[u8]| {
+            ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(b.to_vec()))
+                .expect("parquet")
+                .metadata()
+                .num_row_groups()
+        };
+        assert_eq!(groups_of(&one), 1);
+        assert_eq!(groups_of(&split), 6);
+        let rows = read_rollup("one", one.clone()).expect("read");
+        assert_eq!(rows, read_rollup("split", split).expect("read"));
+        // What was summed is what is read back, group by group, exactly.
+        let want: Vec<_> = r.groups.iter().map(|g| g.sums()).collect();
+        let got: Vec<_> = rows.iter().map(|row| row.sums.clone()).collect();
+        assert_eq!(got, want);
+        // Deterministic: the same groups, the same bytes.
+        assert_eq!(write_rollup("2024-01", &r).expect("write"), one);
+    }
+
+    #[test]
+    fn a_sum_beyond_decimal_38_18_is_an_error_naming_it() {
+        let mut b = RollupBuilder::new(None);
+        let big = dec("123456789012345678901.5");
+        b.add(&LineItem {
+            group: GroupKey {
+                period: b"2024-01",
+                day: b"2024-01-01",
+                payer: b"999999999999",
+                account: b"111111111111",
+                service_code: b"AmazonS3",
+                service_name: b"Amazon Simple Storage Service",
+                region: b"us-east-1",
+                charge_category: b"Usage",
+                line_item_type: b"Usage",
+                usage_type: b"Requests-Tier1",
+                currency: b"USD",
+            },
+            measures: Measures {
+                usage_amount: big,
+                ..Measures::default()
+            },
+        });
+        let r = b.finish().remove("2024-01").expect("period");
+        let e = write_rollup("2024-01", &r).unwrap_err().to_string();
+        assert!(e.contains("ConsumedQuantity"), "{e}");
+        assert!(
+            e.contains("123456789012345678901.5") && e.contains("DECIMAL(38,18)"),
+            "{e}"
+        );
+    }
 }

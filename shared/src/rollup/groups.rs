@@ -10,7 +10,9 @@
 
 use super::{Measure, Sums};
 use crate::charge::MeasuresOf;
-use crate::money::{fixed_from_decimal, fixed_to_sum_units, Fixed, Money, FIXED_SCALE};
+use crate::money::{
+    fixed_from_decimal, fixed_to_sum_units, to_sum_units_rounded, Fixed, Money, FIXED_SCALE,
+};
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 
@@ -455,18 +457,18 @@ impl Group<'_> {
     }
 
     /// A measure in units of 1e-18, the output's DECIMAL(38,18) (rounded half
-    /// away from zero beyond 18 decimals, as a decimal rescaled to 18 is).
-    pub fn units(&self, m: Measure) -> Option<i128> {
+    /// away from zero beyond 18 decimals). `Ok(None)` if no row had it;
+    /// `Err(value)` when the sum does not fit DECIMAL(38,18).
+    pub fn units(&self, m: Measure) -> Result<Option<i128>, Money> {
         let i = m as usize;
         if (self.sums.present | ALWAYS) & (1 << i) == 0 {
-            return None;
+            return Ok(None);
         }
         match self.spill {
-            None => Some(fixed_to_sum_units(self.sums.units[i])),
+            None => Ok(Some(fixed_to_sum_units(self.sums.units[i]))),
             Some(_) => {
-                let mut d = self.value(m)?;
-                d.rescale(crate::money::SUM_SCALE);
-                Some(d.mantissa())
+                let d = self.value(m).expect("present");
+                to_sum_units_rounded(d).map(Some).ok_or(d)
             }
         }
     }
