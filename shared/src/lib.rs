@@ -25,3 +25,4 @@ pub mod rollup;
 pub mod sample;
 pub mod sql;
 pub mod store;
+pub mod sweep;

@@ -56,8 +56,8 @@ pub(super) async fn assume_as(
         .map_err(|e| CallError::from_sdk(&e))?;
     let c = out.credentials().ok_or_else(|| CallError {
         cause: Cause::Other,
-        code: String::new(),
         message: "AssumeRole returned no credentials".into(),
+        ..CallError::default()
     })?;
     Ok(Credentials::new(
         c.access_key_id(),
@@ -162,6 +162,7 @@ async fn role(
         Err(e) => {
             let hint = match e.cause {
                 Cause::AccessDenied => ". What to do: check the role exists, its trust policy names curlew's principal with this tenant's External ID; a role created seconds ago may need a minute",
+                Cause::RegionDisabled => ". What to do: activate STS in this region for the account (IAM console, Account settings, Security Token Service endpoints)",
                 _ => "",
             };
             report.items.push(fail(super::ASSUME, title, &e, hint));

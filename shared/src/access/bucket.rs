@@ -64,7 +64,7 @@ fn expect_denied(
             Outcome::Pass,
             format!("refused ({})", e.code_or_cause()),
         ),
-        Err(e) if e.cause == Cause::Throttled => failed(it, &e),
+        Err(e) if matches!(e.cause, Cause::Throttled | Cause::Unavailable) => failed(it, &e),
         Err(e) => item(it, Outcome::Warn, format!("could not tell: {e}")).because(e.cause),
     }
 }
@@ -289,6 +289,7 @@ mod tests {
             cause: Cause::AccessDenied,
             code: "AccessDenied".into(),
             message: "no".into(),
+            ..CallError::default()
         };
         let i = expect_denied(WRITE, Err(denied), "x".into());
         assert_eq!(
@@ -304,6 +305,7 @@ mod tests {
             cause: Cause::Throttled,
             code: "SlowDown".into(),
             message: "slow".into(),
+            ..CallError::default()
         };
         let i = expect_denied(WRITE, Err(slow), "x".into());
         assert_eq!(

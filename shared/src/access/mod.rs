@@ -19,7 +19,7 @@ mod delivery;
 pub mod render;
 mod session;
 
-pub use cause::{classify, CallError, Cause};
+pub use cause::{classify, denying_policy, CallError, Cause, DenyingPolicy};
 pub use delivery::FoundReport;
 pub use session::{source_client, source_credentials, SessionError};
 
@@ -201,12 +201,13 @@ impl AccessReport {
 
     /// Worth running again: something failed, and every failure is either the
     /// assume with the External ID being denied (IAM is eventually consistent:
-    /// a role created seconds ago may not be assumable yet) or throttling.
+    /// a role created seconds ago may not be assumable yet), throttling or a
+    /// 5xx.
     pub fn retryable(&self) -> bool {
         let mut fails = self.failures().peekable();
         fails.peek().is_some()
             && fails.all(|i| {
-                i.cause == Some(Cause::Throttled)
+                matches!(i.cause, Some(Cause::Throttled | Cause::Unavailable))
                     || (i.id == ASSUME && i.cause == Some(Cause::AccessDenied))
             })
     }

@@ -3,7 +3,7 @@
 //! stored access keys, or (bucket-policy mode) curlew's own credentials.
 
 use super::assume::assume_as;
-use super::{AccessClients, CallError, Cause};
+use super::{AccessClients, CallError};
 use crate::failure::Class;
 use crate::onboard::keys::{KeyVault, KeyVaultError};
 use crate::onboard::{OnboardingError, Onboardings};
@@ -44,11 +44,7 @@ impl SessionError {
     /// problem ([`Class::Access`]: the sweep looks at it).
     pub fn class(&self) -> Class {
         match self {
-            SessionError::Assume { source, .. }
-                if matches!(source.cause, Cause::Throttled | Cause::Network) =>
-            {
-                Class::Transient
-            }
+            SessionError::Assume { source, .. } if source.cause.is_transient() => Class::Transient,
             SessionError::Onboarding {
                 source: OnboardingError::Store(e),
                 ..

@@ -1,0 +1,7 @@
+//! The sweep (issue 11): per connection, on a schedule, re-verify access
+//! (bounded), diagnose what fails ([`diagnose`]) and keep the connection's
+//! health, notifying on change only.
+
+pub mod diagnose;
+
+pub use diagnose::{diagnose, remedy, HealthCause, Stage};
