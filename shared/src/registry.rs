@@ -4,6 +4,7 @@
 
 use crate::store::key_prefix;
 use crate::store::{Store, StoreError};
+use crate::sweep::HealthCause;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +31,24 @@ pub enum ConnectionStatus {
     Disconnected,
 }
 
+impl ConnectionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionStatus::Pending => "pending",
+            ConnectionStatus::Connected => "connected",
+            ConnectionStatus::Degraded => "degraded",
+            ConnectionStatus::Broken => "broken",
+            ConnectionStatus::Disconnected => "disconnected",
+        }
+    }
+}
+
+impl std::fmt::Display for ConnectionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One connected payer account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connection {
@@ -54,6 +73,24 @@ pub struct Connection {
     /// Bill processing start date (`YYYY-MM`): earlier periods are not ingested.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<String>,
+    /// The sweep's diagnosis while not connected (`crate::sweep::state`
+    /// owns it, with `status`, `status_since`, `consecutive_failures`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<HealthCause>,
+    /// What the customer can do about `cause`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remedy: Option<String>,
+    /// When `status` last changed (set by the sweep).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_since: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_checked_at: Option<DateTime<Utc>>,
+    /// Failed sweeps in a row (transient trouble never counts).
+    #[serde(default)]
+    pub consecutive_failures: u32,
+    /// The newest manifest the sweep saw under the prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_delivery_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Incremented by every successful write.
@@ -92,6 +129,12 @@ impl Connection {
             status_detail: None,
             linked_accounts: Vec::new(),
             since: None,
+            cause: None,
+            remedy: None,
+            status_since: None,
+            last_checked_at: None,
+            consecutive_failures: 0,
+            last_delivery_at: None,
             created_at: now,
             updated_at: now,
             version: 1,

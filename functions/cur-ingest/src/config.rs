@@ -94,13 +94,15 @@ impl Deps {
         })
     }
 
-    /// Mark a connection whose account refused access (the sweep re-verifies it).
+    /// Record on a connection that its account refused ingestion. Only a
+    /// detail: the status is the sweep's (`curlew::sweep::state`), which
+    /// re-verifies within the hour and changes it after two failed sweeps in a
+    /// row; a burst of events for one delivery is not many failures.
     pub async fn mark_access_failure(&self, conn: &Connection, why: &str) {
         let why = why.to_owned();
         if let Err(e) = self
             .registry()
             .update(&conn.tenant, &conn.payer_account, |c| {
-                c.status = curlew::registry::ConnectionStatus::Degraded;
                 c.status_detail = Some(format!("ingestion refused: {why}"));
             })
             .await

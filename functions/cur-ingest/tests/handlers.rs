@@ -144,7 +144,7 @@ async fn a_poison_message_fails_alone() {
 
 /// A role-mode connection without a role is an access problem of that
 /// connection: the announcement is parked (not dropped, not retried forever)
-/// and the connection marked for the sweep.
+/// and the refusal recorded on the connection for the sweep.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_refused_at_planning_parks_the_event_and_marks_the_connection() {
     let w = world("park").await;
@@ -183,7 +183,10 @@ async fn access_refused_at_planning_parks_the_event_and_marks_the_connection() {
         .get("nobody", "444455556666")
         .await
         .unwrap();
-    assert_eq!(c.status, curlew::registry::ConnectionStatus::Degraded);
+    // Recorded for the sweep, which owns the status (two failed sweeps in a
+    // row change it): one refused event does not.
+    assert_eq!(c.status, curlew::registry::ConnectionStatus::Pending);
+    assert_eq!(c.consecutive_failures, 0);
     assert!(c.status_detail.unwrap().contains("no role ARN"));
     // The same event again is one parked record, not two.
     plan::plan_object(&w.deps, &obj).await.unwrap();

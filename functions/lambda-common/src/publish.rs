@@ -17,8 +17,8 @@ fn sdk_error<E: std::error::Error + 'static>(e: E) -> String {
     aws_sdk_sns::error::DisplayErrorContext(e).to_string()
 }
 
-/// Publishes the pipeline's notices on the results topic, with attributes
-/// `event`, `tenant` and `billing_period`.
+/// Publishes the pipeline's notices on the results topic, with the
+/// attributes [`Notice::attributes`] names.
 #[derive(Debug, Clone)]
 pub struct SnsNotify {
     pub sns: aws_sdk_sns::Client,
@@ -28,17 +28,15 @@ pub struct SnsNotify {
 impl Notify for SnsNotify {
     fn publish<'a>(&'a self, notice: &'a Notice) -> NotifyFuture<'a> {
         Box::pin(async move {
-            self.sns
+            let mut p = self
+                .sns
                 .publish()
                 .topic_arn(&self.topic_arn)
-                .message(serde_json::to_string(notice).expect("notice serialises"))
-                .message_attributes("event", attr(notice.event()))
-                .message_attributes("tenant", attr(notice.tenant()))
-                .message_attributes("billing_period", attr(notice.billing_period()))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(sdk_error)
+                .message(serde_json::to_string(notice).expect("notice serialises"));
+            for (k, v) in notice.attributes() {
+                p = p.message_attributes(k, attr(&v));
+            }
+            p.send().await.map(|_| ()).map_err(sdk_error)
         })
     }
 }

@@ -1,14 +1,17 @@
 //! What the pipeline tells the platform, exactly once each: `revision-committed`
-//! (through an outbox written before CURRENT moves) and `delivery-failed`
-//! (through a failure record written before it is announced). Publishing is
+//! (through an outbox written before CURRENT moves), `delivery-failed`
+//! (through a failure record written before it is announced) and the sweep's
+//! `connection-changed` (a connection's status or cause changed). Publishing is
 //! behind [`Notify`]: SNS in Lambda, nothing (or the terminal) locally.
 
 use super::{OffPeriod, PipelineError, Plan};
 use crate::failure::Class;
 use crate::ledger::{Ledger, SourceId};
 use crate::output::Summary;
+use crate::registry::ConnectionStatus;
 use crate::rollup::Sums;
 use crate::store::StoreError;
+use crate::sweep::HealthCause;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -68,12 +71,28 @@ pub struct FailureRecord {
     pub notified: bool,
 }
 
+/// A connection's status or cause changed (the sweep confirmed a failure
+/// twice in a row, or the connection recovered).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionChanged {
+    pub tenant: String,
+    pub payer_account: String,
+    pub status: ConnectionStatus,
+    /// The health cause (`assume-denied`, ...); `None` once connected.
+    pub cause: Option<HealthCause>,
+    pub previous_status: ConnectionStatus,
+    pub previous_cause: Option<HealthCause>,
+    pub remedy: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
 /// Everything published on the results topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Notice {
     RevisionCommitted(Box<CommittedNotice>),
     DeliveryFailed(FailureRecord),
+    ConnectionChanged(ConnectionChanged),
 }
 
 impl Notice {
@@ -81,19 +100,39 @@ impl Notice {
         match self {
             Notice::RevisionCommitted(_) => "revision-committed",
             Notice::DeliveryFailed(_) => "delivery-failed",
+            Notice::ConnectionChanged(_) => "connection-changed",
         }
     }
     pub fn tenant(&self) -> &str {
         match self {
             Notice::RevisionCommitted(n) => &n.tenant,
             Notice::DeliveryFailed(n) => &n.tenant,
+            Notice::ConnectionChanged(n) => &n.tenant,
         }
     }
-    pub fn billing_period(&self) -> &str {
+
+    /// The message attributes subscribers filter on (SNS refuses empty
+    /// values, so an attribute without a value is left out): `event` and
+    /// `tenant` always; `billing_period` for deliveries; `payer_account`,
+    /// `status` and `cause` for a connection change.
+    pub fn attributes(&self) -> Vec<(&'static str, String)> {
+        let mut a = vec![
+            ("event", self.event().to_owned()),
+            ("tenant", self.tenant().to_owned()),
+        ];
         match self {
-            Notice::RevisionCommitted(n) => &n.billing_period,
-            Notice::DeliveryFailed(n) => &n.billing_period,
+            Notice::RevisionCommitted(n) => a.push(("billing_period", n.billing_period.clone())),
+            Notice::DeliveryFailed(n) => a.push(("billing_period", n.billing_period.clone())),
+            Notice::ConnectionChanged(n) => {
+                a.push(("payer_account", n.payer_account.clone()));
+                a.push(("status", n.status.as_str().to_owned()));
+                if let Some(c) = n.cause {
+                    a.push(("cause", c.as_str().to_owned()));
+                }
+            }
         }
+        a.retain(|(_, v)| !v.is_empty());
+        a
     }
 }
 

@@ -3,5 +3,7 @@
 //! health, notifying on change only.
 
 pub mod diagnose;
+pub mod state;
 
 pub use diagnose::{diagnose, remedy, HealthCause, Stage};
+pub use state::{observe, Observation};
