@@ -34,7 +34,9 @@ pub enum SessionError {
     Assume {
         tenant: String,
         payer: String,
-        source: CallError,
+        /// Boxed: a CallError carries status and region, and every `Result`
+        /// of the session would otherwise be as large.
+        source: Box<CallError>,
     },
 }
 
@@ -106,7 +108,7 @@ pub async fn source_credentials(
                 .map_err(|source| SessionError::Assume {
                     tenant,
                     payer,
-                    source,
+                    source: Box::new(source),
                 })?
         }
         AccessMode::AccessKeys => {
