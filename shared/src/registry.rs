@@ -4,6 +4,7 @@
 
 use crate::store::key_prefix;
 use crate::store::{Store, StoreError};
+use crate::sweep::orgs::Organization;
 use crate::sweep::HealthCause;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -88,6 +89,10 @@ pub struct Connection {
     /// Failed sweeps in a row (transient trouble never counts).
     #[serde(default)]
     pub consecutive_failures: u32,
+    /// The linked accounts from AWS Organizations (the sweep's); their ids
+    /// are `linked_accounts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<Organization>,
     /// The newest manifest the sweep saw under the prefix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_delivery_at: Option<DateTime<Utc>>,
@@ -135,6 +140,7 @@ impl Connection {
             last_checked_at: None,
             consecutive_failures: 0,
             last_delivery_at: None,
+            organization: None,
             created_at: now,
             updated_at: now,
             version: 1,

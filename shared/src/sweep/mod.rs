@@ -3,6 +3,7 @@
 //! health, notifying on change only.
 
 pub mod diagnose;
+pub mod orgs;
 pub mod state;
 
 pub use diagnose::{diagnose, remedy, HealthCause, Stage};
