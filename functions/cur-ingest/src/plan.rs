@@ -3,11 +3,10 @@
 //! not yet staged (PublishBatch, bounded concurrency).
 
 use crate::Deps;
-use curlew::discover::delivery_from_manifest;
 use curlew::failure::Class;
 use curlew::ledger::SourceId;
 use curlew::pipeline::{
-    park, plan_delivery, record_failure, stage_plan, Decision, Parked, PipelineError, Scope, Skip,
+    park_manifest, plan_manifest, record_failure, AnnounceError, Announced, PartJob, PipelineError,
 };
 use curlew::registry::{Connection, RegistryError};
 use curlew_lambda::announced::{announced, ObjectRef};
@@ -65,115 +64,70 @@ impl PlanError {
     }
 }
 
-/// Plan `obj` for one connection; errors carry their class.
+impl From<AnnounceError> for PlanError {
+    fn from(e: AnnounceError) -> Self {
+        match e {
+            AnnounceError::Pipeline(e) => PlanError::Pipeline(e),
+            AnnounceError::Registry(e) => PlanError::Registry(e),
+        }
+    }
+}
+
+/// Plan `obj` for one connection (the pipeline's per-connection planning,
+/// shared with the sweep) and publish its part jobs; errors carry their class.
 async fn plan_for(
     deps: &Deps,
     conn: &Connection,
     obj: &ObjectRef,
 ) -> Result<PlanOutcome, PlanError> {
-    let mut scope = Scope::for_connection(conn);
-    scope.max_files = deps.config.max_files;
     let ledger = deps.ledger();
     let source = deps.source(conn).await?;
-    let delivery = delivery_from_manifest(&source, &obj.key, scope.max_files)
-        .await
-        .map_err(PipelineError::from)?;
-    let known = Scope::known_reports(conn);
-    let period = delivery.period.clone().unwrap_or_default();
-    match plan_delivery(&source, &ledger, &scope, delivery, &known).await? {
-        Decision::Skipped {
-            source: id,
-            skip: Skip::Held { why },
-        } => {
-            // AWS is rewriting the report: nothing will announce this manifest
-            // again, so it waits with the parked announcements for the sweep.
-            tracing::info!(source = %id, %why, key = %obj.key, "held back; parked for the sweep");
-            park_announcement(&ledger, conn, obj, &why).await?;
-            Ok(PlanOutcome::Skipped { source: id, why })
-        }
-        Decision::Skipped { source, skip } => {
-            tracing::info!(%source, ?skip, key = %obj.key, "not planned");
-            Ok(PlanOutcome::Skipped {
-                source,
-                why: format!("{skip:?}"),
+    let planned = plan_manifest(
+        &ledger,
+        &deps.registry(),
+        &source,
+        conn,
+        &obj.bucket,
+        &obj.key,
+        deps.config.max_files,
+    )
+    .await?;
+    match planned {
+        Announced::Skipped { source, why } => Ok(PlanOutcome::Skipped { source, why }),
+        Announced::Planned { plan, period, jobs } => {
+            let published = publish_jobs(&deps.sns, &deps.config.parts_topic_arn, &jobs, &period)
+                .await
+                .map_err(PlanError::Publish)?;
+            tracing::info!(source = %plan.source, period = %period, revision = %plan.revision(), parts = plan.delivery.files.len(), published, "planned");
+            Ok(PlanOutcome::Planned {
+                source: plan.source.clone(),
+                period,
+                revision: plan.revision(),
+                parts: plan.delivery.files.len(),
+                published,
             })
         }
-        Decision::Planned(plan) if conn.report.is_none() => {
-            // The first report planned under the prefix becomes the
-            // connection's; a later different one is refused by the pipeline,
-            // naming both, instead of being summed. Bound only once planned, so
-            // a stray or refused manifest binds nothing.
-            match deps
-                .registry()
-                .bind_report(&conn.tenant, &conn.payer_account, &plan.source.report)
-                .await
-            {
-                Ok(()) => publish_plan(deps, &ledger, &plan, period).await,
-                Err(RegistryError::ReportAmbiguous { bound, other, .. }) => {
-                    Err(PipelineError::Ambiguous {
-                        payer: conn.payer_account.clone(),
-                        period,
-                        reports: vec![bound, other],
-                    }
-                    .into())
-                }
-                Err(e) => Err(e.into()),
-            }
-        }
-        Decision::Planned(plan) => publish_plan(deps, &ledger, &plan, period).await,
     }
 }
 
-/// Keep an announcement of `conn` for the sweep to plan again.
-async fn park_announcement(
-    ledger: &curlew::ledger::Ledger,
-    conn: &Connection,
-    obj: &ObjectRef,
-    why: &str,
-) -> Result<(), PipelineError> {
-    park(
-        ledger,
-        &Parked {
-            tenant: conn.tenant.clone(),
-            payer_account: conn.payer_account.clone(),
-            bucket: obj.bucket.clone(),
-            key: obj.key.clone(),
-            why: why.to_owned(),
-            at: chrono::Utc::now(),
-        },
-    )
-    .await
-}
-
-/// Store the plan and publish the jobs of the parts not staged yet.
-async fn publish_plan(
-    deps: &Deps,
-    ledger: &curlew::ledger::Ledger,
-    plan: &curlew::pipeline::Plan,
-    period: String,
-) -> Result<PlanOutcome, PlanError> {
-    let jobs = stage_plan(ledger, plan).await?;
+/// Publish part jobs on the parts topic (attributes tenant, billing_period).
+pub async fn publish_jobs(
+    sns: &aws_sdk_sns::Client,
+    topic_arn: &str,
+    jobs: &[PartJob],
+    period: &str,
+) -> Result<usize, String> {
     let messages: Vec<Message> = jobs
         .iter()
         .map(|j| Message {
             body: serde_json::to_string(j).expect("job serialises"),
             attributes: vec![
                 ("tenant", j.tenant.clone()),
-                ("billing_period", period.clone()),
+                ("billing_period", period.to_owned()),
             ],
         })
         .collect();
-    let published = publish_all(&deps.sns, &deps.config.parts_topic_arn, &messages)
-        .await
-        .map_err(PlanError::Publish)?;
-    tracing::info!(source = %plan.source, period = %period, revision = %plan.revision(), parts = plan.delivery.files.len(), published, "planned");
-    Ok(PlanOutcome::Planned {
-        source: plan.source.clone(),
-        period,
-        revision: plan.revision(),
-        parts: plan.delivery.files.len(),
-        published,
-    })
+    publish_all(sns, topic_arn, &messages).await
 }
 
 /// Plan one announced object for every active connection that covers it.
@@ -212,7 +166,7 @@ pub async fn plan_object(deps: &Deps, obj: &ObjectRef) -> Result<Vec<PlanOutcome
                 Class::Access => {
                     let why = e.to_string();
                     tracing::error!(error = %why, key = %obj.key, tenant = %conn.tenant, "access refused; announcement parked for the sweep");
-                    park_announcement(&ledger, conn, obj, &why).await?;
+                    park_manifest(&ledger, conn, &obj.bucket, &obj.key, &why).await?;
                     deps.mark_access_failure(conn, &why).await;
                     out.push(PlanOutcome::Parked {
                         tenant: conn.tenant.clone(),

@@ -11,6 +11,7 @@
 //! - every error carries its [`crate::failure::Class`]; permanent ones become
 //!   one failure record and one `delivery-failed` notice.
 
+mod announce;
 mod commit;
 mod error;
 pub mod index;
@@ -23,6 +24,7 @@ mod worker;
 /// The version of [`Plan`] and [`PartJob`] on the wire.
 pub const WIRE_VERSION: u32 = 1;
 
+pub use announce::{park_manifest, plan_manifest, AnnounceError, Announced};
 pub use commit::{commit_plan, CommitResult, PeriodCommit};
 pub use error::PipelineError;
 pub(crate) use notice::outbox_sent;
