@@ -76,11 +76,19 @@ pub enum AccessMode {
 pub struct AccessClients {
     pub sts: aws_sdk_sts::Client,
     pub s3: aws_sdk_s3::Client,
+    /// AWS Organizations, for the sweep's linked accounts (`None`: not read).
+    pub org: Option<aws_sdk_organizations::Client>,
 }
 
 impl AccessClients {
     pub fn new(sts: aws_sdk_sts::Client, s3: aws_sdk_s3::Client) -> Self {
-        AccessClients { sts, s3 }
+        AccessClients { sts, s3, org: None }
+    }
+
+    /// With an Organizations client (the sweep derives the customer's from it).
+    pub fn with_org(mut self, org: aws_sdk_organizations::Client) -> Self {
+        self.org = Some(org);
+        self
     }
 
     /// From the standard AWS settings (env, profile, AWS_ENDPOINT_URL; path-style S3 then).
@@ -100,6 +108,7 @@ impl AccessClients {
         AccessClients {
             sts: aws_sdk_sts::Client::from_conf(sts.build()),
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            org: Some(aws_sdk_organizations::Client::new(&conf)),
         }
     }
 

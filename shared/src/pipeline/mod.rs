@@ -29,8 +29,8 @@ pub use commit::{commit_plan, CommitResult, PeriodCommit};
 pub use error::PipelineError;
 pub(crate) use notice::outbox_sent;
 pub use notice::{
-    deliver_notices, failures, record_failure, CommittedNotice, ConnectionChanged, FailureRecord,
-    Notice, Notify, NotifyFuture, Silent,
+    deliver_notices, failures, record_failure, AccountsChanged, CommittedNotice, ConnectionChanged,
+    FailureRecord, Notice, Notify, NotifyFuture, Silent,
 };
 pub use park::{park, parked, unpark, Parked};
 pub use part::{

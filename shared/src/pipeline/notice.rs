@@ -11,6 +11,7 @@ use crate::output::Summary;
 use crate::registry::ConnectionStatus;
 use crate::rollup::Sums;
 use crate::store::StoreError;
+use crate::sweep::orgs::AccountChange;
 use crate::sweep::HealthCause;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -86,6 +87,15 @@ pub struct ConnectionChanged {
     pub at: DateTime<Utc>,
 }
 
+/// The sweep found linked accounts joined, changed state or removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountsChanged {
+    pub tenant: String,
+    pub payer_account: String,
+    pub changes: Vec<AccountChange>,
+    pub at: DateTime<Utc>,
+}
+
 /// Everything published on the results topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
@@ -93,6 +103,7 @@ pub enum Notice {
     RevisionCommitted(Box<CommittedNotice>),
     DeliveryFailed(FailureRecord),
     ConnectionChanged(ConnectionChanged),
+    AccountsChanged(AccountsChanged),
 }
 
 impl Notice {
@@ -101,6 +112,7 @@ impl Notice {
             Notice::RevisionCommitted(_) => "revision-committed",
             Notice::DeliveryFailed(_) => "delivery-failed",
             Notice::ConnectionChanged(_) => "connection-changed",
+            Notice::AccountsChanged(_) => "accounts-changed",
         }
     }
     pub fn tenant(&self) -> &str {
@@ -108,6 +120,7 @@ impl Notice {
             Notice::RevisionCommitted(n) => &n.tenant,
             Notice::DeliveryFailed(n) => &n.tenant,
             Notice::ConnectionChanged(n) => &n.tenant,
+            Notice::AccountsChanged(n) => &n.tenant,
         }
     }
 
@@ -130,6 +143,7 @@ impl Notice {
                     a.push(("cause", c.as_str().to_owned()));
                 }
             }
+            Notice::AccountsChanged(n) => a.push(("payer_account", n.payer_account.clone())),
         }
         a.retain(|(_, v)| !v.is_empty());
         a

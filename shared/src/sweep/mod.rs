@@ -4,7 +4,13 @@
 
 pub mod diagnose;
 pub mod orgs;
+pub mod recheck;
+mod run;
 pub mod state;
 
 pub use diagnose::{diagnose, remedy, HealthCause, Stage};
+pub use run::{
+    sweep_connection, Dispatch, DispatchFuture, LocalDispatch, SweepCtx, SweepError, SweepOutcome,
+    DEFAULT_STALE_HOURS,
+};
 pub use state::{observe, Observation};

@@ -1,0 +1,372 @@
+//! One sweep of one connection: reach the bucket the way the connection
+//! says, re-verify it (bounded), refresh the linked accounts, plan the recent
+//! manifests no event planned, then record the observation through the state
+//! machine and publish what changed. The Lambda and `curlew sweep` both call
+//! [`sweep_connection`]; only [`Dispatch`] (where part jobs go) differs.
+
+use super::orgs::{self, AccountChange};
+use super::recheck::{self, ManifestSeen};
+use super::state::{observe, swept, Observation};
+use super::{diagnose, remedy, HealthCause, Stage};
+use crate::access::{source_credentials, AccessClients, CallError, SessionError};
+use crate::discover::Source;
+use crate::failure::Class;
+use crate::ledger::Ledger;
+use crate::pipeline::{
+    plan_manifest, run_job, AccountsChanged, AnnounceError, Announced, Notice, Notify, PartJob,
+    Plan,
+};
+use crate::read::ReadOptions;
+use crate::registry::{Connection, ConnectionStatus, Registry, RegistryError};
+use crate::store::{S3Store, Store};
+use chrono::{DateTime, Utc};
+use std::future::Future;
+use std::pin::Pin;
+
+/// Newest manifest older than this: report-stale (exports refresh up to
+/// three times a day; a legacy CUR at least daily).
+pub const DEFAULT_STALE_HOURS: i64 = 48;
+
+pub type DispatchFuture<'a> = Pin<Box<dyn Future<Output = Result<usize, String>> + Send + 'a>>;
+
+/// Where a planned delivery's part jobs go: SNS in Lambda, run here locally.
+pub trait Dispatch: Send + Sync {
+    fn dispatch<'a>(
+        &'a self,
+        source: &'a Source,
+        plan: &'a Plan,
+        period: &'a str,
+        jobs: Vec<PartJob>,
+    ) -> DispatchFuture<'a>;
+}
+
+/// Runs every job here, one after another (the last one commits), like
+/// `curlew ingest`.
+pub struct LocalDispatch<'a> {
+    pub ledger: Ledger,
+    pub notify: &'a dyn Notify,
+}
+
+impl Dispatch for LocalDispatch<'_> {
+    fn dispatch<'a>(
+        &'a self,
+        source: &'a Source,
+        plan: &'a Plan,
+        _period: &'a str,
+        jobs: Vec<PartJob>,
+    ) -> DispatchFuture<'a> {
+        Box::pin(async move {
+            for j in &jobs {
+                run_job(
+                    source,
+                    &self.ledger,
+                    self.notify,
+                    plan,
+                    j.index,
+                    &ReadOptions::default(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            }
+            Ok(jobs.len())
+        })
+    }
+}
+
+/// What the sweep needs: curlew's clients and store, the connection's
+/// registry and ledger, where jobs and notices go.
+pub struct SweepCtx<'a> {
+    pub clients: &'a AccessClients,
+    pub own: Store,
+    pub own_prefix: String,
+    pub ledger: Ledger,
+    pub registry: Registry,
+    pub dispatch: &'a dyn Dispatch,
+    pub notify: &'a dyn Notify,
+    pub stale_after: chrono::Duration,
+    pub max_files: usize,
+}
+
+/// What one sweep of a connection did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepOutcome {
+    pub status: ConnectionStatus,
+    pub cause: Option<HealthCause>,
+    /// What this sweep observed (before the two-in-a-row rule).
+    pub observed: Option<HealthCause>,
+    /// A `connection-changed` notice was published.
+    pub changed: bool,
+    pub account_changes: Vec<AccountChange>,
+    /// Revisions planned from manifests no event planned.
+    pub planned: Vec<String>,
+    /// Pending or disconnected: not swept.
+    pub skipped: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("planning {key}: {source}")]
+    Plan { key: String, source: AnnounceError },
+    #[error("dispatching the part jobs of {key}: {message}")]
+    Dispatch { key: String, message: String },
+    #[error("publishing a notice: {0}")]
+    Notify(String),
+}
+
+impl SweepError {
+    pub fn class(&self) -> Class {
+        match self {
+            SweepError::Registry(e) => e.class(),
+            SweepError::Plan { source, .. } => source.class(),
+            SweepError::Dispatch { .. } | SweepError::Notify(_) => Class::Transient,
+        }
+    }
+}
+
+/// A finding of this sweep.
+struct Finding {
+    cause: HealthCause,
+    remedy: String,
+}
+
+impl Finding {
+    fn of(stage: Stage, e: &CallError) -> Finding {
+        let cause = diagnose(stage, e);
+        Finding {
+            cause,
+            remedy: remedy(cause, Some(e)),
+        }
+    }
+    fn plain(cause: HealthCause) -> Finding {
+        Finding {
+            cause,
+            remedy: remedy(cause, None),
+        }
+    }
+}
+
+/// What reaching and reading the bucket found.
+struct Reached {
+    s3: aws_sdk_s3::Client,
+    manifests: Vec<ManifestSeen>,
+}
+
+/// Sweep the connection `tenant`/`payer` once.
+pub async fn sweep_connection(
+    ctx: &SweepCtx<'_>,
+    tenant: &str,
+    payer: &str,
+    now: DateTime<Utc>,
+) -> Result<SweepOutcome, SweepError> {
+    let (conn, _) = ctx.registry.get(tenant, payer).await?;
+    let mut out = SweepOutcome {
+        status: conn.status,
+        cause: conn.cause,
+        observed: None,
+        changed: false,
+        account_changes: Vec::new(),
+        planned: Vec::new(),
+        skipped: !swept(&conn),
+    };
+    if out.skipped {
+        return Ok(out);
+    }
+    let mut findings = Vec::new();
+    let creds = match source_credentials(ctx.clients, &conn, &ctx.own, &ctx.own_prefix).await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            findings.push(session_finding(&e));
+            None
+        }
+    };
+    let mut reached = None;
+    if let Some(creds) = &creds {
+        match reach(ctx, &conn, creds.as_ref(), now).await {
+            Ok((r, stale)) => {
+                reached = Some(r);
+                findings.extend(stale);
+            }
+            Err(f) => findings.push(f),
+        }
+    }
+    // Organizations: only with the customer's own credentials (in
+    // bucket-policy mode curlew's would list curlew's organization).
+    let mut org_listing = None;
+    if let (Some(Some(c)), Some(base)) = (&creds, &ctx.clients.org) {
+        let client = orgs::org_client(base, c, orgs::partition_of(conn.role_arn.as_deref()));
+        match orgs::list_accounts(&client, None).await {
+            Ok(l) => {
+                if let orgs::Listing::Accounts(a) = &l {
+                    if a.iter()
+                        .any(|x| x.id == conn.payer_account && x.is_inactive())
+                    {
+                        findings.push(Finding::plain(HealthCause::AccountNotActive));
+                    }
+                }
+                org_listing = Some(l);
+            }
+            Err(e) => findings.push(Finding::of(Stage::Organizations, &e)),
+        }
+    }
+    let newest = reached
+        .as_ref()
+        .and_then(|r| r.manifests.last().map(|m| m.last_modified));
+    if let Some(r) = &reached {
+        out.planned = plan_missed(ctx, &conn, r).await?;
+    }
+
+    let mut notice = None;
+    let mut account_changes = Vec::new();
+    let stored = ctx
+        .registry
+        .update(tenant, payer, |c| {
+            if let Some(l) = &org_listing {
+                account_changes = orgs::apply(c, l.clone(), now).0;
+            }
+            if newest.is_some() {
+                c.last_delivery_at = newest;
+            }
+            notice = observe(c, &observation(&findings), now);
+        })
+        .await?;
+    out.observed = worst(&findings).map(|f| f.cause);
+    out.status = stored.status;
+    out.cause = stored.cause;
+    out.account_changes = account_changes.clone();
+    if let Some(n) = notice {
+        tracing::info!(tenant, payer, status = %n.status, cause = ?n.cause, "connection changed");
+        ctx.notify
+            .publish(&Notice::ConnectionChanged(n))
+            .await
+            .map_err(SweepError::Notify)?;
+        out.changed = true;
+    }
+    if !account_changes.is_empty() {
+        ctx.notify
+            .publish(&Notice::AccountsChanged(AccountsChanged {
+                tenant: tenant.to_owned(),
+                payer_account: payer.to_owned(),
+                changes: account_changes,
+                at: now,
+            }))
+            .await
+            .map_err(SweepError::Notify)?;
+    }
+    Ok(out)
+}
+
+/// The most serious finding: what breaks before what degrades before what
+/// is transient.
+fn worst(findings: &[Finding]) -> Option<&Finding> {
+    let rank = |f: &Finding| match f.cause.status() {
+        Some(ConnectionStatus::Broken) => 0,
+        Some(_) => 1,
+        None => 2,
+    };
+    findings.iter().min_by_key(|f| rank(f))
+}
+
+fn observation(findings: &[Finding]) -> Observation {
+    match worst(findings) {
+        None => Observation::Healthy,
+        Some(f) => Observation::Failed {
+            cause: f.cause,
+            remedy: f.remedy.clone(),
+        },
+    }
+}
+
+/// A connection whose credentials cannot be had.
+fn session_finding(e: &SessionError) -> Finding {
+    match e {
+        SessionError::Assume { source, .. } => Finding::of(Stage::Assume, source),
+        e if e.class() == Class::Transient => Finding::plain(HealthCause::Transient),
+        // No role ARN, no External ID, no stored keys: the connection itself.
+        e => Finding {
+            cause: HealthCause::Other,
+            remedy: e.to_string(),
+        },
+    }
+}
+
+/// Locate the bucket, list the recent manifests, read the newest: the
+/// bounded re-verification. A stale report is a finding beside a reachable
+/// bucket (its manifests are still planned).
+async fn reach(
+    ctx: &SweepCtx<'_>,
+    conn: &Connection,
+    creds: Option<&aws_sdk_s3::config::Credentials>,
+    now: DateTime<Utc>,
+) -> Result<(Reached, Option<Finding>), Finding> {
+    let s3 = ctx.clients.s3_with(creds, None);
+    let region = recheck::locate(&s3, &conn.bucket)
+        .await
+        .map_err(|e| Finding::of(Stage::Bucket, &e))?;
+    let s3 = ctx.clients.s3_with(creds, Some(&region));
+    let manifests =
+        recheck::recent_manifests(&s3, &conn.bucket, &conn.prefix, conn.report.as_deref(), now)
+            .await
+            .map_err(|e| Finding::of(Stage::Bucket, &e))?;
+    let Some(newest) = manifests.last() else {
+        return Err(Finding::plain(HealthCause::ExportMissing));
+    };
+    recheck::read(&s3, &conn.bucket, &newest.key)
+        .await
+        .map_err(|e| Finding::of(Stage::Bucket, &e))?;
+    let stale = (now - newest.last_modified > ctx.stale_after)
+        .then(|| Finding::plain(HealthCause::ReportStale));
+    Ok((Reached { s3, manifests }, stale))
+}
+
+/// Plan every recent manifest through the pipeline (it skips what is not
+/// newer than CURRENT) and dispatch the jobs of those it plans.
+async fn plan_missed(
+    ctx: &SweepCtx<'_>,
+    conn: &Connection,
+    r: &Reached,
+) -> Result<Vec<String>, SweepError> {
+    let source = Source {
+        store: Store::S3(S3Store::new(r.s3.clone(), conn.bucket.clone())),
+        prefix: conn.prefix.clone(),
+    };
+    let mut planned = Vec::new();
+    for m in &r.manifests {
+        let (conn, _) = ctx.registry.get(&conn.tenant, &conn.payer_account).await?;
+        let decided = plan_manifest(
+            &ctx.ledger,
+            &ctx.registry,
+            &source,
+            &conn,
+            &conn.bucket,
+            &m.key,
+            ctx.max_files,
+        )
+        .await;
+        match decided {
+            Ok(Announced::Planned { plan, period, jobs }) => {
+                tracing::info!(source = %plan.source, %period, revision = %plan.revision(), key = %m.key, "a manifest no event planned: planned by the sweep");
+                ctx.dispatch
+                    .dispatch(&source, &plan, &period, jobs)
+                    .await
+                    .map_err(|message| SweepError::Dispatch {
+                        key: m.key.clone(),
+                        message,
+                    })?;
+                planned.push(plan.revision());
+            }
+            Ok(Announced::Skipped { .. }) => {}
+            Err(e) if e.class() == Class::Transient => {
+                return Err(SweepError::Plan {
+                    key: m.key.clone(),
+                    source: e,
+                })
+            }
+            // A bad or refused manifest is the planner's to record when it is
+            // announced; the sweep does not fail the others for it.
+            Err(e) => tracing::warn!(key = %m.key, error = %e, "not planned by the sweep"),
+        }
+    }
+    Ok(planned)
+}

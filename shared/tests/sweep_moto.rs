@@ -1,0 +1,266 @@
+//! `sweep_connection` against moto_server with the real SDK clients: the
+//! customer's role assumed with the tenant's External ID, the bucket located
+//! and its recent manifests listed, the linked accounts read from
+//! Organizations, a delivery no event announced planned and committed once,
+//! and the status kept by the two-in-a-row rule with one notice per change.
+
+use chrono::{Datelike, Utc};
+use curlew::access::AccessClients;
+use curlew::ledger::{Ledger, SourceId};
+use curlew::onboard::{OnboardingHints, Onboardings};
+use curlew::pipeline::{Notice, Notify, NotifyFuture};
+use curlew::registry::{AccessMode, Connection, ConnectionStatus, Registry};
+use curlew::sample::{write_sample, SampleFormat, SampleSpec, Versioning};
+use curlew::store::{S3Store, Store};
+use curlew::sweep::{
+    sweep_connection, HealthCause, LocalDispatch, SweepCtx, SweepOutcome, DEFAULT_STALE_HOURS,
+};
+use curlew_testkit::aws::sdk_conf;
+use curlew_testkit::moto::{new_bucket, s3_client};
+use std::sync::Mutex;
+
+/// Keeps every notice published.
+#[derive(Default)]
+struct Recorded(Mutex<Vec<Notice>>);
+
+impl Notify for Recorded {
+    fn publish<'a>(&'a self, notice: &'a Notice) -> NotifyFuture<'a> {
+        self.0.lock().unwrap().push(notice.clone());
+        Box::pin(async { Ok(()) })
+    }
+}
+
+impl Recorded {
+    fn take(&self) -> Vec<Notice> {
+        std::mem::take(&mut self.0.lock().unwrap())
+    }
+}
+
+struct World {
+    s3: aws_sdk_s3::Client,
+    clients: AccessClients,
+    own: Store,
+    billing: String,
+}
+
+async fn world(tag: &str) -> World {
+    let s3 = s3_client();
+    let own_bucket = new_bucket(&s3, &format!("{tag}-own")).await;
+    let billing = new_bucket(&s3, &format!("{tag}-billing")).await;
+    let sts = aws_sdk_sts::Client::new(&sdk_conf());
+    let org = aws_sdk_organizations::Client::new(&sdk_conf());
+    World {
+        clients: AccessClients::new(sts, s3.clone()).with_org(org),
+        own: Store::S3(S3Store::new(s3.clone(), own_bucket)),
+        s3,
+        billing,
+    }
+}
+
+/// A connected role-mode connection of `tenant` (its External ID stored).
+async fn connect(w: &World, tenant: &str, payer: &str, bucket: &str) -> Registry {
+    Onboardings::new(w.own.clone(), "curlew")
+        .begin(tenant, OnboardingHints::default())
+        .await
+        .unwrap();
+    let mut c = Connection::new(tenant, payer, AccessMode::CrossAccountRole, bucket, "cur");
+    c.role_arn = Some(format!("arn:aws:iam::{payer}:role/curlew-read-{tenant}"));
+    c.status = ConnectionStatus::Connected;
+    let registry = Registry::new(w.own.clone(), "curlew");
+    registry.create(&c).await.unwrap();
+    registry
+}
+
+/// A legacy CUR delivery of the open period, uploaded, announced to nobody.
+async fn deliver(w: &World, payer: &str) -> String {
+    let local = tempfile::tempdir().unwrap();
+    let mut spec = SampleSpec::new(SampleFormat::Cur1Csv, 500);
+    spec.versioning = Versioning::New;
+    spec.payer = Some(payer.into());
+    let now = Utc::now();
+    spec.period = format!("{}-{:02}", now.year(), now.month());
+    let out = write_sample(&spec, local.path()).unwrap();
+    curlew_testkit::upload::upload_keys(
+        &w.s3,
+        &w.billing,
+        local.path(),
+        out.data_keys.iter().chain(&out.manifest_keys),
+    )
+    .await;
+    out.report
+}
+
+async fn sweep(w: &World, notify: &Recorded, tenant: &str, payer: &str) -> SweepOutcome {
+    let ledger = Ledger::new(w.own.clone(), "curlew");
+    let dispatch = LocalDispatch {
+        ledger: ledger.clone(),
+        notify,
+    };
+    let ctx = SweepCtx {
+        clients: &w.clients,
+        own: w.own.clone(),
+        own_prefix: "curlew".into(),
+        ledger,
+        registry: Registry::new(w.own.clone(), "curlew"),
+        dispatch: &dispatch,
+        notify,
+        stale_after: chrono::Duration::hours(DEFAULT_STALE_HOURS),
+        max_files: curlew::pipeline::DEFAULT_MAX_FILES,
+    };
+    sweep_connection(&ctx, tenant, payer, Utc::now())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_no_event_announced_is_planned_and_committed_once() {
+    let w = world("missed").await;
+    let payer = "410987654321";
+    let registry = connect(&w, "acme", payer, &w.billing).await;
+    let report = deliver(&w, payer).await;
+    let notices = Recorded::default();
+
+    let first = sweep(&w, &notices, "acme", payer).await;
+    assert_eq!(first.observed, None, "{first:?}");
+    assert_eq!(first.planned.len(), 1, "{first:?}");
+    assert!(!first.changed);
+    let period = {
+        let now = Utc::now();
+        format!("{}-{:02}", now.year(), now.month())
+    };
+    let ledger = Ledger::new(w.own.clone(), "curlew");
+    let current = ledger
+        .current(&SourceId::new("acme", payer, &report), &period)
+        .await
+        .unwrap()
+        .expect("committed");
+    assert!(
+        current.0.revision.ends_with(&first.planned[0]),
+        "{current:?} {first:?}"
+    );
+    let published = notices.take();
+    assert_eq!(
+        published.iter().map(Notice::event).collect::<Vec<_>>(),
+        vec!["revision-committed"],
+        "{published:?}"
+    );
+    let (c, _) = registry.get("acme", payer).await.unwrap();
+    assert_eq!(c.report.as_deref(), Some(report.as_str()));
+    assert!(c.last_delivery_at.is_some() && c.last_checked_at.is_some());
+
+    // The second sweep finds nothing new: no plan, no notice.
+    let second = sweep(&w, &notices, "acme", payer).await;
+    assert!(second.planned.is_empty(), "{second:?}");
+    assert!(notices.take().is_empty());
+    assert_eq!(second.status, ConnectionStatus::Connected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linked_accounts_are_refreshed_through_the_customers_role() {
+    let w = world("orgs").await;
+    let payer = "510987654321";
+    connect(&w, "acme", payer, &w.billing).await;
+    deliver(&w, payer).await;
+    // The payer's organization (moto: the account the assumed role acts as).
+    let sts = aws_sdk_sts::Client::new(&sdk_conf());
+    let c = sts
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{payer}:role/setup"))
+        .role_session_name("setup")
+        .send()
+        .await
+        .unwrap()
+        .credentials
+        .unwrap();
+    let creds = aws_sdk_s3::config::Credentials::new(
+        c.access_key_id,
+        c.secret_access_key,
+        Some(c.session_token),
+        None,
+        "setup",
+    );
+    let org = curlew::sweep::orgs::org_client(
+        &aws_sdk_organizations::Client::new(&sdk_conf()),
+        &creds,
+        "aws",
+    );
+    org.create_organization().send().await.unwrap();
+    org.create_account()
+        .account_name("member")
+        .email("member@example.com")
+        .send()
+        .await
+        .unwrap();
+    let notices = Recorded::default();
+    let first = sweep(&w, &notices, "acme", payer).await;
+    assert_eq!(first.account_changes.len(), 2, "{first:?}");
+    let (conn, _) = Registry::new(w.own.clone(), "curlew")
+        .get("acme", payer)
+        .await
+        .unwrap();
+    assert_eq!(conn.linked_accounts.len(), 2);
+    assert!(conn.linked_accounts.contains(&payer.to_owned()));
+    let events: Vec<&str> = notices.take().iter().map(Notice::event).collect();
+    assert!(events.contains(&"accounts-changed"), "{events:?}");
+    let second = sweep(&w, &notices, "acme", payer).await;
+    assert!(second.account_changes.is_empty());
+    assert!(notices.take().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_bucket_breaks_after_two_sweeps_and_recovers_with_one_notice_each() {
+    let w = world("gone").await;
+    let payer = "610987654321";
+    let gone = format!("{}-gone", w.billing);
+    let registry = connect(&w, "acme", payer, &gone).await;
+    let notices = Recorded::default();
+
+    let first = sweep(&w, &notices, "acme", payer).await;
+    assert_eq!(first.observed, Some(HealthCause::BucketGone), "{first:?}");
+    assert_eq!(first.status, ConnectionStatus::Connected);
+    assert!(notices.take().is_empty());
+
+    let second = sweep(&w, &notices, "acme", payer).await;
+    assert_eq!(
+        (second.status, second.cause),
+        (ConnectionStatus::Broken, Some(HealthCause::BucketGone))
+    );
+    let published = notices.take();
+    assert_eq!(published.len(), 1);
+    match &published[0] {
+        Notice::ConnectionChanged(n) => {
+            assert_eq!(
+                (n.status, n.cause),
+                (ConnectionStatus::Broken, Some(HealthCause::BucketGone))
+            );
+            assert!(n.remedy.as_deref().unwrap().contains("bucket"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let third = sweep(&w, &notices, "acme", payer).await;
+    assert_eq!(third.status, ConnectionStatus::Broken);
+    assert!(notices.take().is_empty());
+
+    // The bucket is back with a delivery: connected, one notice.
+    w.s3.create_bucket().bucket(&gone).send().await.unwrap();
+    let w2 = World {
+        billing: gone.clone(),
+        s3: w.s3.clone(),
+        clients: w.clients.clone(),
+        own: w.own.clone(),
+    };
+    deliver(&w2, payer).await;
+    let fourth = sweep(&w, &notices, "acme", payer).await;
+    assert_eq!(
+        (fourth.status, fourth.cause),
+        (ConnectionStatus::Connected, None)
+    );
+    let published = notices.take();
+    let changed: Vec<&Notice> = published
+        .iter()
+        .filter(|n| n.event() == "connection-changed")
+        .collect();
+    assert_eq!(changed.len(), 1, "{published:?}");
+    let (c, _) = registry.get("acme", payer).await.unwrap();
+    assert_eq!((c.consecutive_failures, c.cause), (0, None));
+}
