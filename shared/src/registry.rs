@@ -379,6 +379,27 @@ impl Registry {
         }
     }
 
+    /// The (tenant, payer) of every connection, or of one tenant's: a listing
+    /// only (one call per 1,000 connections), no document read.
+    pub async fn keys(&self, tenant: Option<&str>) -> Result<Vec<(String, String)>, RegistryError> {
+        let dir = match tenant {
+            Some(t) => format!("{}registry/tenant={t}/", self.prefix),
+            None => format!("{}registry/", self.prefix),
+        };
+        let root = format!("{}registry/", self.prefix);
+        Ok(self
+            .store
+            .list(&dir)
+            .await?
+            .into_iter()
+            .filter_map(|m| {
+                let (t, doc) = m.key.strip_prefix(&root)?.split_once('/')?;
+                let payer = doc.strip_suffix(".json")?;
+                Some((t.strip_prefix("tenant=")?.to_owned(), payer.to_owned()))
+            })
+            .collect())
+    }
+
     /// All connections of a tenant.
     pub async fn list(&self, tenant: &str) -> Result<Vec<Connection>, RegistryError> {
         let dir = format!("{}registry/tenant={tenant}/", self.prefix);

@@ -6,11 +6,11 @@ use crate::Deps;
 use curlew::failure::Class;
 use curlew::ledger::SourceId;
 use curlew::pipeline::{
-    park_manifest, plan_manifest, record_failure, AnnounceError, Announced, PartJob, PipelineError,
+    park_manifest, plan_manifest, record_failure, AnnounceError, Announced, PipelineError,
 };
 use curlew::registry::{Connection, RegistryError};
 use curlew_lambda::announced::{announced, ObjectRef};
-use curlew_lambda::publish::{publish_all, Message};
+use curlew_lambda::publish::publish_jobs;
 use serde_json::{json, Value};
 
 /// What the planner did with one announced object for one connection.
@@ -108,26 +108,6 @@ async fn plan_for(
             })
         }
     }
-}
-
-/// Publish part jobs on the parts topic (attributes tenant, billing_period).
-pub async fn publish_jobs(
-    sns: &aws_sdk_sns::Client,
-    topic_arn: &str,
-    jobs: &[PartJob],
-    period: &str,
-) -> Result<usize, String> {
-    let messages: Vec<Message> = jobs
-        .iter()
-        .map(|j| Message {
-            body: serde_json::to_string(j).expect("job serialises"),
-            attributes: vec![
-                ("tenant", j.tenant.clone()),
-                ("billing_period", period.to_owned()),
-            ],
-        })
-        .collect();
-    publish_all(sns, topic_arn, &messages).await
 }
 
 /// Plan one announced object for every active connection that covers it.

@@ -61,40 +61,15 @@ pub async fn publish_all(
     messages: &[Message],
 ) -> Result<usize, String> {
     use futures_util::stream::{self, StreamExt};
-    let results: Vec<Result<usize, String>> = stream::iter(messages.chunks(10))
-        .map(|chunk| async move {
-            let mut pending: Vec<usize> = (0..chunk.len()).collect();
-            for _attempt in 0..2 {
-                let entries: Vec<PublishBatchRequestEntry> = pending
-                    .iter()
-                    .map(|&i| {
-                        let mut e = PublishBatchRequestEntry::builder()
-                            .id(i.to_string())
-                            .message(&chunk[i].body);
-                        for (k, v) in &chunk[i].attributes {
-                            e = e.message_attributes(*k, attr(v));
-                        }
-                        e.build().expect("id and message are set")
-                    })
-                    .collect();
-                let out = sns
-                    .publish_batch()
-                    .topic_arn(topic_arn)
-                    .set_publish_batch_request_entries(Some(entries))
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                pending = out
-                    .failed()
-                    .iter()
-                    .filter_map(|f| f.id().parse().ok())
-                    .collect();
-                if pending.is_empty() {
-                    return Ok(chunk.len());
-                }
-            }
-            Err(format!("{} message(s) not accepted by SNS", pending.len()))
-        })
+    // The futures are made before the stream, not by a closure inside it:
+    // the whole future must be provably Send when a caller boxes it as
+    // `dyn Future + Send` (the sweep's dispatch), which rustc cannot do for
+    // a stream of borrowing closures.
+    let calls: Vec<_> = messages
+        .chunks(10)
+        .map(|chunk| publish_chunk(sns, topic_arn, chunk))
+        .collect();
+    let results: Vec<Result<usize, String>> = stream::iter(calls)
         .buffer_unordered(BATCHES_IN_FLIGHT)
         .collect()
         .await;
@@ -103,4 +78,64 @@ pub async fn publish_all(
         n += r?;
     }
     Ok(n)
+}
+
+/// One PublishBatch of at most 10, its failed entries retried once.
+async fn publish_chunk(
+    sns: &aws_sdk_sns::Client,
+    topic_arn: &str,
+    chunk: &[Message],
+) -> Result<usize, String> {
+    let mut pending: Vec<usize> = (0..chunk.len()).collect();
+    for _attempt in 0..2 {
+        let entries: Vec<PublishBatchRequestEntry> = pending
+            .iter()
+            .map(|&i| {
+                let mut e = PublishBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message(&chunk[i].body);
+                for (k, v) in &chunk[i].attributes {
+                    e = e.message_attributes(*k, attr(v));
+                }
+                e.build().expect("id and message are set")
+            })
+            .collect();
+        let out = sns
+            .publish_batch()
+            .topic_arn(topic_arn)
+            .set_publish_batch_request_entries(Some(entries))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        pending = out
+            .failed()
+            .iter()
+            .filter_map(|f| f.id().parse().ok())
+            .collect();
+        if pending.is_empty() {
+            return Ok(chunk.len());
+        }
+    }
+    Err(format!("{} message(s) not accepted by SNS", pending.len()))
+}
+
+/// Publish part jobs on the parts topic (attributes tenant, billing_period):
+/// the planner's and the sweep's transport of a plan.
+pub async fn publish_jobs(
+    sns: &aws_sdk_sns::Client,
+    topic_arn: &str,
+    jobs: &[curlew::pipeline::PartJob],
+    period: &str,
+) -> Result<usize, String> {
+    let messages: Vec<Message> = jobs
+        .iter()
+        .map(|j| Message {
+            body: serde_json::to_string(j).expect("job serialises"),
+            attributes: vec![
+                ("tenant", j.tenant.clone()),
+                ("billing_period", period.to_owned()),
+            ],
+        })
+        .collect();
+    publish_all(sns, topic_arn, &messages).await
 }
