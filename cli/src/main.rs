@@ -3,6 +3,7 @@
 mod bench;
 mod check;
 mod commands;
+mod connections;
 mod onboard;
 mod render;
 
@@ -47,6 +48,10 @@ enum Command {
     /// Connect a customer's payer account: External ID, policies, CloudFormation template.
     #[command(subcommand)]
     Onboard(onboard::OnboardCommand),
+    /// The connections the registry knows: mode, status, cause, last check and delivery, linked accounts.
+    Connections(connections::ConnectionsArgs),
+    /// Sweep every connection once (the sweep Lambda's code): re-verify, linked accounts, missed deliveries.
+    Sweep(connections::SweepArgs),
     /// Benchmark parsing: 2M-row legacy CUR CSV.gz and Parquet; prints rows/s, MB/s, peak RSS.
     Bench(bench::BenchArgs),
 }
@@ -84,6 +89,8 @@ fn run() -> anyhow::Result<()> {
             Command::Sql(a) => commands::sql(a).await,
             Command::Migrate(a) => commands::migrate(a).await,
             Command::Check(a) => check::run(a).await,
+            Command::Connections(a) => connections::list(a).await,
+            Command::Sweep(a) => connections::sweep(a).await,
             Command::Onboard(c) => onboard::run(c).await,
         }
     })?;

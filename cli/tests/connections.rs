@@ -1,0 +1,141 @@
+//! `curlew sweep` and `curlew connections` end to end against moto_server:
+//! the same sweep as the Lambda (a delivery no event announced is ingested,
+//! a lost bucket breaks on the second sweep), then the registry as JSON and
+//! as a table.
+
+use chrono::Datelike;
+use curlew::onboard::{OnboardingHints, Onboardings};
+use curlew::registry::{AccessMode, Connection, ConnectionStatus, Registry};
+use curlew::sample::{write_sample, SampleFormat, SampleSpec, Versioning};
+use curlew::store::Store;
+use curlew_testkit::moto;
+use serde_json::Value;
+use std::process::{Command, Output};
+
+fn curlew(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_curlew"))
+        .args(args)
+        .env("AWS_ENDPOINT_URL", &moto::moto().endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("curlew runs")
+}
+
+#[test]
+fn sweep_then_connections_show_the_same_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    let store_arg = store_dir.display().to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let s3 = moto::s3_client();
+        let billing = moto::new_bucket(&s3, "clisweep").await;
+        let local = tempfile::tempdir().unwrap();
+        let mut spec = SampleSpec::new(SampleFormat::Cur1Csv, 300);
+        spec.versioning = Versioning::New;
+        spec.payer = Some("910987654321".into());
+        let now = chrono::Utc::now();
+        spec.period = format!("{}-{:02}", now.year(), now.month());
+        let out = write_sample(&spec, local.path()).unwrap();
+        curlew_testkit::upload::upload_keys(
+            &s3,
+            &billing,
+            local.path(),
+            out.data_keys.iter().chain(&out.manifest_keys),
+        )
+        .await;
+        let store = Store::local(&store_arg);
+        Onboardings::new(store.clone(), "")
+            .begin("acme", OnboardingHints::default())
+            .await
+            .unwrap();
+        let registry = Registry::new(store, "");
+        for (payer, bucket) in [
+            ("910987654321", billing.clone()),
+            ("910987654322", format!("{billing}-gone")),
+        ] {
+            let mut c =
+                Connection::new("acme", payer, AccessMode::CrossAccountRole, &bucket, "cur");
+            c.role_arn = Some(format!("arn:aws:iam::{payer}:role/curlew-read-acme"));
+            c.status = ConnectionStatus::Connected;
+            c.since = Some("2024-01".into());
+            registry.create(&c).await.unwrap();
+        }
+    });
+
+    let first = curlew(&["sweep", "--store", &store_arg]);
+    assert!(first.status.success(), "{first:?}");
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    // The missed delivery was committed here and announced (one JSON line).
+    assert_eq!(
+        stdout.matches("\"event\":\"revision-committed\"").count(),
+        1,
+        "{stdout}"
+    );
+    let second = curlew(&["sweep", "--store", &store_arg, "--tenant", "acme"]);
+    assert!(second.status.success(), "{second:?}");
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(!stdout.contains("revision-committed"), "{stdout}");
+    assert_eq!(
+        stdout.matches("\"event\":\"connection-changed\"").count(),
+        1,
+        "{stdout}"
+    );
+
+    let json = curlew(&["connections", "--store", &store_arg, "--format", "json"]);
+    assert!(json.status.success(), "{json:?}");
+    let v: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let ok = rows
+        .iter()
+        .find(|r| r["payer_account"] == "910987654321")
+        .unwrap();
+    assert_eq!(
+        (
+            ok["tenant"].as_str(),
+            ok["mode"].as_str(),
+            ok["status"].as_str(),
+            ok["since"].as_str()
+        ),
+        (
+            Some("acme"),
+            Some("role"),
+            Some("connected"),
+            Some("2024-01")
+        )
+    );
+    assert!(ok["cause"].is_null());
+    assert!(ok["last_checked_at"].is_string() && ok["last_delivery_at"].is_string());
+    assert!(ok["linked_accounts"].is_array());
+    let gone = rows
+        .iter()
+        .find(|r| r["payer_account"] == "910987654322")
+        .unwrap();
+    assert_eq!(
+        (gone["status"].as_str(), gone["cause"].as_str()),
+        (Some("broken"), Some("bucket-gone"))
+    );
+    assert!(gone["remedy"].as_str().unwrap().contains("bucket"));
+    assert!(gone["status_since"].is_string());
+
+    let table = curlew(&["connections", "--store", &store_arg, "--tenant", "acme"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("broken") && text.contains("bucket-gone") && text.contains("connected"),
+        "{text}"
+    );
+    let other = curlew(&[
+        "connections",
+        "--store",
+        &store_arg,
+        "--tenant",
+        "globex",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&other.stdout).trim(), "[]");
+}
