@@ -99,7 +99,7 @@ pub struct SampleArgs {
     pub bare: bool,
 }
 
-fn check_period(p: &str, flag: &str) -> Result<()> {
+pub(crate) fn check_period(p: &str, flag: &str) -> Result<()> {
     let ok = p.len() == 7
         && p.as_bytes()[4] == b'-'
         && p[..4].parse::<u32>().is_ok()

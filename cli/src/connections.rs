@@ -192,3 +192,65 @@ pub async fn sweep(a: SweepArgs) -> Result<i32> {
     }
     Ok(0)
 }
+
+#[derive(Args)]
+pub struct AccountsArgs {
+    /// curlew's store (directory or s3://bucket/prefix).
+    #[arg(long = "store", visible_alias = "out", default_value = "curlew-out")]
+    pub store: String,
+    #[arg(long)]
+    pub tenant: String,
+    /// One billing period (YYYY-MM); every committed one by default.
+    #[arg(long)]
+    pub period: Option<String>,
+    /// Days without a row before a connected account counts as not billed.
+    #[arg(long, default_value_t = curlew::sweep::reconcile::DEFAULT_QUIET_DAYS)]
+    pub quiet_days: i64,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+/// `curlew accounts`: the reconciliation of billed and connected accounts.
+pub async fn accounts(a: AccountsArgs) -> Result<i32> {
+    if let Some(p) = &a.period {
+        crate::commands::check_period(p, "--period")?;
+    }
+    let (store, prefix) = Store::open(&a.store).await;
+    let all = curlew::sweep::reconcile::reconcile_tenant(
+        &Ledger::new(store.clone(), &prefix),
+        &Registry::new(store, &prefix),
+        &a.tenant,
+        a.period.as_deref(),
+        a.quiet_days,
+    )
+    .await?;
+    match a.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&all)?),
+        Format::Table => {
+            for r in &all {
+                println!(
+                    "{} {} {} ({})",
+                    r.tenant, r.payer_account, r.billing_period, r.report
+                );
+                for s in &r.billed_not_connected {
+                    println!(
+                        "  billed, not connected: {} ({} billed)",
+                        s.account, s.spend.billed_cost
+                    );
+                }
+                for s in &r.billed_not_active {
+                    println!(
+                        "  billed, not active:    {} {} ({} billed; expected for RI/SP fees of a closed account)",
+                        s.account,
+                        s.state.as_deref().unwrap_or("?"),
+                        s.spend.billed_cost
+                    );
+                }
+                for acct in &r.connected_not_billed {
+                    println!("  connected, not billed for {} days: {acct}", a.quiet_days);
+                }
+            }
+        }
+    }
+    Ok(0)
+}

@@ -52,6 +52,8 @@ enum Command {
     Connections(connections::ConnectionsArgs),
     /// Sweep every connection once (the sweep Lambda's code): re-verify, linked accounts, missed deliveries.
     Sweep(connections::SweepArgs),
+    /// Reconcile billed and connected accounts: billed not connected, not active, connected not billed.
+    Accounts(connections::AccountsArgs),
     /// Benchmark parsing: 2M-row legacy CUR CSV.gz and Parquet; prints rows/s, MB/s, peak RSS.
     Bench(bench::BenchArgs),
 }
@@ -91,6 +93,7 @@ fn run() -> anyhow::Result<()> {
             Command::Check(a) => check::run(a).await,
             Command::Connections(a) => connections::list(a).await,
             Command::Sweep(a) => connections::sweep(a).await,
+            Command::Accounts(a) => connections::accounts(a).await,
             Command::Onboard(c) => onboard::run(c).await,
         }
     })?;

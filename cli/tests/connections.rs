@@ -138,4 +138,24 @@ fn sweep_then_connections_show_the_same_state() {
         "json",
     ]);
     assert_eq!(String::from_utf8_lossy(&other.stdout).trim(), "[]");
+
+    let accounts = curlew(&[
+        "accounts", "--store", &store_arg, "--tenant", "acme", "--format", "json",
+    ]);
+    assert!(accounts.status.success(), "{accounts:?}");
+    let v: Value = serde_json::from_slice(&accounts.stdout).unwrap();
+    let r = v.as_array().unwrap();
+    assert_eq!(r.len(), 1, "{v}");
+    assert_eq!(r[0]["payer_account"], "910987654321");
+    for k in [
+        "billed_not_connected",
+        "connected_not_billed",
+        "billed_not_active",
+    ] {
+        assert!(r[0][k].is_array(), "{k}: {v}");
+    }
+    let bad = curlew(&[
+        "accounts", "--store", &store_arg, "--tenant", "acme", "--period", "2024-13",
+    ]);
+    assert!(!bad.status.success());
 }

@@ -73,6 +73,10 @@ async fn connect(w: &World, tenant: &str, payer: &str, bucket: &str) -> Registry
 
 /// A legacy CUR delivery of the open period, uploaded, announced to nobody.
 async fn deliver(w: &World, payer: &str) -> String {
+    deliver_expected(w, payer).await.0
+}
+
+async fn deliver_expected(w: &World, payer: &str) -> (String, curlew::sample::Expected) {
     let local = tempfile::tempdir().unwrap();
     let mut spec = SampleSpec::new(SampleFormat::Cur1Csv, 500);
     spec.versioning = Versioning::New;
@@ -87,7 +91,7 @@ async fn deliver(w: &World, payer: &str) -> String {
         out.data_keys.iter().chain(&out.manifest_keys),
     )
     .await;
-    out.report
+    (out.report, out.expected)
 }
 
 async fn sweep(w: &World, notify: &Recorded, tenant: &str, payer: &str) -> SweepOutcome {
@@ -263,4 +267,84 @@ async fn a_lost_bucket_breaks_after_two_sweeps_and_recovers_with_one_notice_each
     assert_eq!(changed.len(), 1, "{published:?}");
     let (c, _) = registry.get("acme", payer).await.unwrap();
     assert_eq!((c.consecutive_failures, c.cause), (0, None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_lists_unconnected_suspended_and_silent_accounts() {
+    use curlew::sweep::orgs::{LinkedAccount, Organization};
+    use curlew::sweep::reconcile::{reconcile_tenant, DEFAULT_QUIET_DAYS};
+    let w = world("reconcile").await;
+    let payer = "470987654321";
+    let registry = connect(&w, "acme", payer, &w.billing).await;
+    let (_, expected) = deliver_expected(&w, payer).await;
+    let notices = Recorded::default();
+    assert_eq!(sweep(&w, &notices, "acme", payer).await.planned.len(), 1);
+
+    // Organizations knows the payer, one billed account (now suspended) and
+    // one that bills nothing; the other billed accounts are not connected.
+    let billed: Vec<String> = expected.billed_per_account.keys().cloned().collect();
+    assert!(billed.len() >= 3, "{billed:?}");
+    let suspended = billed.iter().find(|a| *a != payer).unwrap().clone();
+    let silent = "470900000001".to_owned();
+    let acct = |id: &str, state: &str| LinkedAccount {
+        id: id.into(),
+        name: None,
+        state: state.into(),
+        joined_timestamp: None,
+        joined_method: Some("INVITED".into()),
+        missing_sweeps: 0,
+    };
+    registry
+        .update("acme", payer, |c| {
+            c.organization = Some(Organization {
+                refreshed_at: Utc::now(),
+                standalone: false,
+                accounts: vec![
+                    acct(payer, "ACTIVE"),
+                    acct(&suspended, "SUSPENDED"),
+                    acct(&silent, "ACTIVE"),
+                ],
+            });
+            c.linked_accounts = vec![payer.into(), suspended.clone(), silent.clone()];
+        })
+        .await
+        .unwrap();
+    let ledger = Ledger::new(w.own.clone(), "curlew");
+    let r = reconcile_tenant(&ledger, &registry, "acme", None, DEFAULT_QUIET_DAYS)
+        .await
+        .unwrap();
+    assert_eq!(r.len(), 1);
+    let r = &r[0];
+    let unconnected: Vec<&str> = r
+        .billed_not_connected
+        .iter()
+        .map(|a| a.account.as_str())
+        .collect();
+    let want: Vec<&str> = billed
+        .iter()
+        .filter(|a| *a != payer && **a != suspended)
+        .map(String::as_str)
+        .collect();
+    assert_eq!(unconnected, want);
+    for a in &r.billed_not_connected {
+        assert_eq!(
+            a.spend.billed_cost, expected.billed_per_account[&a.account],
+            "{}",
+            a.account
+        );
+    }
+    assert_eq!(r.billed_not_active.len(), 1);
+    assert_eq!(
+        (
+            r.billed_not_active[0].account.as_str(),
+            r.billed_not_active[0].state.as_deref()
+        ),
+        (suspended.as_str(), Some("SUSPENDED"))
+    );
+    assert_eq!(
+        r.billed_not_active[0].spend.billed_cost,
+        expected.billed_per_account[&suspended]
+    );
+    assert!(r.connected_not_billed.contains(&silent), "{r:?}");
+    assert!(!r.connected_not_billed.contains(&suspended));
 }

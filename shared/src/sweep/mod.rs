@@ -5,6 +5,7 @@
 pub mod diagnose;
 pub mod orgs;
 pub mod recheck;
+pub mod reconcile;
 mod run;
 pub mod state;
 
