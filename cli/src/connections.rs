@@ -166,6 +166,8 @@ pub async fn sweep(a: SweepArgs) -> Result<i32> {
         notify: &Printed,
         stale_after: chrono::Duration::hours(a.stale_hours),
         max_files: DEFAULT_MAX_FILES,
+        // Run by hand: always sweep.
+        min_interval: chrono::Duration::zero(),
     };
     let keys = registry.keys(a.tenant.as_deref()).await?;
     let mut failed = 0;

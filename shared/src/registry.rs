@@ -2,6 +2,7 @@
 //! changed only by conditional writes, so concurrent writers never lose each
 //! other's update (a conflict re-reads and re-applies the change).
 
+use crate::pipeline::Notice;
 use crate::store::key_prefix;
 use crate::store::{Store, StoreError};
 use crate::sweep::orgs::Organization;
@@ -93,6 +94,10 @@ pub struct Connection {
     /// are `linked_accounts`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization: Option<Organization>,
+    /// Notices the sweep decided on, kept until published (written with the
+    /// change itself, so a failed publish is retried, never lost).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_notices: Vec<Notice>,
     /// The newest manifest the sweep saw under the prefix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_delivery_at: Option<DateTime<Utc>>,
@@ -141,6 +146,7 @@ impl Connection {
             consecutive_failures: 0,
             last_delivery_at: None,
             organization: None,
+            pending_notices: Vec::new(),
             created_at: now,
             updated_at: now,
             version: 1,

@@ -110,6 +110,7 @@ async fn sweep(w: &World, notify: &Recorded, tenant: &str, payer: &str) -> Sweep
         notify,
         stale_after: chrono::Duration::hours(DEFAULT_STALE_HOURS),
         max_files: curlew::pipeline::DEFAULT_MAX_FILES,
+        min_interval: chrono::Duration::zero(),
     };
     sweep_connection(&ctx, tenant, payer, Utc::now())
         .await
@@ -347,4 +348,118 @@ async fn reconciliation_lists_unconnected_suspended_and_silent_accounts() {
     );
     assert!(r.connected_not_billed.contains(&silent), "{r:?}");
     assert!(!r.connected_not_billed.contains(&suspended));
+}
+
+/// Fails every publish until told otherwise.
+struct Flaky {
+    fail: std::sync::atomic::AtomicBool,
+    sent: Recorded,
+}
+
+impl Notify for Flaky {
+    fn publish<'a>(&'a self, notice: &'a Notice) -> NotifyFuture<'a> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Box::pin(async { Err("SNS unavailable".to_owned()) });
+        }
+        self.sent.publish(notice)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_that_could_not_be_published_is_published_by_the_next_sweep_once() {
+    let w = world("pending").await;
+    let payer = "490987654321";
+    let gone = format!("{}-gone", w.billing);
+    let registry = connect(&w, "acme", payer, &gone).await;
+    let notices = Recorded::default();
+    sweep(&w, &notices, "acme", payer).await;
+    let flaky = Flaky {
+        fail: true.into(),
+        sent: Recorded::default(),
+    };
+    // The second failure breaks the connection; SNS refuses the notice.
+    let ledger = Ledger::new(w.own.clone(), "curlew");
+    let dispatch = LocalDispatch {
+        ledger: ledger.clone(),
+        notify: &flaky,
+    };
+    let ctx = SweepCtx {
+        clients: &w.clients,
+        own: w.own.clone(),
+        own_prefix: "curlew".into(),
+        ledger,
+        registry: registry.clone(),
+        dispatch: &dispatch,
+        notify: &flaky,
+        stale_after: chrono::Duration::hours(DEFAULT_STALE_HOURS),
+        max_files: curlew::pipeline::DEFAULT_MAX_FILES,
+        min_interval: chrono::Duration::zero(),
+    };
+    let err = sweep_connection(&ctx, "acme", payer, Utc::now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), curlew::failure::Class::Transient);
+    let (c, _) = registry.get("acme", payer).await.unwrap();
+    assert_eq!(
+        (c.status, c.pending_notices.len()),
+        (ConnectionStatus::Broken, 1)
+    );
+    // SNS is back: the next sweep publishes it, once, and nothing else.
+    flaky.fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    let o = sweep_connection(&ctx, "acme", payer, Utc::now())
+        .await
+        .unwrap();
+    assert!(!o.changed);
+    let sent = flaky.sent.take();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].event(), "connection-changed");
+    let (c, _) = registry.get("acme", payer).await.unwrap();
+    assert!(c.pending_notices.is_empty());
+    sweep_connection(&ctx, "acme", payer, Utc::now())
+        .await
+        .unwrap();
+    assert!(flaky.sent.take().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_job_moments_later_counts_no_second_failure() {
+    let w = world("redeliver").await;
+    let payer = "495987654321";
+    let gone = format!("{}-gone", w.billing);
+    let registry = connect(&w, "acme", payer, &gone).await;
+    let notices = Recorded::default();
+    let ledger = Ledger::new(w.own.clone(), "curlew");
+    let dispatch = LocalDispatch {
+        ledger: ledger.clone(),
+        notify: &notices,
+    };
+    let ctx = SweepCtx {
+        clients: &w.clients,
+        own: w.own.clone(),
+        own_prefix: "curlew".into(),
+        ledger,
+        registry: registry.clone(),
+        dispatch: &dispatch,
+        notify: &notices,
+        stale_after: chrono::Duration::hours(DEFAULT_STALE_HOURS),
+        max_files: curlew::pipeline::DEFAULT_MAX_FILES,
+        min_interval: chrono::Duration::minutes(10),
+    };
+    let now = Utc::now();
+    sweep_connection(&ctx, "acme", payer, now).await.unwrap();
+    let again = sweep_connection(&ctx, "acme", payer, now + chrono::Duration::minutes(1))
+        .await
+        .unwrap();
+    assert!(again.skipped);
+    let (c, _) = registry.get("acme", payer).await.unwrap();
+    assert_eq!(
+        (c.consecutive_failures, c.status),
+        (1, ConnectionStatus::Connected)
+    );
+    // The next scheduled sweep counts.
+    let next = sweep_connection(&ctx, "acme", payer, now + chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(next.status, ConnectionStatus::Broken);
+    assert_eq!(notices.take().len(), 1);
 }

@@ -165,6 +165,7 @@ async fn a_thousand_connections() {
         notify: &Silent,
         stale_after: chrono::Duration::hours(48),
         max_files: 10,
+        min_interval: chrono::Duration::zero(),
     };
     let ctx = &ctx;
     let started = Instant::now();

@@ -27,6 +27,9 @@ pub struct Config {
     pub stale_hours: usize,
     /// Connections of one SQS batch swept at once.
     pub concurrency: usize,
+    /// A connection checked less than this many minutes ago is not swept
+    /// again (a redelivered job counts no failure twice).
+    pub min_interval_minutes: usize,
 }
 
 impl Config {
@@ -40,6 +43,7 @@ impl Config {
             max_files: number("CURLEW_MAX_FILES", DEFAULT_MAX_FILES)?,
             stale_hours: number("CURLEW_STALE_HOURS", DEFAULT_STALE_HOURS as usize)?,
             concurrency: number("CURLEW_SWEEP_CONCURRENCY", 5)?.max(1),
+            min_interval_minutes: number("CURLEW_SWEEP_MIN_INTERVAL_MINUTES", 10)?,
         })
     }
 }

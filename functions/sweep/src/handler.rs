@@ -100,6 +100,7 @@ async fn sweep_records(deps: &Deps, records: &[Value]) -> Value {
         notify: &notify,
         stale_after: chrono::Duration::hours(deps.config.stale_hours as i64),
         max_files: deps.config.max_files,
+        min_interval: chrono::Duration::minutes(deps.config.min_interval_minutes as i64),
     };
     let ctx = &ctx;
     let results: Vec<(Option<String>, bool)> = stream::iter(records)

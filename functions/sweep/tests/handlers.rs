@@ -40,6 +40,8 @@ async fn world(tag: &str) -> World {
             max_files: curlew::pipeline::DEFAULT_MAX_FILES,
             stale_hours: 48,
             concurrency: 4,
+            // The test runs three scheduled sweeps within seconds.
+            min_interval_minutes: 0,
         },
         s3,
         sns,

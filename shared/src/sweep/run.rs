@@ -85,6 +85,9 @@ pub struct SweepCtx<'a> {
     pub notify: &'a dyn Notify,
     pub stale_after: chrono::Duration,
     pub max_files: usize,
+    /// A connection checked less than this ago is not swept again (a
+    /// redelivered job must not count one failure twice). Zero: always.
+    pub min_interval: chrono::Duration,
 }
 
 /// What one sweep of a connection did.
@@ -173,6 +176,16 @@ pub async fn sweep_connection(
     if out.skipped {
         return Ok(out);
     }
+    // What an earlier sweep decided but could not publish goes first.
+    publish_pending(ctx, &conn.pending_notices, tenant, payer).await?;
+    if conn
+        .last_checked_at
+        .is_some_and(|t| now - t < ctx.min_interval)
+    {
+        tracing::info!(tenant, payer, "checked moments ago; not swept again");
+        out.skipped = true;
+        return Ok(out);
+    }
     let mut findings = Vec::new();
     let creds = match source_credentials(ctx.clients, &conn, &ctx.own, &ctx.own_prefix).await {
         Ok(c) => Some(c),
@@ -217,7 +230,7 @@ pub async fn sweep_connection(
         out.planned = plan_missed(ctx, &conn, r).await?;
     }
 
-    let mut notice = None;
+    let mut changed = false;
     let mut account_changes = Vec::new();
     let stored = ctx
         .registry
@@ -228,33 +241,53 @@ pub async fn sweep_connection(
             if newest.is_some() {
                 c.last_delivery_at = newest;
             }
-            notice = observe(c, &observation(&findings), now);
+            let notice = observe(c, &observation(&findings), now);
+            changed = notice.is_some();
+            c.pending_notices
+                .extend(notice.map(Notice::ConnectionChanged));
+            if !account_changes.is_empty() {
+                c.pending_notices
+                    .push(Notice::AccountsChanged(AccountsChanged {
+                        tenant: c.tenant.clone(),
+                        payer_account: c.payer_account.clone(),
+                        changes: account_changes.clone(),
+                        at: now,
+                    }));
+            }
         })
         .await?;
     out.observed = worst(&findings).map(|f| f.cause);
     out.status = stored.status;
     out.cause = stored.cause;
-    out.account_changes = account_changes.clone();
-    if let Some(n) = notice {
-        tracing::info!(tenant, payer, status = %n.status, cause = ?n.cause, "connection changed");
-        ctx.notify
-            .publish(&Notice::ConnectionChanged(n))
-            .await
-            .map_err(SweepError::Notify)?;
-        out.changed = true;
+    out.account_changes = account_changes;
+    out.changed = changed;
+    if changed {
+        tracing::info!(tenant, payer, status = %stored.status, cause = ?stored.cause, "connection changed");
     }
-    if !account_changes.is_empty() {
-        ctx.notify
-            .publish(&Notice::AccountsChanged(AccountsChanged {
-                tenant: tenant.to_owned(),
-                payer_account: payer.to_owned(),
-                changes: account_changes,
-                at: now,
-            }))
-            .await
-            .map_err(SweepError::Notify)?;
-    }
+    publish_pending(ctx, &stored.pending_notices, tenant, payer).await?;
     Ok(out)
+}
+
+/// Publish `pending` and drop them from the connection. A failure leaves
+/// them stored: the next sweep (or the redelivered job) publishes them.
+async fn publish_pending(
+    ctx: &SweepCtx<'_>,
+    pending: &[Notice],
+    tenant: &str,
+    payer: &str,
+) -> Result<(), SweepError> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    for n in pending {
+        ctx.notify.publish(n).await.map_err(SweepError::Notify)?;
+    }
+    ctx.registry
+        .update(tenant, payer, |c| {
+            c.pending_notices.retain(|n| !pending.contains(n))
+        })
+        .await?;
+    Ok(())
 }
 
 /// The most serious finding: what breaks before what degrades before what
