@@ -77,12 +77,20 @@ async fn deliver(w: &World, payer: &str) -> String {
 }
 
 async fn deliver_expected(w: &World, payer: &str) -> (String, curlew::sample::Expected) {
+    let now = Utc::now();
+    deliver_period(w, payer, &format!("{}-{:02}", now.year(), now.month())).await
+}
+
+async fn deliver_period(
+    w: &World,
+    payer: &str,
+    period: &str,
+) -> (String, curlew::sample::Expected) {
     let local = tempfile::tempdir().unwrap();
     let mut spec = SampleSpec::new(SampleFormat::Cur1Csv, 500);
     spec.versioning = Versioning::New;
     spec.payer = Some(payer.into());
-    let now = Utc::now();
-    spec.period = format!("{}-{:02}", now.year(), now.month());
+    spec.period = period.to_owned();
     let out = write_sample(&spec, local.path()).unwrap();
     curlew_testkit::upload::upload_keys(
         &w.s3,
@@ -462,4 +470,60 @@ async fn a_redelivered_job_moments_later_counts_no_second_failure() {
         .unwrap();
     assert_eq!(next.status, ConnectionStatus::Broken);
     assert_eq!(notices.take().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_announcement_is_planned_once_access_works_and_unparked() {
+    let w = world("parked").await;
+    let payer = "496987654321";
+    let registry = connect(&w, "acme", payer, &w.billing).await;
+    // A delivery of an old period (outside the recent listing) whose event
+    // the planner parked when the customer's account refused it.
+    let local = tempfile::tempdir().unwrap();
+    let mut spec = SampleSpec::new(SampleFormat::Cur1Csv, 300);
+    spec.versioning = Versioning::New;
+    spec.payer = Some(payer.into());
+    let out = write_sample(&spec, local.path()).unwrap();
+    curlew_testkit::upload::upload_keys(
+        &w.s3,
+        &w.billing,
+        local.path(),
+        out.data_keys.iter().chain(&out.manifest_keys),
+    )
+    .await;
+    let ledger = Ledger::new(w.own.clone(), "curlew");
+    let (conn, _) = registry.get("acme", payer).await.unwrap();
+    curlew::pipeline::park_manifest(
+        &ledger,
+        &conn,
+        &w.billing,
+        &out.manifest_keys[0],
+        "AccessDenied",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        curlew::pipeline::parked(&ledger, "acme")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let notices = Recorded::default();
+    let first = sweep(&w, &notices, "acme", payer).await;
+    assert_eq!(first.planned.len(), 1, "{first:?}");
+    // No recent manifest: export-missing is what this sweep saw, and counted once.
+    assert_eq!(first.observed, Some(HealthCause::ExportMissing));
+    assert!(curlew::pipeline::parked(&ledger, "acme")
+        .await
+        .unwrap()
+        .is_empty());
+    let current = ledger
+        .current(&SourceId::new("acme", payer, &out.report), "2024-01")
+        .await
+        .unwrap();
+    assert!(current.is_some());
+    let second = sweep(&w, &notices, "acme", payer).await;
+    assert!(second.planned.is_empty());
 }

@@ -93,7 +93,7 @@ async fn plan_for(
     )
     .await?;
     match planned {
-        Announced::Skipped { source, why } => Ok(PlanOutcome::Skipped { source, why }),
+        Announced::Skipped { source, why, .. } => Ok(PlanOutcome::Skipped { source, why }),
         Announced::Planned { plan, period, jobs } => {
             let published = publish_jobs(&deps.sns, &deps.config.parts_topic_arn, &jobs, &period)
                 .await

@@ -20,8 +20,13 @@ pub enum Announced {
         jobs: Vec<PartJob>,
     },
     /// Not ingested (another report, before the start date, not newer than
-    /// CURRENT; held ones are parked for the sweep).
-    Skipped { source: SourceId, why: String },
+    /// CURRENT; `held` ones, AWS rewriting the report, are parked for the
+    /// sweep).
+    Skipped {
+        source: SourceId,
+        why: String,
+        held: bool,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,13 +72,18 @@ pub async fn plan_manifest(
             // again, so it waits with the parked announcements for the sweep.
             tracing::info!(source = %id, %why, %key, "held back; parked for the sweep");
             park_manifest(ledger, conn, bucket, key, &why).await?;
-            return Ok(Announced::Skipped { source: id, why });
+            return Ok(Announced::Skipped {
+                source: id,
+                why,
+                held: true,
+            });
         }
         Decision::Skipped { source, skip } => {
             tracing::info!(%source, ?skip, %key, "not planned");
             return Ok(Announced::Skipped {
                 source,
                 why: format!("{skip:?}"),
+                held: false,
             });
         }
         Decision::Planned(plan) => plan,

@@ -1,6 +1,7 @@
 //! Announcements that could not be planned because the customer's account
-//! refused access: parked in the store (never dropped), the connection
-//! marked, and re-planned by the sweep once access works again.
+//! refused access (or AWS was rewriting the report): parked in the store
+//! (never dropped), the refusal recorded on the connection, and re-planned
+//! by the sweep (`sweep::run`) once access works again, then unparked.
 
 use super::PipelineError;
 use crate::ledger::Ledger;

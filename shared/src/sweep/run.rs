@@ -13,8 +13,8 @@ use crate::discover::Source;
 use crate::failure::Class;
 use crate::ledger::Ledger;
 use crate::pipeline::{
-    plan_manifest, run_job, AccountsChanged, AnnounceError, Announced, Notice, Notify, PartJob,
-    Plan,
+    parked, plan_manifest, run_job, unpark, AccountsChanged, AnnounceError, Announced, Notice,
+    Notify, PartJob, Plan,
 };
 use crate::read::ReadOptions;
 use crate::registry::{Connection, ConnectionStatus, Registry, RegistryError};
@@ -325,8 +325,8 @@ fn session_finding(e: &SessionError) -> Finding {
 }
 
 /// Locate the bucket, list the recent manifests, read the newest: the
-/// bounded re-verification. A stale report is a finding beside a reachable
-/// bucket (its manifests are still planned).
+/// bounded re-verification. A stale or missing report is a finding beside a
+/// reachable bucket (its manifests, and parked ones, are still planned).
 async fn reach(
     ctx: &SweepCtx<'_>,
     conn: &Connection,
@@ -343,7 +343,9 @@ async fn reach(
             .await
             .map_err(|e| Finding::of(Stage::Bucket, &e))?;
     let Some(newest) = manifests.last() else {
-        return Err(Finding::plain(HealthCause::ExportMissing));
+        // The bucket answers: parked announcements can still be planned.
+        let missing = Finding::plain(HealthCause::ExportMissing);
+        return Ok((Reached { s3, manifests }, Some(missing)));
     };
     recheck::read(&s3, &conn.bucket, &newest.key)
         .await
@@ -353,8 +355,20 @@ async fn reach(
     Ok((Reached { s3, manifests }, stale))
 }
 
+/// What planning one manifest came to, for the sweep.
+enum Planned {
+    /// Planned and dispatched: this revision.
+    Revision(String),
+    /// Decided (not newer, another report, ...): nothing to do.
+    Decided,
+    /// Held (AWS rewriting the report), or refused: left for later.
+    Later,
+}
+
 /// Plan every recent manifest through the pipeline (it skips what is not
-/// newer than CURRENT) and dispatch the jobs of those it plans.
+/// newer than CURRENT) and dispatch the jobs of those it plans; then the
+/// connection's parked announcements (planning refused access, or AWS was
+/// rewriting the report), unparked once decided.
 async fn plan_missed(
     ctx: &SweepCtx<'_>,
     conn: &Connection,
@@ -366,40 +380,74 @@ async fn plan_missed(
     };
     let mut planned = Vec::new();
     for m in &r.manifests {
-        let (conn, _) = ctx.registry.get(&conn.tenant, &conn.payer_account).await?;
-        let decided = plan_manifest(
-            &ctx.ledger,
-            &ctx.registry,
-            &source,
-            &conn,
-            &conn.bucket,
-            &m.key,
-            ctx.max_files,
-        )
-        .await;
-        match decided {
-            Ok(Announced::Planned { plan, period, jobs }) => {
-                tracing::info!(source = %plan.source, %period, revision = %plan.revision(), key = %m.key, "a manifest no event planned: planned by the sweep");
-                ctx.dispatch
-                    .dispatch(&source, &plan, &period, jobs)
-                    .await
-                    .map_err(|message| SweepError::Dispatch {
-                        key: m.key.clone(),
-                        message,
-                    })?;
-                planned.push(plan.revision());
-            }
-            Ok(Announced::Skipped { .. }) => {}
-            Err(e) if e.class() == Class::Transient => {
-                return Err(SweepError::Plan {
-                    key: m.key.clone(),
-                    source: e,
-                })
-            }
-            // A bad or refused manifest is the planner's to record when it is
-            // announced; the sweep does not fail the others for it.
-            Err(e) => tracing::warn!(key = %m.key, error = %e, "not planned by the sweep"),
+        if let Planned::Revision(rev) = plan_one(ctx, conn, &source, &m.key).await? {
+            planned.push(rev);
         }
     }
+    let parked = parked(&ctx.ledger, &conn.tenant)
+        .await
+        .map_err(|e| SweepError::Plan {
+            key: "_parked/".into(),
+            source: e.into(),
+        })?;
+    for p in parked
+        .iter()
+        .filter(|p| p.payer_account == conn.payer_account && p.bucket == conn.bucket)
+    {
+        match plan_one(ctx, conn, &source, &p.key).await? {
+            Planned::Later => continue,
+            Planned::Revision(rev) => planned.push(rev),
+            Planned::Decided => {}
+        }
+        unpark(&ctx.ledger, p).await.map_err(|e| SweepError::Plan {
+            key: p.key.clone(),
+            source: e.into(),
+        })?;
+    }
     Ok(planned)
+}
+
+async fn plan_one(
+    ctx: &SweepCtx<'_>,
+    conn: &Connection,
+    source: &Source,
+    key: &str,
+) -> Result<Planned, SweepError> {
+    // Re-read: the first plan may have bound the connection's report.
+    let (conn, _) = ctx.registry.get(&conn.tenant, &conn.payer_account).await?;
+    let decided = plan_manifest(
+        &ctx.ledger,
+        &ctx.registry,
+        source,
+        &conn,
+        &conn.bucket,
+        key,
+        ctx.max_files,
+    )
+    .await;
+    match decided {
+        Ok(Announced::Planned { plan, period, jobs }) => {
+            tracing::info!(source = %plan.source, %period, revision = %plan.revision(), %key, "a manifest no event planned: planned by the sweep");
+            ctx.dispatch
+                .dispatch(source, &plan, &period, jobs)
+                .await
+                .map_err(|message| SweepError::Dispatch {
+                    key: key.to_owned(),
+                    message,
+                })?;
+            Ok(Planned::Revision(plan.revision()))
+        }
+        Ok(Announced::Skipped { held: true, .. }) => Ok(Planned::Later),
+        Ok(Announced::Skipped { .. }) => Ok(Planned::Decided),
+        Err(e) if e.class() == Class::Transient => Err(SweepError::Plan {
+            key: key.to_owned(),
+            source: e,
+        }),
+        // A bad or refused manifest is the planner's to record when it is
+        // announced; the sweep does not fail the others for it.
+        Err(e) => {
+            tracing::warn!(%key, error = %e, "not planned by the sweep");
+            Ok(Planned::Later)
+        }
+    }
 }
