@@ -3,6 +3,7 @@
 mod bench;
 mod check;
 mod commands;
+mod connect;
 mod connections;
 mod onboard;
 mod render;
@@ -48,6 +49,8 @@ enum Command {
     /// Connect a customer's payer account: External ID, policies, CloudFormation template.
     #[command(subcommand)]
     Onboard(onboard::OnboardCommand),
+    /// Connect a payer account (role, bucket-policy or keys mode) once the access proof passes.
+    Connect(connect::ConnectArgs),
     /// The connections the registry knows: mode, status, cause, last check and delivery, linked accounts.
     Connections(connections::ConnectionsArgs),
     /// Sweep every connection once (the sweep Lambda's code): re-verify, linked accounts, missed deliveries.
@@ -91,6 +94,7 @@ fn run() -> anyhow::Result<()> {
             Command::Sql(a) => commands::sql(a).await,
             Command::Migrate(a) => commands::migrate(a).await,
             Command::Check(a) => check::run(a).await,
+            Command::Connect(a) => connect::run(a).await,
             Command::Connections(a) => connections::list(a).await,
             Command::Sweep(a) => connections::sweep(a).await,
             Command::Accounts(a) => connections::accounts(a).await,

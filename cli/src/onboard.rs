@@ -13,7 +13,7 @@ use curlew::onboard::{
     check_template_inputs, customer_template, role_name, OnboardingHints, Onboardings, ReadExtras,
     Started, TemplateSpec,
 };
-use curlew::registry::{AccessMode, Connection, ConnectionStatus, Registry, RegistryError};
+use curlew::registry::{AccessMode, Connection, ConnectionStatus, Registry};
 use curlew::store::Store;
 use std::path::PathBuf;
 
@@ -144,7 +144,7 @@ fn extras(organizations: bool, report_definitions: bool) -> ReadExtras {
     }
 }
 
-fn check_account(id: &str) -> Result<()> {
+pub(crate) fn check_account(id: &str) -> Result<()> {
     if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
         bail!("--payer-account {id:?} is not a 12-digit AWS account id");
     }
@@ -292,23 +292,7 @@ async fn keys(a: KeysArgs) -> Result<i32> {
     conn.report = a.report.clone();
     conn.status = ConnectionStatus::Connected;
     conn.status_detail = Some(report.summary());
-    match registry.create(&conn).await {
-        Ok(()) => {}
-        Err(RegistryError::Exists { .. }) => {
-            registry
-                .update(&a.tenant, &a.payer_account, |c| {
-                    c.access_mode = AccessMode::AccessKeys;
-                    c.role_arn = None;
-                    c.bucket = conn.bucket.clone();
-                    c.prefix = conn.prefix.clone();
-                    c.report = conn.report.clone();
-                    c.status = ConnectionStatus::Connected;
-                    c.status_detail = conn.status_detail.clone();
-                })
-                .await?;
-        }
-        Err(e) => return Err(e.into()),
-    }
+    registry.connect(&conn).await?;
     println!(
         "connected {}/{} with access keys (stored in curlew's store only)",
         a.tenant, a.payer_account

@@ -159,3 +159,103 @@ fn sweep_then_connections_show_the_same_state() {
     ]);
     assert!(!bad.status.success());
 }
+
+#[test]
+fn connect_stores_the_connection_only_when_the_proof_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_arg = dir.path().join("store").display().to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let billing = rt.block_on(async {
+        let s3 = moto::s3_client();
+        let billing = moto::new_bucket(&s3, "cliconnect").await;
+        let local = tempfile::tempdir().unwrap();
+        let out = write_sample(&SampleSpec::new(SampleFormat::Cur1Csv, 100), local.path()).unwrap();
+        curlew_testkit::upload::upload_keys(
+            &s3,
+            &billing,
+            local.path(),
+            out.data_keys.iter().chain(&out.manifest_keys),
+        )
+        .await;
+        Onboardings::new(Store::local(&store_arg), "")
+            .begin("acme", OnboardingHints::default())
+            .await
+            .unwrap();
+        billing
+    });
+    let registry = || Registry::new(Store::local(&store_arg), "");
+
+    // Role mode on moto: the role is assumable without the External ID (moto
+    // ignores the condition), so the proof fails (confused deputy): nothing stored.
+    let role = curlew(&[
+        "connect",
+        "--tenant",
+        "acme",
+        "--payer-account",
+        "123456789012",
+        "--mode",
+        "role",
+        "--role-arn",
+        "arn:aws:iam::123456789012:role/curlew-read-acme",
+        "--bucket",
+        &billing,
+        "--prefix",
+        "cur",
+        "--store",
+        &store_arg,
+    ]);
+    assert_eq!(role.status.code(), Some(1), "{role:?}");
+    assert!(String::from_utf8_lossy(&role.stderr).contains("nothing was stored"));
+    let keys = rt.block_on(registry().keys(None)).unwrap();
+    assert!(keys.is_empty(), "{keys:?}");
+
+    // Bucket-policy mode (curlew's own credentials): proven, stored connected.
+    let ok = curlew(&[
+        "connect",
+        "--tenant",
+        "acme",
+        "--payer-account",
+        "123456789012",
+        "--mode",
+        "bucket-policy",
+        "--bucket",
+        &billing,
+        "--prefix",
+        "cur",
+        "--since",
+        "2024-01",
+        "--store",
+        &store_arg,
+    ]);
+    assert!(ok.status.success(), "{ok:?}");
+    let (c, _) = rt.block_on(registry().get("acme", "123456789012")).unwrap();
+    assert_eq!(
+        (
+            c.access_mode,
+            c.status,
+            c.since.as_deref(),
+            c.bucket.as_str()
+        ),
+        (
+            AccessMode::BucketPolicy,
+            ConnectionStatus::Connected,
+            Some("2024-01"),
+            billing.as_str()
+        )
+    );
+    let bad = curlew(&[
+        "connect",
+        "--tenant",
+        "acme",
+        "--payer-account",
+        "123456789012",
+        "--mode",
+        "role",
+        "--bucket",
+        &billing,
+        "--store",
+        &store_arg,
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--role-arn"));
+}

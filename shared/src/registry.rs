@@ -252,6 +252,35 @@ impl Registry {
         }
     }
 
+    /// Create `conn`, or, if it exists, take its access (mode, role, bucket,
+    /// prefix, report, start date), status and detail, keeping what the
+    /// pipeline and the sweep learned (linked accounts, health, a bound
+    /// report when `conn` names none).
+    pub async fn connect(&self, conn: &Connection) -> Result<Connection, RegistryError> {
+        match self.create(conn).await {
+            Ok(()) => Ok(conn.clone()),
+            Err(RegistryError::Exists { .. }) => {
+                self.update(&conn.tenant, &conn.payer_account, |c| {
+                    c.access_mode = conn.access_mode;
+                    c.role_arn = conn.role_arn.clone();
+                    c.bucket = conn.bucket.clone();
+                    c.prefix = conn.prefix.clone();
+                    if conn.report.is_some() {
+                        c.report = conn.report.clone();
+                        c.report_auto = false;
+                    }
+                    if conn.since.is_some() {
+                        c.since = conn.since.clone();
+                    }
+                    c.status = conn.status;
+                    c.status_detail = conn.status_detail.clone();
+                })
+                .await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// A connection and the ETag it was read at.
     pub async fn get(
         &self,
