@@ -84,6 +84,9 @@ pub struct NewArgs {
     /// Also grant cur:DescribeReportDefinitions.
     #[arg(long)]
     pub report_definitions: bool,
+    /// Also grant bcm-data-exports:GetExport/ListExports (export status in the sweep).
+    #[arg(long)]
+    pub data_exports: bool,
     /// Also attach the delivery bucket policy (only for a bucket without a policy).
     #[arg(long)]
     pub delivery_policy: bool,
@@ -126,6 +129,8 @@ pub struct PolicyArgs {
     pub organizations: bool,
     #[arg(long)]
     pub report_definitions: bool,
+    #[arg(long)]
+    pub data_exports: bool,
 }
 
 pub async fn run(cmd: OnboardCommand) -> Result<i32> {
@@ -137,10 +142,11 @@ pub async fn run(cmd: OnboardCommand) -> Result<i32> {
     }
 }
 
-fn extras(organizations: bool, report_definitions: bool) -> ReadExtras {
+fn extras(organizations: bool, report_definitions: bool, data_exports: bool) -> ReadExtras {
     ReadExtras {
         organizations,
         report_definitions,
+        data_exports,
     }
 }
 
@@ -183,7 +189,7 @@ async fn new(a: NewArgs, template_only: bool) -> Result<i32> {
     let read = read_policy(
         a.bucket.as_deref().unwrap_or("BUCKET"),
         a.prefix.as_deref().unwrap_or("cur"),
-        extras(a.organizations, a.report_definitions),
+        extras(a.organizations, a.report_definitions, a.data_exports),
     );
     println!("Onboarding started for tenant {}", a.tenant);
     println!(
@@ -220,7 +226,7 @@ fn spec<'a>(a: &'a NewArgs, s: &'a Started) -> TemplateSpec<'a> {
         bucket: a.bucket.as_deref(),
         prefix: a.prefix.as_deref(),
         report: a.report.as_deref(),
-        extras: extras(a.organizations, a.report_definitions),
+        extras: extras(a.organizations, a.report_definitions, a.data_exports),
         delivery_policy: a.delivery_policy,
     }
 }
@@ -240,7 +246,7 @@ async fn policy(a: PolicyArgs) -> Result<i32> {
         PolicyKind::Read => read_policy(
             &need(&a.bucket, "--bucket")?,
             &a.prefix,
-            extras(a.organizations, a.report_definitions),
+            extras(a.organizations, a.report_definitions, a.data_exports),
         ),
         PolicyKind::Delivery => {
             let payer = need(&a.payer_account, "--payer-account")?;

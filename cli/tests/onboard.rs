@@ -50,7 +50,7 @@ fn onboard_new_writes_a_template_cfn_lint_accepts_in_every_variant() {
     let dir = tempfile::tempdir().unwrap();
     let variants: [&[&str]; 4] = [
         &[],
-        &["--organizations", "--report-definitions"],
+        &["--organizations", "--report-definitions", "--data-exports"],
         &["--delivery-policy", "--payer-account", "111122223333"],
         &[
             "--bucket",
@@ -71,7 +71,14 @@ fn onboard_new_writes_a_template_cfn_lint_accepts_in_every_variant() {
             .arg(&file)
             .args(*extra));
         cfn_lint(&file);
-        let t: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        // The Data Exports grant is there only when asked for.
+        assert_eq!(
+            text.contains("bcm-data-exports:GetExport"),
+            extra.contains(&"--data-exports"),
+            "{extra:?}"
+        );
+        let t: Value = serde_json::from_str(&text).unwrap();
         let id = t["Resources"]["CurlewReadRole"]["Properties"]["AssumeRolePolicyDocument"]
             ["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"]
             .as_str()

@@ -36,6 +36,9 @@ pub struct ReadExtras {
     pub organizations: bool,
     /// cur:DescribeReportDefinitions: name the report's settings in the access check.
     pub report_definitions: bool,
+    /// bcm-data-exports:GetExport / ListExports: the sweep reads an export's
+    /// status (UNHEALTHY and why) and tells a deleted export from a late one.
+    pub data_exports: bool,
 }
 
 /// The role's trust policy: only `principal_arn` may assume it, and only
@@ -92,6 +95,16 @@ pub fn read_policy(bucket: &str, prefix: &str, extras: ReadExtras) -> Value {
             "Sid": "ReadReportDefinitions",
             "Effect": "Allow",
             "Action": "cur:DescribeReportDefinitions",
+            "Resource": "*",
+        }));
+    }
+    if extras.data_exports {
+        // Read-only; neither action supports a narrower resource than the
+        // export ARN, unknown before the export exists (ListExports: none).
+        statements.push(json!({
+            "Sid": "ReadDataExports",
+            "Effect": "Allow",
+            "Action": ["bcm-data-exports:GetExport", "bcm-data-exports:ListExports"],
             "Resource": "*",
         }));
     }
@@ -205,11 +218,14 @@ mod tests {
             ReadExtras {
                 organizations: true,
                 report_definitions: true,
+                data_exports: true,
             },
         );
         assert_eq!(
             allowed_actions(&full),
             [
+                "bcm-data-exports:GetExport",
+                "bcm-data-exports:ListExports",
                 "cur:DescribeReportDefinitions",
                 "organizations:Describe*",
                 "organizations:List*",
