@@ -41,6 +41,10 @@ pub struct SweepArgs {
     /// Newest manifest older than this many hours: report-stale.
     #[arg(long, default_value_t = DEFAULT_STALE_HOURS)]
     pub stale_hours: i64,
+    /// Also read each export's status from Data Exports (the read policy's
+    /// --data-exports option): UNHEALTHY is export-unhealthy.
+    #[arg(long)]
+    pub data_exports: bool,
 }
 
 fn mode(m: AccessMode) -> &'static str {
@@ -151,7 +155,10 @@ pub async fn sweep(a: SweepArgs) -> Result<i32> {
     let (store, prefix) = Store::open(&a.store).await;
     let registry = Registry::new(store.clone(), &prefix);
     let ledger = Ledger::new(store.clone(), &prefix);
-    let clients = AccessClients::from_env().await;
+    let mut clients = AccessClients::from_env().await;
+    if a.data_exports {
+        clients = clients.with_exports_from_env().await;
+    }
     let dispatch = LocalDispatch {
         ledger: ledger.clone(),
         notify: &Printed,

@@ -18,6 +18,7 @@ pub const CAPPED_CRATES: &[&str] = &[
     "aws_sdk_sns",
     "aws_sdk_sqs",
     "aws_sdk_organizations",
+    "aws_sdk_bcmdataexports",
     "hyper",
     "hyper_util",
     "rustls",

@@ -527,3 +527,46 @@ async fn a_parked_announcement_is_planned_once_access_works_and_unparked() {
     let second = sweep(&w, &notices, "acme", payer).await;
     assert!(second.planned.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_data_exports_reports_unhealthy_degrades_the_connection() {
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    let mut w = world("unhealthy").await;
+    let payer = "497987654321";
+    let registry = connect(&w, "acme", payer, &w.billing).await;
+    let report = deliver(&w, payer).await;
+    // moto has no Data Exports: its answer is mocked (the rest is moto).
+    let body = format!(
+        r#"{{"Exports":[{{"ExportArn":"arn:aws:bcm-data-exports:us-east-1:{payer}:export/{report}-1","ExportName":"{report}","ExportStatus":{{"StatusCode":"UNHEALTHY","StatusReason":"INSUFFICIENT_PERMISSION"}}}}]}}"#
+    );
+    let rule = mock!(aws_sdk_bcmdataexports::Client::list_exports).then_http_response(move || {
+        let mut r = aws_sdk_s3::config::http::HttpResponse::new(
+            200.try_into().unwrap(),
+            aws_smithy_types::body::SdkBody::from(body.clone()),
+        );
+        r.headers_mut()
+            .insert("content-type", "application/x-amz-json-1.1");
+        r
+    });
+    w.clients = w.clients.clone().with_exports(mock_client!(
+        aws_sdk_bcmdataexports,
+        RuleMode::MatchAny,
+        &[rule]
+    ));
+    let notices = Recorded::default();
+    // The first sweep binds the report (and ingests the delivery).
+    let first = sweep(&w, &notices, "acme", payer).await;
+    assert_eq!(first.planned.len(), 1);
+    let second = sweep(&w, &notices, "acme", payer).await;
+    assert_eq!(second.observed, Some(HealthCause::ExportUnhealthy));
+    let third = sweep(&w, &notices, "acme", payer).await;
+    assert_eq!(
+        (third.status, third.cause),
+        (
+            ConnectionStatus::Degraded,
+            Some(HealthCause::ExportUnhealthy)
+        )
+    );
+    let (c, _) = registry.get("acme", payer).await.unwrap();
+    assert!(c.remedy.unwrap().contains("INSUFFICIENT_PERMISSION"));
+}

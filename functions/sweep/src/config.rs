@@ -57,6 +57,8 @@ pub struct Deps {
     pub sts: aws_sdk_sts::Client,
     /// Organizations (the customer's client is derived from it per connection).
     pub org: aws_sdk_organizations::Client,
+    /// Data Exports (likewise, for an export's status).
+    pub exports: aws_sdk_bcmdataexports::Client,
 }
 
 impl Deps {
@@ -69,6 +71,7 @@ impl Deps {
             sns: aws_sdk_sns::Client::new(&conf),
             sts: aws_sdk_sts::Client::new(&conf),
             org: aws_sdk_organizations::Client::new(&conf),
+            exports: aws_sdk_bcmdataexports::Client::new(&conf),
         }
     }
 
@@ -88,7 +91,9 @@ impl Deps {
     }
 
     pub fn clients(&self) -> AccessClients {
-        AccessClients::new(self.sts.clone(), self.s3.clone()).with_org(self.org.clone())
+        AccessClients::new(self.sts.clone(), self.s3.clone())
+            .with_org(self.org.clone())
+            .with_exports(self.exports.clone())
     }
 
     /// Notices go to the results topic.

@@ -47,6 +47,7 @@ async fn world(tag: &str) -> World {
         sns,
         sts: aws_sdk_sts::Client::new(&conf),
         org: aws_sdk_organizations::Client::new(&conf),
+        exports: aws_sdk_bcmdataexports::Client::new(&conf),
     };
     World {
         deps,

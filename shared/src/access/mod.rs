@@ -78,11 +78,30 @@ pub struct AccessClients {
     pub s3: aws_sdk_s3::Client,
     /// AWS Organizations, for the sweep's linked accounts (`None`: not read).
     pub org: Option<aws_sdk_organizations::Client>,
+    /// Data Exports, for the sweep's export status (`None`: not read).
+    pub exports: Option<aws_sdk_bcmdataexports::Client>,
 }
 
 impl AccessClients {
     pub fn new(sts: aws_sdk_sts::Client, s3: aws_sdk_s3::Client) -> Self {
-        AccessClients { sts, s3, org: None }
+        AccessClients {
+            sts,
+            s3,
+            org: None,
+            exports: None,
+        }
+    }
+
+    /// With a Data Exports client (the sweep derives the customer's from it).
+    pub fn with_exports(mut self, exports: aws_sdk_bcmdataexports::Client) -> Self {
+        self.exports = Some(exports);
+        self
+    }
+
+    /// With a Data Exports client from the standard AWS settings.
+    pub async fn with_exports_from_env(self) -> Self {
+        let conf = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        self.with_exports(aws_sdk_bcmdataexports::Client::new(&conf))
     }
 
     /// With an Organizations client (the sweep derives the customer's from it).
@@ -109,6 +128,8 @@ impl AccessClients {
             sts: aws_sdk_sts::Client::from_conf(sts.build()),
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
             org: Some(aws_sdk_organizations::Client::new(&conf)),
+            // Opt-in (`with_exports_from_env`): the optional check.
+            exports: None,
         }
     }
 

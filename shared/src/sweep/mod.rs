@@ -3,6 +3,7 @@
 //! health, notifying on change only.
 
 pub mod diagnose;
+pub mod exports;
 pub mod orgs;
 pub mod recheck;
 pub mod reconcile;

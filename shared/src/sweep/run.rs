@@ -223,6 +223,23 @@ pub async fn sweep_connection(
             Err(e) => findings.push(Finding::of(Stage::Organizations, &e)),
         }
     }
+    // Data Exports' status of the named export (optional permission).
+    if let (Some(Some(c)), Some(base), Some(name), Some(_)) =
+        (&creds, &ctx.clients.exports, &conn.report, &reached)
+    {
+        match super::exports::unhealthy(&super::exports::exports_client(base, c), name).await {
+            Ok(Some(reason)) => findings.push(Finding {
+                cause: HealthCause::ExportUnhealthy,
+                remedy: format!(
+                    "{} (Data Exports says {reason})",
+                    remedy(HealthCause::ExportUnhealthy, None)
+                ),
+            }),
+            Ok(None) => {}
+            // Optional, and only ever adds a finding: an error says nothing.
+            Err(e) => tracing::warn!(error = %e, "Data Exports status not read"),
+        }
+    }
     let newest = reached
         .as_ref()
         .and_then(|r| r.manifests.last().map(|m| m.last_modified));
