@@ -353,18 +353,15 @@ pub fn read_csv(
         let raw = rec.as_slice();
         let this_line = line;
         // Only a quoted field can hold a line break or a doubled quote: one
-        // scan for `"` spares the two others on nearly every record.
-        let quoted_field = memchr::memchr(b'"', raw).is_some();
-        if quoted_field {
-            line += newlines(raw);
-        }
-        line += 1;
+        // scan for `"` finds both (AWS quotes a field on every row).
+        let quotes = quoted_fields(raw);
+        line += quotes.newlines + 1;
         if raw.is_empty() || raw == b"\r" {
             continue; // a blank line
         }
         check_record(name, &rec, this_line, Some(&names), limits)?;
         // Doubled quotes need unescaping: take the slow path for that record only.
-        let needs_unescape = quoted_field && memchr::memmem::find(raw, b"\"\"").is_some();
+        let needs_unescape = quotes.escaped;
         if needs_unescape {
             owned = rec.to_byte_record();
         }
@@ -393,6 +390,38 @@ pub fn read_csv(
         rows: rows - norm.other_provider_rows,
         other_provider_rows: norm.other_provider_rows,
     })
+}
+
+/// What a record's quoted fields hold that the fast path cannot take.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Quoted {
+    /// Line breaks inside quoted fields (a record's only line breaks).
+    newlines: u64,
+    /// A doubled quote `""` inside a quoted field (needs unescaping).
+    escaped: bool,
+}
+
+/// One scan for `"` over a record: line breaks are counted only inside the
+/// quoted fields it finds, and a quote followed at once by another inside a
+/// field is an escaped one (`""` that opens and closes an empty field is not).
+fn quoted_fields(raw: &[u8]) -> Quoted {
+    let mut q = Quoted::default();
+    let mut quotes = memchr::memchr_iter(b'"', raw).peekable();
+    while let Some(open) = quotes.next() {
+        // Inside a quoted field: until a quote not followed by another.
+        let mut close = raw.len();
+        while let Some(at) = quotes.next() {
+            if quotes.peek() == Some(&(at + 1)) {
+                quotes.next();
+                q.escaped = true;
+            } else {
+                close = at;
+                break;
+            }
+        }
+        q.newlines += newlines(&raw[open..close]);
+    }
+    q
 }
 
 fn newlines(raw: &[u8]) -> u64 {
@@ -440,5 +469,27 @@ fn csv_error(
             e.to_string(),
             "check the file is CSV",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_fields_find_line_breaks_and_escapes_in_one_scan() {
+        let q = |r: &[u8]| {
+            let got = quoted_fields(r);
+            (got.newlines, got.escaped)
+        };
+        assert_eq!(q(b"a,b,c"), (0, false));
+        assert_eq!(q(b"a,\"Amazon Web Services, Inc.\",c"), (0, false));
+        assert_eq!(q(b"a,\"\",c"), (0, false), "an empty quoted field");
+        assert_eq!(q(b"a,\"x\"\"y\",c"), (0, true));
+        assert_eq!(q(b"\"\"\"\""), (0, true), "a field of one quote");
+        assert_eq!(q(b"a,\"l1\nl2\nl3\",\"\n\""), (3, false));
+        assert_eq!(q(b"a,\"x\"\"\n\"\"y\",b"), (1, true));
+        // Unterminated (the reader reports it): counts to the end.
+        assert_eq!(q(b"a,\"x\ny"), (1, false));
     }
 }
