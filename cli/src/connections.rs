@@ -41,10 +41,13 @@ pub struct SweepArgs {
     /// Newest manifest older than this many hours: report-stale.
     #[arg(long, default_value_t = DEFAULT_STALE_HOURS)]
     pub stale_hours: i64,
-    /// Also read each export's status from Data Exports (the read policy's
-    /// --data-exports option): UNHEALTHY is export-unhealthy.
-    #[arg(long)]
-    pub data_exports: bool,
+    /// Also ask the billing APIs about each connection's named report (the
+    /// read policy's --report-definitions and --data-exports options):
+    /// Cost and Usage Reports' DescribeReportDefinitions and Data Exports'
+    /// ListExports/GetExport. A deleted report or one delivering elsewhere is
+    /// export-missing, an UNHEALTHY export export-unhealthy.
+    #[arg(long, visible_alias = "data-exports")]
+    pub report_apis: bool,
 }
 
 fn mode(m: AccessMode) -> &'static str {
@@ -156,8 +159,8 @@ pub async fn sweep(a: SweepArgs) -> Result<i32> {
     let registry = Registry::new(store.clone(), &prefix);
     let ledger = Ledger::new(store.clone(), &prefix);
     let mut clients = AccessClients::from_env().await;
-    if a.data_exports {
-        clients = clients.with_exports_from_env().await;
+    if a.report_apis {
+        clients = clients.with_report_apis_from_env().await;
     }
     let dispatch = LocalDispatch {
         ledger: ledger.clone(),

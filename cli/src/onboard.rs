@@ -68,9 +68,14 @@ pub struct NewArgs {
     pub store: String,
     #[command(flatten)]
     pub platform: PlatformArgs,
-    /// The customer's payer (management) account, if known.
+    /// The customer's payer (management) account, if known: the token is
+    /// then refused to a stack in any other account.
     #[arg(long)]
     pub payer_account: Option<String>,
+    /// Days the single-use token can be redeemed by a stack (1-90).
+    #[arg(long, default_value_t = curlew::onboard::DEFAULT_TOKEN_TTL_DAYS,
+          value_parser = clap::value_parser!(i64).range(1..=90))]
+    pub token_ttl_days: i64,
     /// Defaults for the template's parameters.
     #[arg(long)]
     pub bucket: Option<String>,
@@ -174,7 +179,10 @@ async fn new(a: NewArgs, template_only: bool) -> Result<i32> {
     };
     // Validate the template inputs before anything is recorded.
     check_template_inputs(&a.tenant, &a.platform.principal, &a.platform.service_token)?;
-    let started = onboardings(&a.store).await.begin(&a.tenant, hints).await?;
+    let started = onboardings(&a.store)
+        .await
+        .begin_with_ttl(&a.tenant, hints, chrono::Duration::days(a.token_ttl_days))
+        .await?;
     let template = customer_template(&spec(&a, &started))?;
     let text = serde_json::to_string_pretty(&template)? + "\n";
     if template_only {
@@ -202,8 +210,13 @@ async fn new(a: NewArgs, template_only: bool) -> Result<i32> {
         allowed_actions(&read).join(", ")
     );
     println!(
-        "  Template         {}  (single-use onboarding token inside)",
-        path.display()
+        "  Template         {}  (single-use onboarding token inside, valid until {}{})",
+        path.display(),
+        started.pending.expires_at().format("%Y-%m-%d %H:%M UTC"),
+        match &a.payer_account {
+            Some(p) => format!(", for account {p} only"),
+            None => String::new(),
+        }
     );
     println!();
     println!("Next: the customer deploys the template in the payer account, for example");

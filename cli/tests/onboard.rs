@@ -165,6 +165,50 @@ fn onboard_policy_prints_least_privilege_documents() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("letters, digits"));
     assert!(!dir.path().join("store").exists());
+    let o = curlew(dir.path())
+        .args(["onboard", "new", "--tenant", "acme", "--store", "store"])
+        .args(["--token-ttl-days", "0"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--token-ttl-days") && err.contains("1..=90"),
+        "{err}"
+    );
+    assert!(!dir.path().join("store").exists());
+}
+
+/// The token's validity and payer binding are stored with it and shown to
+/// the operator.
+#[test]
+fn onboard_new_binds_the_token_to_its_payer_and_an_expiry() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.json");
+    let (out, _) = run(curlew(dir.path())
+        .args(["onboard", "new", "--tenant", "acme", "--store", "store"])
+        .args(["--payer-account", "111122223333", "--token-ttl-days", "2"])
+        .arg("--template-out")
+        .arg(&file));
+    assert!(out.contains("for account 111122223333 only"), "{out}");
+    let pending = std::fs::read_dir(dir.path().join("store/onboarding/tenant=acme"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("token="))
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&std::fs::read(pending.path()).unwrap()).unwrap();
+    assert_eq!(doc["payer_account"], "111122223333");
+    let at = |k: &str| {
+        chrono::DateTime::parse_from_rfc3339(doc[k].as_str().unwrap())
+            .unwrap()
+            .to_utc()
+    };
+    assert_eq!(
+        at("expires_at") - at("created_at"),
+        chrono::Duration::days(2)
+    );
+    let until = at("expires_at").format("%Y-%m-%d %H:%M UTC").to_string();
+    assert!(out.contains(&until), "{out}");
 }
 
 /// Legacy access keys: the proof runs with them first; then they are stored in

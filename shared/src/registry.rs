@@ -101,6 +101,10 @@ pub struct Connection {
     /// The newest manifest the sweep saw under the prefix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_delivery_at: Option<DateTime<Utc>>,
+    /// The sweep's last account reconciliation: which revision it read and
+    /// which accounts it listed (`crate::sweep::reconcile`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconciled: Option<crate::sweep::reconcile::Reconciled>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Incremented by every successful write.
@@ -147,6 +151,7 @@ impl Connection {
             last_delivery_at: None,
             organization: None,
             pending_notices: Vec::new(),
+            reconciled: None,
             created_at: now,
             updated_at: now,
             version: 1,

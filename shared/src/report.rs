@@ -117,23 +117,32 @@ pub async fn load_committed(
         let Some((current, _)) = ledger.current(&source, &p).await? else {
             continue;
         };
-        let (_, bytes) = ledger.store.get_bytes(&current.rollup_key).await?;
-        let rows = read_rollup(&current.rollup_key, bytes)?;
-        let (_, sbytes) = ledger.store.get_bytes(&current.summary_key).await?;
-        let summary: Summary =
-            serde_json::from_slice(&sbytes).map_err(|e| ReportError::Summary {
-                key: current.summary_key.clone(),
-                problem: e.to_string(),
-            })?;
-        out.push(Committed {
-            period: p,
-            source,
-            current,
-            rows,
-            summary,
-        });
+        out.push(load_current(ledger, p, source, current).await?);
     }
     Ok(out)
+}
+
+/// Load the revision `current` names (its rollup and summary).
+pub async fn load_current(
+    ledger: &Ledger,
+    period: String,
+    source: SourceId,
+    current: Current,
+) -> Result<Committed, ReportError> {
+    let (_, bytes) = ledger.store.get_bytes(&current.rollup_key).await?;
+    let rows = read_rollup(&current.rollup_key, bytes)?;
+    let (_, sbytes) = ledger.store.get_bytes(&current.summary_key).await?;
+    let summary: Summary = serde_json::from_slice(&sbytes).map_err(|e| ReportError::Summary {
+        key: current.summary_key.clone(),
+        problem: e.to_string(),
+    })?;
+    Ok(Committed {
+        period,
+        source,
+        current,
+        rows,
+        summary,
+    })
 }
 
 /// Group committed rows by `dims`, summing every measure exactly. Sorted by

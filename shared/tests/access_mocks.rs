@@ -289,7 +289,7 @@ async fn a_stack_in_another_account_fails_the_account_item() {
 /// ID gets no session at all.
 #[tokio::test]
 async fn ingestion_reads_through_the_role_assumed_with_the_tenants_external_id() {
-    use curlew::access::{source_credentials, SessionError};
+    use curlew::access::{source_credentials, SessionError, SessionPurpose};
     use curlew::onboard::{OnboardingHints, Onboardings};
     use curlew::registry::{AccessMode, Connection};
     use curlew::store::Store;
@@ -312,7 +312,7 @@ async fn ingestion_reads_through_the_role_assumed_with_the_tenants_external_id()
     let c = clients(&[right, other], &[]);
     let mut conn = Connection::new("acme", ACCOUNT, AccessMode::CrossAccountRole, BUCKET, "cur");
     conn.role_arn = Some(ROLE.into());
-    let creds = source_credentials(&c, &conn, &own, "svc")
+    let creds = source_credentials(&c, &conn, &own, "svc", SessionPurpose::Ingest)
         .await
         .unwrap()
         .expect("a role session, not curlew's own credentials");
@@ -321,7 +321,7 @@ async fn ingestion_reads_through_the_role_assumed_with_the_tenants_external_id()
 
     // Another tenant's connection with no External ID: refused before any call.
     conn.tenant = "globex".into();
-    let e = source_credentials(&c, &conn, &own, "svc")
+    let e = source_credentials(&c, &conn, &own, "svc", SessionPurpose::Ingest)
         .await
         .unwrap_err();
     assert!(
@@ -335,7 +335,7 @@ async fn ingestion_reads_through_the_role_assumed_with_the_tenants_external_id()
         &[],
     );
     conn.tenant = "acme".into();
-    let e = source_credentials(&c, &conn, &own, "svc")
+    let e = source_credentials(&c, &conn, &own, "svc", SessionPurpose::Ingest)
         .await
         .unwrap_err();
     assert!(
@@ -343,4 +343,152 @@ async fn ingestion_reads_through_the_role_assumed_with_the_tenants_external_id()
         "{e}"
     );
     assert!(!e.to_string().contains(started.external_id.expose()));
+}
+
+/// The production trust: curlew's own IAM refuses AssumeRole without an
+/// External ID, so the no-ID probe is always denied, whatever the customer's
+/// trust policy says; the wrong-ID probe is the one that tests it. A trust
+/// policy that lets any External ID through is refused on that probe alone.
+#[tokio::test]
+async fn no_id_denied_but_a_wrong_id_allowed_is_still_a_confused_deputy() {
+    let id = external_id().expose().to_owned();
+    let no_id = mock!(aws_sdk_sts::Client::assume_role)
+        .match_requests(|r| r.external_id().is_none())
+        .then_error(|| AssumeRoleError::generic(denied("sts:AssumeRole")));
+    let any_id = mock!(aws_sdk_sts::Client::assume_role)
+        .match_requests(move |r| r.external_id().is_some_and(|x| x != id))
+        .then_output(session);
+    let who = sts_rules(right_id().then_output(session)).remove(2);
+    let right = right_id().then_output(session);
+    let c = clients(&[right, no_id, any_id, who], &s3_rules(false));
+    let r = prove(&c, &target()).await;
+    let table = render::table(&r);
+    assert_eq!(outcome(&r, "assume"), Outcome::Pass, "{table}");
+    assert_eq!(outcome(&r, "assume-without-id"), Outcome::Pass, "{table}");
+    let wrong = r.items.iter().find(|i| i.id == "assume-wrong-id").unwrap();
+    assert_eq!(wrong.outcome, Outcome::Fail, "{table}");
+    assert_eq!(wrong.cause, Some(Cause::ConfusedDeputy));
+    assert!(!r.passed() && !r.retryable(), "{table}");
+    assert!(
+        r.summary().contains("assume-wrong-id: confused deputy"),
+        "{}",
+        r.summary()
+    );
+}
+
+/// Every session of a customer's role carries an inline session policy
+/// scoped to the job (the connection's bucket and prefix; the sweep adds the
+/// Organizations and billing-API reads) and lasts 900 s, so a role granted
+/// more than the read policy still yields a session that reads one prefix.
+#[tokio::test]
+async fn a_role_session_is_scoped_to_the_connection_and_the_job() {
+    use curlew::access::{source_credentials, SessionPurpose};
+    use curlew::onboard::policy::allowed_actions;
+    use curlew::onboard::{OnboardingHints, Onboardings};
+    use curlew::registry::{AccessMode, Connection};
+    use curlew::store::Store;
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().unwrap();
+    let own = Store::local(dir.path());
+    Onboardings::new(own.clone(), "svc")
+        .begin("acme", OnboardingHints::default())
+        .await
+        .unwrap();
+    /// Session name, DurationSeconds and Policy of each AssumeRole sent.
+    type Sent = Vec<(String, Option<i32>, Option<String>)>;
+    let sent: Arc<Mutex<Sent>> = Arc::default();
+    let seen = sent.clone();
+    let any = mock!(aws_sdk_sts::Client::assume_role)
+        .match_requests(move |r| {
+            seen.lock().unwrap().push((
+                r.role_session_name().unwrap_or_default().to_owned(),
+                r.duration_seconds(),
+                r.policy().map(str::to_owned),
+            ));
+            true
+        })
+        .then_output(session);
+    let c = clients(&[any], &[]);
+    let mut conn = Connection::new(
+        "acme",
+        ACCOUNT,
+        AccessMode::CrossAccountRole,
+        BUCKET,
+        "cur/",
+    );
+    conn.role_arn = Some("arn:aws-us-gov:iam::111122223333:role/curlew-read-acme".into());
+    for purpose in [SessionPurpose::Ingest, SessionPurpose::Sweep] {
+        source_credentials(&c, &conn, &own, "svc", purpose)
+            .await
+            .unwrap();
+    }
+    let sent = sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2);
+    let policy = |i: usize| -> serde_json::Value {
+        serde_json::from_str(sent[i].2.as_deref().expect("a session policy")).unwrap()
+    };
+    let (ingest, sweep) = (policy(0), policy(1));
+    assert_eq!(
+        (sent[0].0.as_str(), sent[0].1),
+        ("curlew-ingest", Some(900))
+    );
+    assert_eq!((sent[1].0.as_str(), sent[1].1), ("curlew-sweep", Some(900)));
+    assert_eq!(
+        allowed_actions(&ingest),
+        [
+            "kms:Decrypt",
+            "s3:GetBucketLocation",
+            "s3:GetObject",
+            "s3:ListBucket"
+        ]
+    );
+    let st = &ingest["Statement"];
+    // The role's partition, the connection's bucket and prefix.
+    assert_eq!(st[0]["Resource"], "arn:aws-us-gov:s3:::acme-billing/cur/*");
+    assert_eq!(st[1]["Resource"], "arn:aws-us-gov:s3:::acme-billing");
+    assert_eq!(
+        st[1]["Condition"]["StringLike"]["s3:prefix"],
+        serde_json::json!(["cur/", "cur/*"])
+    );
+    assert_eq!(
+        st[3]["Condition"]["StringLike"]["kms:ViaService"],
+        "s3.*.amazonaws.com*"
+    );
+    let sweep_actions = allowed_actions(&sweep);
+    for a in [
+        "organizations:List*",
+        "cur:DescribeReportDefinitions",
+        "bcm-data-exports:ListExports",
+        "bcm-data-exports:GetExport",
+    ] {
+        assert!(
+            sweep_actions.iter().any(|x| x == a),
+            "{a} in {sweep_actions:?}"
+        );
+        assert!(!allowed_actions(&ingest).iter().any(|x| x == a));
+    }
+    // AWS caps a packed session policy at 2,048 characters.
+    assert!(sent[1].2.as_ref().unwrap().len() < 2048);
+}
+
+/// The read policy attached seconds after the role's trust: the assume
+/// works, the list at the prefix is denied twice, then allowed. Retried
+/// within the same budget as a denied assume, then proven.
+#[tokio::test]
+async fn a_list_denied_right_after_the_assume_is_retried_until_proven() {
+    use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error;
+    let denied_twice = mock!(aws_sdk_s3::Client::list_objects_v2)
+        .match_requests(|r| r.prefix() == Some("cur/"))
+        .sequence()
+        .error(|| ListObjectsV2Error::generic(denied("s3:ListBucket")))
+        .times(2)
+        .build();
+    let mut s3 = vec![denied_twice];
+    s3.extend(s3_rules(false));
+    let sts = sts_rules(right_id().then_output(session));
+    let c = clients(&sts, &s3);
+    let r = prove_with_retry(&c, &target(), &fast()).await;
+    assert!(r.passed(), "{}", render::table(&r));
+    assert_eq!(r.attempts, 3, "two denials, then proven");
 }

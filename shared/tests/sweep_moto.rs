@@ -168,13 +168,8 @@ async fn a_manifest_no_event_announced_is_planned_and_committed_once() {
     assert_eq!(second.status, ConnectionStatus::Connected);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn linked_accounts_are_refreshed_through_the_customers_role() {
-    let w = world("orgs").await;
-    let payer = "510987654321";
-    connect(&w, "acme", payer, &w.billing).await;
-    deliver(&w, payer).await;
-    // The payer's organization (moto: the account the assumed role acts as).
+/// The payer's Organizations client (moto: the account the assumed role acts as).
+async fn organization_client(payer: &str) -> aws_sdk_organizations::Client {
     let sts = aws_sdk_sts::Client::new(&sdk_conf());
     let c = sts
         .assume_role()
@@ -192,11 +187,20 @@ async fn linked_accounts_are_refreshed_through_the_customers_role() {
         None,
         "setup",
     );
-    let org = curlew::sweep::orgs::org_client(
+    curlew::sweep::orgs::org_client(
         &aws_sdk_organizations::Client::new(&sdk_conf()),
         &creds,
         "aws",
-    );
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linked_accounts_are_refreshed_through_the_customers_role() {
+    let w = world("orgs").await;
+    let payer = "510987654321";
+    connect(&w, "acme", payer, &w.billing).await;
+    deliver(&w, payer).await;
+    let org = organization_client(payer).await;
     org.create_organization().send().await.unwrap();
     org.create_account()
         .account_name("member")
@@ -548,10 +552,26 @@ async fn an_export_data_exports_reports_unhealthy_degrades_the_connection() {
             .insert("content-type", "application/x-amz-json-1.1");
         r
     });
+    // GetExport: it delivers where the connection reads.
+    let bucket = w.billing.clone();
+    let get = mock!(aws_sdk_bcmdataexports::Client::get_export).then_http_response(move || {
+        let body = format!(
+            r#"{{"Export":{{"Name":"x","DataQuery":{{"QueryStatement":"SELECT 1"}},"RefreshCadence":{{"Frequency":"SYNCHRONOUS"}},
+                "DestinationConfigurations":{{"S3Destination":{{"S3Bucket":"{bucket}","S3Prefix":"cur","S3Region":"us-east-1",
+                "S3OutputConfigurations":{{"OutputType":"CUSTOM","Format":"PARQUET","Compression":"PARQUET","Overwrite":"OVERWRITE_REPORT"}}}}}}}}}}"#
+        );
+        let mut r = aws_sdk_s3::config::http::HttpResponse::new(
+            200.try_into().unwrap(),
+            aws_smithy_types::body::SdkBody::from(body),
+        );
+        r.headers_mut()
+            .insert("content-type", "application/x-amz-json-1.1");
+        r
+    });
     w.clients = w.clients.clone().with_exports(mock_client!(
         aws_sdk_bcmdataexports,
         RuleMode::MatchAny,
-        &[rule]
+        &[rule, get]
     ));
     let notices = Recorded::default();
     // The first sweep binds the report (and ingests the delivery).
@@ -569,4 +589,201 @@ async fn an_export_data_exports_reports_unhealthy_degrades_the_connection() {
     );
     let (c, _) = registry.get("acme", payer).await.unwrap();
     assert!(c.remedy.unwrap().contains("INSUFFICIENT_PERMISSION"));
+}
+
+/// A report deleted in Billing: Cost and Usage Reports (mocked: moto has no
+/// such backend) lists no definition of that name, Data Exports is not
+/// granted. The delivered manifests are legacy CUR, so CUR's answer is
+/// enough: export-missing on the second sweep, naming the API that said so,
+/// while its last deliveries still sit in the bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_deleted_in_billing_is_export_missing_before_it_goes_stale() {
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    let mut w = world("deleted").await;
+    let payer = "498987654321";
+    let registry = connect(&w, "acme", payer, &w.billing).await;
+    deliver(&w, payer).await;
+    let json = |status: u16, body: &'static str| {
+        let mut r = aws_sdk_s3::config::http::HttpResponse::new(
+            status.try_into().unwrap(),
+            aws_smithy_types::body::SdkBody::from(body),
+        );
+        r.headers_mut()
+            .insert("content-type", "application/x-amz-json-1.1");
+        r
+    };
+    let defs = mock!(aws_sdk_costandusagereport::Client::describe_report_definitions)
+        .then_http_response(move || json(200, r#"{"ReportDefinitions":[]}"#));
+    let list = mock!(aws_sdk_bcmdataexports::Client::list_exports).then_http_response(move || {
+        json(400, r#"{"__type":"AccessDeniedException","Message":"not authorized to perform: bcm-data-exports:ListExports"}"#)
+    });
+    w.clients = w
+        .clients
+        .clone()
+        .with_cur(mock_client!(
+            aws_sdk_costandusagereport,
+            RuleMode::MatchAny,
+            &[defs]
+        ))
+        .with_exports(mock_client!(
+            aws_sdk_bcmdataexports,
+            RuleMode::MatchAny,
+            &[list]
+        ));
+    let notices = Recorded::default();
+    // The first sweep binds the report (and ingests the delivery); from
+    // then on it has a name to ask about.
+    let first = sweep(&w, &notices, "acme", payer).await;
+    assert_eq!(first.planned.len(), 1, "{first:?}");
+    let second = sweep(&w, &notices, "acme", payer).await;
+    assert_eq!(
+        second.observed,
+        Some(HealthCause::ExportMissing),
+        "{second:?}"
+    );
+    let third = sweep(&w, &notices, "acme", payer).await;
+    assert_eq!(third.status, ConnectionStatus::Broken, "{third:?}");
+    let (c, _) = registry.get("acme", payer).await.unwrap();
+    let remedy = c.remedy.unwrap();
+    assert!(
+        remedy.contains("cur:DescribeReportDefinitions") && remedy.contains("deleted or renamed"),
+        "{remedy}"
+    );
+}
+
+/// A billing API that accepts the connection and never answers (a listener
+/// on 127.0.0.1 that reads nothing) ends as a timeout, which says nothing:
+/// the sweep finishes, the connection stays connected. Without timeouts on
+/// the customer-facing clients this sweep never returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_billing_api_that_hangs_times_out_and_changes_nothing() {
+    use aws_sdk_s3::config::timeout::TimeoutConfig;
+    use std::time::Duration;
+    let mut w = world("hang").await;
+    let payer = "499987654321";
+    connect(&w, "acme", payer, &w.billing).await;
+    deliver(&w, payer).await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((sock, _)) = silent.accept().await {
+            open.push(sock); // accepted, never read, never answered
+        }
+    });
+    let hanging = aws_sdk_bcmdataexports::Client::from_conf(
+        aws_sdk_bcmdataexports::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_bcmdataexports::config::Region::new("us-east-1"))
+            .endpoint_url(format!("http://{addr}"))
+            .credentials_provider(aws_sdk_bcmdataexports::config::Credentials::new(
+                "AKIDTEST", "secret", None, None, "test",
+            ))
+            .build(),
+    );
+    w.clients = w.clients.clone().with_exports(hanging).with_timeouts(
+        TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .operation_attempt_timeout(Duration::from_secs(2))
+            .operation_timeout(Duration::from_secs(5))
+            .build(),
+    );
+    let notices = Recorded::default();
+    let first = tokio::time::timeout(Duration::from_secs(60), sweep(&w, &notices, "acme", payer))
+        .await
+        .expect("the sweep ended (the hang timed out)");
+    assert_eq!(first.planned.len(), 1, "{first:?}");
+    let second = tokio::time::timeout(Duration::from_secs(60), sweep(&w, &notices, "acme", payer))
+        .await
+        .expect("the sweep ended (the hang timed out)");
+    assert_eq!(second.observed, None, "{second:?}");
+    assert_eq!(second.status, ConnectionStatus::Connected);
+    held.abort();
+}
+
+/// The reconciliation reaches subscribers through the sweep: one
+/// `accounts-reconciled` notice when the sweep first finds billed accounts
+/// that are not connected (with their exact spend) and a connected one that
+/// bills nothing; nothing while the lists stay the same (another sweep, a
+/// newer revision of the same accounts); one more when they change (the
+/// silent member is closed: not ACTIVE, so no longer expected to bill).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_notifies_the_reconciliation_when_its_accounts_change() {
+    use curlew::sweep::reconcile::Reconciliation;
+    let w = world("reconnotice").await;
+    let payer = "520987654321";
+    let registry = connect(&w, "acme", payer, &w.billing).await;
+    let (_, expected) = deliver_expected(&w, payer).await;
+    let org = organization_client(payer).await;
+    org.create_organization().send().await.unwrap();
+    org.create_account()
+        .account_name("quiet")
+        .email("quiet@example.com")
+        .send()
+        .await
+        .unwrap();
+    let reconciled = |notices: Vec<Notice>| -> Vec<Reconciliation> {
+        notices
+            .into_iter()
+            .filter_map(|n| match n {
+                Notice::AccountsReconciled(r) => Some(*r),
+                _ => None,
+            })
+            .collect()
+    };
+    let notices = Recorded::default();
+
+    let first = sweep(&w, &notices, "acme", payer).await;
+    assert_eq!(first.planned.len(), 1, "{first:?}");
+    let r = reconciled(notices.take());
+    assert_eq!(r.len(), 1, "{r:?}");
+    let (conn, _) = registry.get("acme", payer).await.unwrap();
+    let quiet = conn
+        .linked_accounts
+        .iter()
+        .find(|a| *a != payer)
+        .unwrap()
+        .clone();
+    let unconnected: Vec<&String> = expected
+        .billed_per_account
+        .keys()
+        .filter(|a| *a != payer)
+        .collect();
+    assert!(!unconnected.is_empty());
+    assert_eq!(
+        r[0].billed_not_connected
+            .iter()
+            .map(|a| &a.account)
+            .collect::<Vec<_>>(),
+        unconnected
+    );
+    for a in &r[0].billed_not_connected {
+        assert_eq!(a.spend.billed_cost, expected.billed_per_account[&a.account]);
+    }
+    assert_eq!(r[0].connected_not_billed, vec![quiet.clone()]);
+
+    // Nothing changed: nothing said.
+    sweep(&w, &notices, "acme", payer).await;
+    assert!(reconciled(notices.take()).is_empty());
+    // A newer revision of the same accounts (AWS writing the manifest again
+    // a second later): reconciled, nothing to say.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    deliver(&w, payer).await;
+    let third = sweep(&w, &notices, "acme", payer).await;
+    assert_eq!(third.planned.len(), 1, "{third:?}");
+    assert!(reconciled(notices.take()).is_empty());
+    let (after, _) = registry.get("acme", payer).await.unwrap();
+    let revision = |c: &Connection| c.reconciled.as_ref().unwrap().revision.clone();
+    assert_ne!(
+        revision(&after),
+        revision(&conn),
+        "the newer revision was reconciled"
+    );
+
+    // The quiet member closes: the lists change, one notice.
+    org.close_account().account_id(&quiet).send().await.unwrap();
+    sweep(&w, &notices, "acme", payer).await;
+    let r = reconciled(notices.take());
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(r[0].connected_not_billed.is_empty(), "{r:?}");
 }

@@ -18,7 +18,7 @@ use crate::request::{DropReason, Kind, PhysicalId, Props, Request};
 use crate::response::{Answer, CheckedUrl, SendError, Status};
 use crate::watchdog::before_deadline;
 use aws_lambda_events::event::sns::SnsEvent;
-use curlew::onboard::OnboardingError;
+use curlew::onboard::{OnboardingError, Presenter};
 use curlew::registry::{AccessMode, Connection, ConnectionStatus, RegistryError};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -121,13 +121,8 @@ pub async fn handle_message<P: Prover>(
     {
         Ok(x) => x,
         Err(t) => {
-            warn!(stack_id = %req.stack_id, request_id = %req.request_id, "{t}; answering FAILED");
-            let a = Answer::failed(
-                &req,
-                fallback_physical_id(&req),
-                "curlew could not finish before CloudFormation's deadline; nothing more \
-                 will be done for this request. Retry the stack operation.",
-            );
+            let a = cut_short(&req);
+            warn!(stack_id = %req.stack_id, request_id = %req.request_id, status = ?a.status, "{t}; answering");
             // Keep it if the store answers quickly, so a repeat gets the same answer.
             let kept = tokio::time::timeout(margin / 4, deps.records().keep_answer(&a)).await;
             match kept {
@@ -204,6 +199,30 @@ async fn decide<P: Prover>(deps: &Deps, prover: &P, req: &Request) -> (Answer, b
     }
 }
 
+/// The answer when the work did not finish before the deadline: FAILED,
+/// except for a Delete, which always succeeds (a FAILED Delete leaves the
+/// customer's stack in DELETE_FAILED; the connection is left as it was and
+/// the sweep finds it unreachable once the role is gone).
+fn cut_short(req: &Request) -> Answer {
+    match &req.kind {
+        Kind::Delete { physical_id } => {
+            let mut a = Answer::new(req, Status::Success, physical_id.clone());
+            a.reason = Some(
+                "curlew could not finish before CloudFormation's deadline; the connection \
+                 was left as it was (the stack's deletion is not held up)."
+                    .into(),
+            );
+            a
+        }
+        _ => Answer::failed(
+            req,
+            fallback_physical_id(req),
+            "curlew could not finish before CloudFormation's deadline; nothing more \
+             will be done for this request. Retry the stack operation.",
+        ),
+    }
+}
+
 /// The physical id a FAILED answer carries when the work did not finish.
 fn fallback_physical_id(req: &Request) -> String {
     match &req.kind {
@@ -245,18 +264,42 @@ fn success(req: &Request, id: &PhysicalId, status: ConnectionStatus) -> Answer {
     a
 }
 
-/// The token must be a pending onboarding of the tenant, or one this stack
-/// already redeemed.
-async fn redeem(deps: &Deps, req: &Request, props: &Props, pid: &str) -> Result<(), Answer> {
-    match deps
-        .onboardings()
-        .redeem(&props.tenant, &props.token, &req.stack_id, &req.request_id)
-        .await
-    {
+/// When the token is checked, and when it is taken.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TokenStep {
+    /// Before the proof: may this stack use it? Nothing written.
+    Check,
+    /// After the proof: this stack takes it (a stack that failed, rolled
+    /// back and was deployed again must still find it pending).
+    Redeem,
+}
+
+/// The token must be a pending, unexpired onboarding of the tenant for the
+/// stack's account, or one this stack already redeemed.
+async fn token(
+    deps: &Deps,
+    req: &Request,
+    props: &Props,
+    pid: &str,
+    step: TokenStep,
+) -> Result<(), Answer> {
+    let onboardings = deps.onboardings();
+    let by = Presenter {
+        stack_id: &req.stack_id,
+        request_id: &req.request_id,
+        account: &req.stack.account,
+    };
+    let r = match step {
+        TokenStep::Check => onboardings.check(&props.tenant, &props.token, by).await,
+        TokenStep::Redeem => onboardings.redeem(&props.tenant, &props.token, by).await,
+    };
+    match r {
         Ok(_) => Ok(()),
         Err(
             e @ (OnboardingError::UnknownToken { .. }
             | OnboardingError::TokenUsed { .. }
+            | OnboardingError::TokenExpired { .. }
+            | OnboardingError::TokenOtherAccount { .. }
             | OnboardingError::BadTenant(_)),
         ) => {
             warn!(stack_id = %req.stack_id, tenant = %props.tenant, reason = %e, "onboarding token refused");
@@ -375,22 +418,38 @@ async fn connect<P: Prover>(
             ),
         );
     }
-    if let Err(a) = redeem(deps, req, props, &pid).await {
+    if let Err(a) = token(deps, req, props, &pid, TokenStep::Check).await {
         return a;
     }
     if let Err(a) = prove(deps, prover, req, props, &pid).await {
         return a;
     }
-    // Bound first: a registered connection always has an owner that may disconnect it.
-    if let Err(e) = deps.records().bind(id, &req.stack_id, &props.token).await {
-        return internal(req, pid, "record the stack that owns the connection", &e);
+    if let Err(a) = token(deps, req, props, &pid, TokenStep::Redeem).await {
+        return a;
     }
-    match register(deps, id, props).await {
+    // Bound first: a registered connection always has an owner that may disconnect it.
+    let registered = match deps.records().bind(id, &req.stack_id, &props.token).await {
+        Err(e) => Err(("record the stack that owns the connection", e.to_string())),
+        Ok(()) => register(deps, id, props)
+            .await
+            .map_err(|e| ("register the connection", e.to_string())),
+    };
+    match registered {
         Ok(c) => {
             info!(stack_id = %req.stack_id, connection = %id.connection_id(), version = c.version, "connection registered");
             success(req, id, c.status)
         }
-        Err(e) => internal(req, pid, "register the connection", &e),
+        Err((what, e)) => {
+            // The stack fails and rolls back: leave the token for its next try.
+            if let Err(r) = deps
+                .onboardings()
+                .release(&props.tenant, &props.token, &req.stack_id)
+                .await
+            {
+                warn!(stack_id = %req.stack_id, error = %r, "onboarding token not released");
+            }
+            internal(req, pid, what, &e)
+        }
     }
 }
 

@@ -373,6 +373,167 @@ async fn a_hanging_proof_is_answered_failed_once_before_the_deadline() {
     assert_no_secrets_logged();
 }
 
+/// A store that accepts connections and never answers, so every step of a
+/// Delete hangs: the watchdog still answers SUCCESS before the deadline (a
+/// FAILED Delete leaves the customer's stack in DELETE_FAILED), once.
+#[tokio::test]
+async fn a_delete_cut_short_by_the_watchdog_still_answers_success() {
+    use aws_sdk_s3::config::{Credentials, Region};
+    let w = world("watchdog-delete").await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((sock, _)) = silent.accept().await {
+            open.push(sock); // accepted, never read, never answered
+        }
+    });
+    let hanging = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version_latest()
+            .region(Region::new("us-east-1"))
+            .endpoint_url(format!("http://{addr}"))
+            .force_path_style(true)
+            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+            .build(),
+    );
+    let config = onboard::Config {
+        store_bucket: "hangs".into(),
+        store_prefix: "curlew".into(),
+    };
+    let deps = onboard::Deps::new(config, fast_settings(w.stub.port()), hanging).unwrap();
+    let delete = w.request("cfn-delete-via-sns.json");
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(5); // margin is 2 s
+    let prover = ScriptedProver::passing();
+    let out = handle(
+        &deps,
+        &prover,
+        sns_event("cfn-delete-via-sns.json", &delete),
+        deadline,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out, vec![answered(Status::Success, false)]);
+    assert!(Instant::now() < deadline, "answered before the deadline");
+    assert!(
+        start.elapsed() >= Duration::from_millis(2900),
+        "the watchdog fired"
+    );
+    let got = w.stub.requests();
+    assert_eq!(got.len(), 1, "exactly one answer");
+    let a = answer_in(&got[0]);
+    assert_eq!(a.status, Status::Success);
+    assert_eq!(a.physical_resource_id, "curlew:acme:111122223333");
+    assert!(a.reason.unwrap().contains("deadline"));
+    assert_eq!(prover.calls(), 0);
+    held.abort();
+    assert_no_secrets_logged();
+}
+
+/// A first deploy whose proof fails (a bucket typo) rolls back; the
+/// customer's next stack, with the same template and token, connects. The
+/// token is taken only by a stack that succeeds; then no other stack can.
+#[tokio::test]
+async fn a_failed_create_leaves_the_token_for_the_customers_next_stack() {
+    let w = world("token-retry").await;
+    let prover = ScriptedProver::new(|n| {
+        Some(if n == 0 {
+            denied(false, "list-prefix: NoSuchBucket")
+        } else {
+            pass()
+        })
+    });
+    let first = w.request("cfn-create-via-sns.json");
+    let out = run(&w, &prover, "cfn-create-via-sns.json", &first).await;
+    assert_eq!(out, answered(Status::Failed, false));
+    let stack = |name: &str, request: &str| {
+        let mut r = w.request("cfn-create-via-sns.json");
+        r["StackId"] = stack_id(name, STACK_ACCOUNT).into();
+        r["RequestId"] = request.into();
+        answer_to(&mut r, w.stub.port());
+        r
+    };
+    let second = stack(
+        "curlew-connect-again",
+        "2a2a2a2a-0000-4000-8000-000000000002",
+    );
+    let out = run(&w, &prover, "cfn-create-via-sns.json", &second).await;
+    assert_eq!(out, answered(Status::Success, false));
+    let (c, _) = w.deps.registry().get("acme", STACK_ACCOUNT).await.unwrap();
+    assert_eq!(c.status, ConnectionStatus::Connected);
+    // Redeemed now: a third stack is refused without a proof.
+    let third = stack(
+        "curlew-connect-third",
+        "3a3a3a3a-0000-4000-8000-000000000003",
+    );
+    let out = run(&w, &prover, "cfn-create-via-sns.json", &third).await;
+    assert_eq!(out, answered(Status::Failed, false));
+    assert_eq!(prover.calls(), 2);
+    let a = answer_in(&w.stub.requests()[2]);
+    assert!(a.reason.unwrap().contains("already used"));
+    assert_no_secrets_logged();
+}
+
+/// A token started for one payer account (`--payer-account`), deployed by a
+/// stack in another account (a leaked template): refused before any proof,
+/// nothing registered; an expired one likewise.
+#[tokio::test]
+async fn a_token_for_another_payer_or_expired_is_refused_before_any_proof() {
+    use curlew::onboard::OnboardingHints;
+    let w = world("token-bound").await;
+    let elsewhere = w
+        .onboardings
+        .begin(
+            "acme",
+            OnboardingHints {
+                payer_account: Some("444455556666".into()),
+                ..OnboardingHints::default()
+            },
+        )
+        .await
+        .unwrap();
+    remember_secret(elsewhere.token.expose());
+    let expired = w
+        .onboardings
+        .begin_with_ttl(
+            "acme",
+            OnboardingHints::default(),
+            chrono::Duration::seconds(-1),
+        )
+        .await
+        .unwrap();
+    remember_secret(expired.token.expose());
+    let prover = ScriptedProver::passing();
+    for (token, says, request_id) in [
+        (
+            &elsewhere.token,
+            "another payer account",
+            "0a0a0a0a-0000-4000-8000-00000000000a",
+        ),
+        (
+            &expired.token,
+            "expired",
+            "0b0b0b0b-0000-4000-8000-00000000000b",
+        ),
+    ] {
+        let mut req = w.request("cfn-create-via-sns.json");
+        req["ResourceProperties"]["OnboardingToken"] = token.expose().into();
+        req["RequestId"] = request_id.into();
+        answer_to(&mut req, w.stub.port());
+        let out = run(&w, &prover, "cfn-create-via-sns.json", &req).await;
+        assert_eq!(out, answered(Status::Failed, false));
+        let a = answer_in(w.stub.requests().last().unwrap());
+        assert!(a.reason.as_deref().unwrap().contains(says), "{a:?}");
+    }
+    assert_eq!(prover.calls(), 0);
+    assert!(matches!(
+        w.deps.registry().get("acme", STACK_ACCOUNT).await,
+        Err(RegistryError::Missing { .. })
+    ));
+    assert_no_secrets_logged();
+}
+
 #[tokio::test]
 async fn malformed_messages_are_dropped_without_a_request() {
     let w = world("malformed").await;

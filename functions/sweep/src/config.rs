@@ -59,6 +59,8 @@ pub struct Deps {
     pub org: aws_sdk_organizations::Client,
     /// Data Exports (likewise, for an export's status).
     pub exports: aws_sdk_bcmdataexports::Client,
+    /// Cost and Usage Reports (likewise, for a report's definition).
+    pub cur: aws_sdk_costandusagereport::Client,
 }
 
 impl Deps {
@@ -72,6 +74,7 @@ impl Deps {
             sts: aws_sdk_sts::Client::new(&conf),
             org: aws_sdk_organizations::Client::new(&conf),
             exports: aws_sdk_bcmdataexports::Client::new(&conf),
+            cur: aws_sdk_costandusagereport::Client::new(&conf),
         }
     }
 
@@ -94,6 +97,7 @@ impl Deps {
         AccessClients::new(self.sts.clone(), self.s3.clone())
             .with_org(self.org.clone())
             .with_exports(self.exports.clone())
+            .with_cur(self.cur.clone())
     }
 
     /// Notices go to the results topic.

@@ -48,6 +48,7 @@ async fn world(tag: &str) -> World {
         sts: aws_sdk_sts::Client::new(&conf),
         org: aws_sdk_organizations::Client::new(&conf),
         exports: aws_sdk_bcmdataexports::Client::new(&conf),
+        cur: aws_sdk_costandusagereport::Client::new(&conf),
     };
     World {
         deps,

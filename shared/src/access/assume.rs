@@ -34,15 +34,18 @@ async fn assume(
     role_arn: &str,
     external_id: Option<&ExternalId>,
 ) -> Result<Credentials, CallError> {
-    assume_as(clients, role_arn, external_id, SESSION_NAME).await
+    assume_as(clients, role_arn, external_id, SESSION_NAME, None).await
 }
 
-/// AssumeRole under a given session name (CloudTrail shows it to the customer).
+/// AssumeRole under a given session name (CloudTrail shows it to the
+/// customer), for the shortest session STS grants (900 s: one job), with an
+/// inline session `policy` when given.
 pub(super) async fn assume_as(
     clients: &AccessClients,
     role_arn: &str,
     external_id: Option<&ExternalId>,
     session_name: &str,
+    policy: Option<String>,
 ) -> Result<Credentials, CallError> {
     let out = clients
         .sts
@@ -50,6 +53,7 @@ pub(super) async fn assume_as(
         .role_arn(role_arn)
         .role_session_name(session_name)
         .duration_seconds(900)
+        .set_policy(policy)
         .set_external_id(external_id.map(|e| e.expose().to_owned()))
         .send()
         .await

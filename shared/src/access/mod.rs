@@ -21,9 +21,10 @@ mod session;
 
 pub use cause::{classify, denying_policy, CallError, Cause, DenyingPolicy};
 pub use delivery::FoundReport;
-pub use session::{source_client, source_credentials, SessionError};
+pub use session::{partition_of, source_client, source_credentials, SessionError, SessionPurpose};
 
 use crate::onboard::ExternalId;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{Credentials, Region};
 use serde::Serialize;
 use std::fmt;
@@ -70,8 +71,8 @@ pub enum AccessMode {
 }
 
 /// curlew's own clients. Clients for other credentials and regions are
-/// derived from these (`to_builder`), so an endpoint override (moto) or a
-/// mock interceptor carries over.
+/// derived from these (`to_builder`), so an endpoint override (moto), a mock
+/// interceptor and the [timeouts](customer_timeouts) carry over.
 #[derive(Debug, Clone)]
 pub struct AccessClients {
     pub sts: aws_sdk_sts::Client,
@@ -80,33 +81,88 @@ pub struct AccessClients {
     pub org: Option<aws_sdk_organizations::Client>,
     /// Data Exports, for the sweep's export status (`None`: not read).
     pub exports: Option<aws_sdk_bcmdataexports::Client>,
+    /// Cost and Usage Reports, for the sweep's report definitions (`None`: not read).
+    pub cur: Option<aws_sdk_costandusagereport::Client>,
+    timeouts: TimeoutConfig,
+}
+
+/// How long curlew waits for AWS on a customer's behalf: a call to a
+/// customer's bucket, STS or a billing API that hangs must end as a
+/// transient failure, never hold a sweep or a proof until the function's
+/// own deadline. (Only the response head is timed for a streamed GET: a
+/// large data file's body is read for as long as it takes.)
+pub fn customer_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(Duration::from_secs(15))
+        .operation_timeout(Duration::from_secs(45))
+        .build()
+}
+
+/// One place that puts `$t` on a client of any AWS SDK crate.
+macro_rules! timed {
+    ($client:expr, $krate:ident, $t:expr) => {
+        $krate::Client::from_conf(
+            $client
+                .config()
+                .to_builder()
+                .timeout_config($t.clone())
+                .build(),
+        )
+    };
 }
 
 impl AccessClients {
     pub fn new(sts: aws_sdk_sts::Client, s3: aws_sdk_s3::Client) -> Self {
+        let timeouts = customer_timeouts();
         AccessClients {
-            sts,
-            s3,
+            sts: timed!(sts, aws_sdk_sts, timeouts),
+            s3: timed!(s3, aws_sdk_s3, timeouts),
             org: None,
             exports: None,
+            cur: None,
+            timeouts,
         }
+    }
+
+    /// Other timeouts for every client (tests: a hang in seconds).
+    pub fn with_timeouts(mut self, timeouts: TimeoutConfig) -> Self {
+        self.sts = timed!(self.sts, aws_sdk_sts, timeouts);
+        self.s3 = timed!(self.s3, aws_sdk_s3, timeouts);
+        self.org = self.org.map(|c| timed!(c, aws_sdk_organizations, timeouts));
+        self.exports = self
+            .exports
+            .map(|c| timed!(c, aws_sdk_bcmdataexports, timeouts));
+        self.cur = self
+            .cur
+            .map(|c| timed!(c, aws_sdk_costandusagereport, timeouts));
+        self.timeouts = timeouts;
+        self
     }
 
     /// With a Data Exports client (the sweep derives the customer's from it).
     pub fn with_exports(mut self, exports: aws_sdk_bcmdataexports::Client) -> Self {
-        self.exports = Some(exports);
+        self.exports = Some(timed!(exports, aws_sdk_bcmdataexports, self.timeouts));
         self
     }
 
-    /// With a Data Exports client from the standard AWS settings.
-    pub async fn with_exports_from_env(self) -> Self {
+    /// With a Cost and Usage Reports client (the sweep derives the customer's from it).
+    pub fn with_cur(mut self, cur: aws_sdk_costandusagereport::Client) -> Self {
+        self.cur = Some(timed!(cur, aws_sdk_costandusagereport, self.timeouts));
+        self
+    }
+
+    /// With the Data Exports and Cost and Usage Reports clients from the
+    /// standard AWS settings (the optional report checks).
+    pub async fn with_report_apis_from_env(self) -> Self {
         let conf = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         self.with_exports(aws_sdk_bcmdataexports::Client::new(&conf))
+            .with_cur(aws_sdk_costandusagereport::Client::new(&conf))
     }
 
     /// With an Organizations client (the sweep derives the customer's from it).
     pub fn with_org(mut self, org: aws_sdk_organizations::Client) -> Self {
-        self.org = Some(org);
+        self.org = Some(timed!(org, aws_sdk_organizations, self.timeouts));
         self
     }
 
@@ -124,13 +180,12 @@ impl AccessClients {
         {
             s3 = s3.force_path_style(true);
         }
-        AccessClients {
-            sts: aws_sdk_sts::Client::from_conf(sts.build()),
-            s3: aws_sdk_s3::Client::from_conf(s3.build()),
-            org: Some(aws_sdk_organizations::Client::new(&conf)),
-            // Opt-in (`with_exports_from_env`): the optional check.
-            exports: None,
-        }
+        // The report APIs are opt-in (`with_report_apis_from_env`): optional checks.
+        AccessClients::new(
+            aws_sdk_sts::Client::from_conf(sts.build()),
+            aws_sdk_s3::Client::from_conf(s3.build()),
+        )
+        .with_org(aws_sdk_organizations::Client::new(&conf))
     }
 
     /// An S3 client with `creds` (curlew's own when `None`) in `region`.
@@ -222,6 +277,8 @@ pub struct AccessReport {
 }
 
 const ASSUME: &str = "assume";
+/// The items a just-created role or policy can deny until IAM propagates.
+const PROPAGATING: [&str; 4] = [ASSUME, "bucket-region", "list-prefix", "read-prefix"];
 
 impl AccessReport {
     /// No item failed.
@@ -229,16 +286,17 @@ impl AccessReport {
         self.items.iter().all(|i| i.outcome != Outcome::Fail)
     }
 
-    /// Worth running again: something failed, and every failure is either the
-    /// assume with the External ID being denied (IAM is eventually consistent:
-    /// a role created seconds ago may not be assumable yet), throttling or a
-    /// 5xx.
+    /// Worth running again: something failed, and every failure is
+    /// throttling, a 5xx, or an AccessDenied IAM's eventual consistency
+    /// explains: the assume with the External ID (a role created seconds
+    /// ago), or the reads at the prefix right after a successful assume (a
+    /// read policy attached to the role seconds after its trust policy).
     pub fn retryable(&self) -> bool {
         let mut fails = self.failures().peekable();
         fails.peek().is_some()
             && fails.all(|i| {
                 matches!(i.cause, Some(Cause::Throttled | Cause::Unavailable))
-                    || (i.id == ASSUME && i.cause == Some(Cause::AccessDenied))
+                    || (i.cause == Some(Cause::AccessDenied) && PROPAGATING.contains(&i.id))
             })
     }
 

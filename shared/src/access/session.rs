@@ -6,13 +6,55 @@ use super::assume::assume_as;
 use super::{AccessClients, CallError};
 use crate::failure::Class;
 use crate::onboard::keys::{KeyVault, KeyVaultError};
+use crate::onboard::policy::{session_policy, ReadExtras};
 use crate::onboard::{OnboardingError, Onboardings};
 use crate::registry::{AccessMode, Connection};
 use crate::store::Store;
 use aws_sdk_s3::config::Credentials;
 
-/// CloudTrail shows this session name to the customer.
-const INGEST_SESSION: &str = "curlew-ingest";
+/// What curlew reaches a connection's bucket for: the session's name
+/// (CloudTrail shows it to the customer) and its inline session policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionPurpose {
+    /// Reading deliveries: the connection's bucket and prefix only.
+    Ingest,
+    /// The sweep: the same, plus Organizations and the billing APIs' reads.
+    Sweep,
+}
+
+impl SessionPurpose {
+    fn session_name(self) -> &'static str {
+        match self {
+            SessionPurpose::Ingest => "curlew-ingest",
+            SessionPurpose::Sweep => "curlew-sweep",
+        }
+    }
+
+    /// The session policy for `conn` (see [`crate::onboard::policy::session_policy`]).
+    pub fn policy(self, conn: &Connection) -> serde_json::Value {
+        let extras = match self {
+            SessionPurpose::Ingest => ReadExtras::default(),
+            SessionPurpose::Sweep => ReadExtras {
+                organizations: true,
+                report_definitions: true,
+                data_exports: true,
+            },
+        };
+        session_policy(
+            partition_of(conn.role_arn.as_deref()),
+            &conn.bucket,
+            &conn.prefix,
+            extras,
+        )
+    }
+}
+
+/// The partition of an ARN (`aws` when there is none).
+pub fn partition_of(arn: Option<&str>) -> &str {
+    arn.and_then(|a| a.split(':').nth(1))
+        .filter(|p| !p.is_empty())
+        .unwrap_or("aws")
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -72,17 +114,19 @@ pub async fn source_client(
     own: &Store,
     own_prefix: &str,
 ) -> Result<aws_sdk_s3::Client, SessionError> {
-    let creds = source_credentials(clients, conn, own, own_prefix).await?;
+    let creds = source_credentials(clients, conn, own, own_prefix, SessionPurpose::Ingest).await?;
     Ok(clients.s3_with(creds.as_ref(), None))
 }
 
-/// The credentials that read `conn`'s bucket: `None` means curlew's own
-/// (bucket-policy mode).
+/// The credentials that read `conn`'s bucket for `purpose`: `None` means
+/// curlew's own (bucket-policy mode). A role session is scoped to the
+/// purpose by its session policy.
 pub async fn source_credentials(
     clients: &AccessClients,
     conn: &Connection,
     own: &Store,
     own_prefix: &str,
+    purpose: SessionPurpose,
 ) -> Result<Option<Credentials>, SessionError> {
     let (tenant, payer) = (conn.tenant.clone(), conn.payer_account.clone());
     let creds = match conn.access_mode {
@@ -103,13 +147,20 @@ pub async fn source_credentials(
                     payer: payer.clone(),
                     source,
                 })?;
-            assume_as(clients, role, Some(&external_id), INGEST_SESSION)
-                .await
-                .map_err(|source| SessionError::Assume {
-                    tenant,
-                    payer,
-                    source: Box::new(source),
-                })?
+            let policy = purpose.policy(conn).to_string();
+            assume_as(
+                clients,
+                role,
+                Some(&external_id),
+                purpose.session_name(),
+                Some(policy),
+            )
+            .await
+            .map_err(|source| SessionError::Assume {
+                tenant,
+                payer,
+                source: Box::new(source),
+            })?
         }
         AccessMode::AccessKeys => {
             let k = KeyVault::new(own.clone(), own_prefix)

@@ -9,7 +9,10 @@ pub mod policy;
 pub mod secret;
 pub mod template;
 
-pub use pending::{OnboardingError, OnboardingHints, Onboardings, PendingOnboarding, Started};
+pub use pending::{
+    OnboardingError, OnboardingHints, Onboardings, PendingOnboarding, Presenter, Started,
+    DEFAULT_TOKEN_TTL_DAYS,
+};
 pub use policy::ReadExtras;
 pub use secret::{ExternalId, OnboardingToken};
 pub use template::{

@@ -6,9 +6,13 @@
 //! - `<prefix>onboarding/tenant=T/token=<sha256 of token>.json`
 //!
 //! Tokens are stored by digest only. A token is redeemed by the first
-//! CloudFormation stack that presents it (a conditional write); later requests
-//! of that same stack (Update, a repeated Create) may present it again, any
-//! other stack is refused.
+//! CloudFormation stack that presents it *and succeeds* (a conditional write
+//! after the access proof: a stack that fails and rolls back leaves it for
+//! the customer's next try); later requests of that same stack (Update, a
+//! repeated Create) may present it again, any other stack is refused. A
+//! token not yet redeemed expires ([`DEFAULT_TOKEN_TTL_DAYS`]), and one
+//! started for a payer account (`--payer-account`) is refused to a stack of
+//! any other account: a leaked template cannot attach another account.
 
 use super::secret::{ExternalId, OnboardingToken, RngError};
 use crate::store::key_prefix;
@@ -38,6 +42,9 @@ pub struct Redemption {
     pub at: DateTime<Utc>,
 }
 
+/// Days an onboarding token can be redeemed (`curlew onboard new --token-ttl-days`).
+pub const DEFAULT_TOKEN_TTL_DAYS: i64 = 7;
+
 /// One pending (or redeemed) onboarding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingOnboarding {
@@ -45,8 +52,28 @@ pub struct PendingOnboarding {
     #[serde(flatten)]
     pub hints: OnboardingHints,
     pub created_at: DateTime<Utc>,
+    /// Not redeemed by then: refused. (Documents from before expiry existed
+    /// expire [`DEFAULT_TOKEN_TTL_DAYS`] after `created_at`.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redeemed: Option<Redemption>,
+}
+
+impl PendingOnboarding {
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        self.expires_at
+            .unwrap_or(self.created_at + chrono::Duration::days(DEFAULT_TOKEN_TTL_DAYS))
+    }
+}
+
+/// Who presents a token: a CloudFormation stack, in its account.
+#[derive(Debug, Clone, Copy)]
+pub struct Presenter<'a> {
+    pub stack_id: &'a str,
+    pub request_id: &'a str,
+    /// The stack's account (the payer being connected).
+    pub account: &'a str,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -76,6 +103,13 @@ pub enum OnboardingError {
     UnknownToken { tenant: String },
     #[error("the onboarding token of tenant {tenant:?} was already used by another stack; start a new onboarding with `curlew onboard new`")]
     TokenUsed { tenant: String },
+    #[error("the onboarding token of tenant {tenant:?} expired at {expired_at} before a stack used it; start a new onboarding with `curlew onboard new`")]
+    TokenExpired {
+        tenant: String,
+        expired_at: DateTime<Utc>,
+    },
+    #[error("the onboarding token of tenant {tenant:?} was issued for another payer account than this stack's; deploy the template in the account it was made for, or start a new onboarding with `curlew onboard new --payer-account <this account>`")]
+    TokenOtherAccount { tenant: String },
     #[error("{key} is not an onboarding document ({problem})")]
     Corrupt { key: String, problem: String },
     #[error("tenant id {0:?} is not allowed: use 1-64 letters, digits, '-' or '_'")]
@@ -173,19 +207,37 @@ impl Onboardings {
     }
 
     /// Start an onboarding: the tenant's External ID (minted if new) and a
-    /// fresh single-use token bound to the tenant.
+    /// fresh single-use token bound to the tenant (and to
+    /// `hints.payer_account` when given), valid [`DEFAULT_TOKEN_TTL_DAYS`].
     pub async fn begin(
         &self,
         tenant: &str,
         hints: OnboardingHints,
     ) -> Result<Started, OnboardingError> {
+        self.begin_with_ttl(
+            tenant,
+            hints,
+            chrono::Duration::days(DEFAULT_TOKEN_TTL_DAYS),
+        )
+        .await
+    }
+
+    /// [`Onboardings::begin`] with a token valid for `ttl`.
+    pub async fn begin_with_ttl(
+        &self,
+        tenant: &str,
+        hints: OnboardingHints,
+        ttl: chrono::Duration,
+    ) -> Result<Started, OnboardingError> {
         check_tenant(tenant)?;
         let external_id = self.external_id_or_mint(tenant).await?;
         let token = OnboardingToken::mint()?;
+        let now = Utc::now();
         let pending = PendingOnboarding {
             tenant: tenant.to_owned(),
             hints,
-            created_at: Utc::now(),
+            created_at: now,
+            expires_at: Some(now + ttl),
             redeemed: None,
         };
         let body = serde_json::to_vec_pretty(&pending).expect("document serialises");
@@ -199,36 +251,33 @@ impl Onboardings {
         })
     }
 
-    /// Redeem `token` for the stack `stack_id`: the first stack to present it
-    /// owns it; the same stack may present it again (Update, a repeated
-    /// request). Any other stack, or a token the tenant never had, is refused.
-    pub async fn redeem(
+    /// The token's document and its version, if `by` may redeem it: a
+    /// pending, unexpired onboarding of `tenant` for `by`'s account, or one
+    /// `by`'s own stack redeemed (an Update, a repeat: expiry no longer
+    /// applies). Nothing is written: a stack checks before its access proof
+    /// and redeems only after it.
+    async fn checked(
         &self,
         tenant: &str,
         token: &OnboardingToken,
-        stack_id: &str,
-        request_id: &str,
-    ) -> Result<PendingOnboarding, OnboardingError> {
+        by: Presenter<'_>,
+    ) -> Result<(PendingOnboarding, String), OnboardingError> {
         check_tenant(tenant)?;
         let key = self.token_key(tenant, token);
+        let unknown = || OnboardingError::UnknownToken {
+            tenant: tenant.to_owned(),
+        };
         let (meta, bytes) = match self.store.get_bytes(&key).await {
             Ok(x) => x,
-            Err(StoreError::NotFound { .. }) => {
-                return Err(OnboardingError::UnknownToken {
-                    tenant: tenant.to_owned(),
-                })
-            }
+            Err(StoreError::NotFound { .. }) => return Err(unknown()),
             Err(e) => return Err(e.into()),
         };
-        let mut p: PendingOnboarding =
-            serde_json::from_slice(&bytes).map_err(|e| corrupt(&key, e))?;
+        let p: PendingOnboarding = serde_json::from_slice(&bytes).map_err(|e| corrupt(&key, e))?;
         if p.tenant != tenant {
-            return Err(OnboardingError::UnknownToken {
-                tenant: tenant.to_owned(),
-            });
+            return Err(unknown());
         }
         match &p.redeemed {
-            Some(r) if r.stack_id == stack_id => return Ok(p),
+            Some(r) if r.stack_id == by.stack_id => return Ok((p, meta.etag)),
             Some(_) => {
                 return Err(OnboardingError::TokenUsed {
                     tenant: tenant.to_owned(),
@@ -236,17 +285,95 @@ impl Onboardings {
             }
             None => {}
         }
+        if p.hints
+            .payer_account
+            .as_deref()
+            .is_some_and(|a| a != by.account)
+        {
+            return Err(OnboardingError::TokenOtherAccount {
+                tenant: tenant.to_owned(),
+            });
+        }
+        if Utc::now() >= p.expires_at() {
+            return Err(OnboardingError::TokenExpired {
+                tenant: tenant.to_owned(),
+                expired_at: p.expires_at(),
+            });
+        }
+        Ok((p, meta.etag))
+    }
+
+    /// Whether `by` may redeem `token` (see [`Onboardings::redeem`]); writes nothing.
+    pub async fn check(
+        &self,
+        tenant: &str,
+        token: &OnboardingToken,
+        by: Presenter<'_>,
+    ) -> Result<PendingOnboarding, OnboardingError> {
+        Ok(self.checked(tenant, token, by).await?.0)
+    }
+
+    /// Redeem `token` for `by`'s stack: the first stack to redeem it owns
+    /// it; the same stack may present it again (Update, a repeated request).
+    /// Any other stack, an expired token, one issued for another payer
+    /// account, or a token the tenant never had, is refused.
+    pub async fn redeem(
+        &self,
+        tenant: &str,
+        token: &OnboardingToken,
+        by: Presenter<'_>,
+    ) -> Result<PendingOnboarding, OnboardingError> {
+        let (mut p, etag) = self.checked(tenant, token, by).await?;
+        if p.redeemed.is_some() {
+            return Ok(p);
+        }
         p.redeemed = Some(Redemption {
-            stack_id: stack_id.to_owned(),
-            request_id: request_id.to_owned(),
+            stack_id: by.stack_id.to_owned(),
+            request_id: by.request_id.to_owned(),
             at: Utc::now(),
         });
         let body = serde_json::to_vec_pretty(&p).expect("document serialises");
-        match self.store.put_if_match(&key, body, &meta.etag).await {
+        match self
+            .store
+            .put_if_match(&self.token_key(tenant, token), body, &etag)
+            .await
+        {
             Ok(_) => Ok(p),
             // Another request redeemed it between our read and write: decide again.
             Err(StoreError::PreconditionFailed { .. }) => {
-                Box::pin(self.redeem(tenant, token, stack_id, request_id)).await
+                Box::pin(self.redeem(tenant, token, by)).await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Undo `stack_id`'s redemption of `token` (its stack failed after
+    /// redeeming): the token is pending again for the customer's next try.
+    /// A token redeemed by another stack, or not at all, is left as it is.
+    pub async fn release(
+        &self,
+        tenant: &str,
+        token: &OnboardingToken,
+        stack_id: &str,
+    ) -> Result<(), OnboardingError> {
+        check_tenant(tenant)?;
+        let key = self.token_key(tenant, token);
+        let (meta, bytes) = match self.store.get_bytes(&key).await {
+            Ok(x) => x,
+            Err(StoreError::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut p: PendingOnboarding =
+            serde_json::from_slice(&bytes).map_err(|e| corrupt(&key, e))?;
+        if p.redeemed.as_ref().is_none_or(|r| r.stack_id != stack_id) {
+            return Ok(());
+        }
+        p.redeemed = None;
+        let body = serde_json::to_vec_pretty(&p).expect("document serialises");
+        match self.store.put_if_match(&key, body, &meta.etag).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::PreconditionFailed { .. }) => {
+                Box::pin(self.release(tenant, token, stack_id)).await
             }
             Err(e) => Err(e.into()),
         }
@@ -271,26 +398,29 @@ mod tests {
         assert_ne!(other.external_id, a.external_id);
 
         let p = o
-            .redeem("acme", &a.token, "stack-1", "req-1")
+            .redeem("acme", &a.token, by("stack-1", "req-1", "111122223333"))
             .await
             .unwrap();
         assert_eq!(p.redeemed.unwrap().stack_id, "stack-1");
         // Same stack again (Update): fine. Another stack: refused.
-        o.redeem("acme", &a.token, "stack-1", "req-2")
+        o.redeem("acme", &a.token, by("stack-1", "req-2", "111122223333"))
             .await
             .unwrap();
         assert!(matches!(
-            o.redeem("acme", &a.token, "stack-2", "req-3").await,
+            o.redeem("acme", &a.token, by("stack-2", "req-3", "111122223333"))
+                .await,
             Err(OnboardingError::TokenUsed { .. })
         ));
         // Another tenant's token, or an unknown one: refused.
         assert!(matches!(
-            o.redeem("globex", &a.token, "stack-9", "r").await,
+            o.redeem("globex", &a.token, by("stack-9", "r", "111122223333"))
+                .await,
             Err(OnboardingError::UnknownToken { .. })
         ));
         let forged = OnboardingToken::presented("cwt_forged");
         assert!(matches!(
-            o.redeem("acme", &forged, "stack-9", "r").await,
+            o.redeem("acme", &forged, by("stack-9", "r", "111122223333"))
+                .await,
             Err(OnboardingError::UnknownToken { .. })
         ));
         assert!(matches!(
@@ -304,6 +434,89 @@ mod tests {
             found.push(e.display().to_string());
         }
         assert!(found.iter().all(|s| !s.contains(a.token.expose())));
+    }
+
+    fn by<'a>(stack_id: &'a str, request_id: &'a str, account: &'a str) -> Presenter<'a> {
+        Presenter {
+            stack_id,
+            request_id,
+            account,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_is_bound_to_its_payer_and_expires_unless_redeemed() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = Onboardings::new(Store::local(dir.path()), "svc");
+        let hints = OnboardingHints {
+            payer_account: Some("111122223333".into()),
+            ..OnboardingHints::default()
+        };
+        let a = o.begin("acme", hints.clone()).await.unwrap();
+        assert_eq!(
+            a.pending.expires_at(),
+            a.pending.created_at + chrono::Duration::days(DEFAULT_TOKEN_TTL_DAYS)
+        );
+        // A leaked template deployed in another account: refused, not redeemed.
+        assert!(matches!(
+            o.redeem("acme", &a.token, by("stack-x", "r", "444455556666"))
+                .await,
+            Err(OnboardingError::TokenOtherAccount { .. })
+        ));
+        // Checking writes nothing; the payer's own stack then redeems it.
+        o.check("acme", &a.token, by("stack-1", "r", "111122223333"))
+            .await
+            .unwrap();
+        o.check("acme", &a.token, by("stack-2", "r", "111122223333"))
+            .await
+            .unwrap();
+        o.redeem("acme", &a.token, by("stack-1", "r", "111122223333"))
+            .await
+            .unwrap();
+        // Released by a stack that failed after redeeming: another stack may
+        // redeem it; a release by a stack that does not hold it does nothing.
+        o.release("acme", &a.token, "stack-2").await.unwrap();
+        assert!(matches!(
+            o.check("acme", &a.token, by("stack-2", "r", "111122223333"))
+                .await,
+            Err(OnboardingError::TokenUsed { .. })
+        ));
+        o.release("acme", &a.token, "stack-1").await.unwrap();
+        o.redeem("acme", &a.token, by("stack-2", "r", "111122223333"))
+            .await
+            .unwrap();
+
+        // Expired before any stack redeemed it: refused.
+        let old = o
+            .begin_with_ttl("acme", hints.clone(), chrono::Duration::seconds(-1))
+            .await
+            .unwrap();
+        assert!(matches!(
+            o.redeem("acme", &old.token, by("stack-3", "r", "111122223333"))
+                .await,
+            Err(OnboardingError::TokenExpired { .. })
+        ));
+        // Redeemed, then expired: its own stack (an Update months later) is
+        // still let through.
+        let brief = o
+            .begin_with_ttl("acme", hints, chrono::Duration::milliseconds(300))
+            .await
+            .unwrap();
+        o.redeem("acme", &brief.token, by("stack-4", "r", "111122223333"))
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        o.redeem("acme", &brief.token, by("stack-4", "r2", "111122223333"))
+            .await
+            .unwrap();
+        // A document from before expiry existed expires 7 days after creation.
+        let legacy: PendingOnboarding =
+            serde_json::from_str(r#"{"tenant":"acme","created_at":"2020-01-01T00:00:00Z"}"#)
+                .unwrap();
+        assert_eq!(
+            legacy.expires_at().to_rfc3339(),
+            "2020-01-08T00:00:00+00:00"
+        );
     }
 
     fn walk(p: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -12,15 +12,23 @@ pub fn clean_prefix(prefix: &str) -> &str {
     prefix.trim_matches('/')
 }
 
-fn object_arn(bucket: &str, prefix: &str) -> String {
+fn object_arn_in(partition: &str, bucket: &str, prefix: &str) -> String {
     match clean_prefix(prefix) {
-        "" => format!("arn:aws:s3:::{bucket}/*"),
-        p => format!("arn:aws:s3:::{bucket}/{p}/*"),
+        "" => format!("arn:{partition}:s3:::{bucket}/*"),
+        p => format!("arn:{partition}:s3:::{bucket}/{p}/*"),
     }
 }
 
+fn bucket_arn_in(partition: &str, bucket: &str) -> String {
+    format!("arn:{partition}:s3:::{bucket}")
+}
+
 fn bucket_arn(bucket: &str) -> String {
-    format!("arn:aws:s3:::{bucket}")
+    bucket_arn_in("aws", bucket)
+}
+
+fn object_arn(bucket: &str, prefix: &str) -> String {
+    object_arn_in("aws", bucket, prefix)
 }
 
 /// The `s3:prefix` values a list at the billing prefix uses.
@@ -58,11 +66,37 @@ pub fn trust_policy(principal_arn: &str, external_id: &str) -> Value {
 
 /// The least-privilege read policy for one billing prefix.
 pub fn read_policy(bucket: &str, prefix: &str, extras: ReadExtras) -> Value {
+    read_policy_in("aws", bucket, prefix, extras)
+}
+
+/// The inline session policy curlew passes when it assumes a customer's
+/// role for one job: the read policy of the connection's own bucket and
+/// prefix (plus `extras`, what the job reads beyond it), and kms:Decrypt
+/// only through S3 (an SSE-KMS bucket). A session can do only what both
+/// this and the role's own policies allow, so a role granted more than it
+/// should be (a whole bucket, other services) still yields a session that
+/// reads this prefix and nothing else.
+pub fn session_policy(partition: &str, bucket: &str, prefix: &str, extras: ReadExtras) -> Value {
+    let mut p = read_policy_in(partition, bucket, prefix, extras);
+    p["Statement"]
+        .as_array_mut()
+        .expect("statements")
+        .push(json!({
+            "Sid": "DecryptBillingFilesThroughS3",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+            "Condition": { "StringLike": { "kms:ViaService": "s3.*.amazonaws.com*" } },
+        }));
+    p
+}
+
+fn read_policy_in(partition: &str, bucket: &str, prefix: &str, extras: ReadExtras) -> Value {
     let mut list = json!({
         "Sid": "ListBillingPrefix",
         "Effect": "Allow",
         "Action": "s3:ListBucket",
-        "Resource": bucket_arn(bucket),
+        "Resource": bucket_arn_in(partition, bucket),
     });
     if !clean_prefix(prefix).is_empty() {
         list["Condition"] = json!({ "StringLike": { "s3:prefix": list_prefixes(prefix) } });
@@ -72,14 +106,14 @@ pub fn read_policy(bucket: &str, prefix: &str, extras: ReadExtras) -> Value {
             "Sid": "ReadBillingFiles",
             "Effect": "Allow",
             "Action": "s3:GetObject",
-            "Resource": object_arn(bucket, prefix),
+            "Resource": object_arn_in(partition, bucket, prefix),
         }),
         list,
         json!({
             "Sid": "LocateBillingBucket",
             "Effect": "Allow",
             "Action": "s3:GetBucketLocation",
-            "Resource": bucket_arn(bucket),
+            "Resource": bucket_arn_in(partition, bucket),
         }),
     ];
     if extras.organizations {

@@ -12,6 +12,7 @@ use crate::registry::ConnectionStatus;
 use crate::rollup::Sums;
 use crate::store::StoreError;
 use crate::sweep::orgs::AccountChange;
+use crate::sweep::reconcile::Reconciliation;
 use crate::sweep::HealthCause;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -104,6 +105,8 @@ pub enum Notice {
     DeliveryFailed(FailureRecord),
     ConnectionChanged(ConnectionChanged),
     AccountsChanged(AccountsChanged),
+    /// The accounts the sweep's reconciliation lists changed.
+    AccountsReconciled(Box<Reconciliation>),
 }
 
 impl Notice {
@@ -113,6 +116,7 @@ impl Notice {
             Notice::DeliveryFailed(_) => "delivery-failed",
             Notice::ConnectionChanged(_) => "connection-changed",
             Notice::AccountsChanged(_) => "accounts-changed",
+            Notice::AccountsReconciled(_) => "accounts-reconciled",
         }
     }
     pub fn tenant(&self) -> &str {
@@ -121,6 +125,7 @@ impl Notice {
             Notice::DeliveryFailed(n) => &n.tenant,
             Notice::ConnectionChanged(n) => &n.tenant,
             Notice::AccountsChanged(n) => &n.tenant,
+            Notice::AccountsReconciled(n) => &n.tenant,
         }
     }
 
@@ -144,6 +149,10 @@ impl Notice {
                 }
             }
             Notice::AccountsChanged(n) => a.push(("payer_account", n.payer_account.clone())),
+            Notice::AccountsReconciled(n) => {
+                a.push(("payer_account", n.payer_account.clone()));
+                a.push(("billing_period", n.billing_period.clone()));
+            }
         }
         a.retain(|(_, v)| !v.is_empty());
         a

@@ -2,8 +2,8 @@
 //! (bounded), diagnose what fails ([`diagnose`]) and keep the connection's
 //! health, notifying on change only.
 
+pub mod definition;
 pub mod diagnose;
-pub mod exports;
 pub mod orgs;
 pub mod recheck;
 pub mod reconcile;

@@ -111,12 +111,7 @@ pub fn org_client(
     aws_sdk_organizations::Client::from_conf(conf)
 }
 
-/// The partition of an ARN (`aws` when there is none).
-pub fn partition_of(arn: Option<&str>) -> &str {
-    arn.and_then(|a| a.split(':').nth(1))
-        .filter(|p| !p.is_empty())
-        .unwrap_or("aws")
-}
+pub use crate::access::partition_of;
 
 /// Every account of the organization: pages until `NextToken` is absent (a
 /// page may be empty while more follow).

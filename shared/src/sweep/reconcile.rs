@@ -4,17 +4,18 @@
 //! but not billed for N days, billed but not ACTIVE (expected for the RI/SP
 //! fees of a closed account: reported, not an error).
 
+use crate::ledger::{Current, Ledger, SourceId};
 use crate::registry::{Connection, Registry, RegistryError};
-use crate::report::{load_committed, Committed, ReportError};
+use crate::report::{load_committed, load_current, Committed, ReportError};
 use crate::rollup::Sums;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Days without a row before a connected account counts as not billed.
 pub const DEFAULT_QUIET_DAYS: i64 = 7;
 
 /// An account and what it was billed in the period.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountSpend {
     pub account: String,
     /// Its Organizations `State`, when known.
@@ -23,7 +24,7 @@ pub struct AccountSpend {
     pub spend: Sums,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reconciliation {
     pub tenant: String,
     pub payer_account: String,
@@ -33,6 +34,92 @@ pub struct Reconciliation {
     /// Active connected accounts with no row in the last N days of the data.
     pub connected_not_billed: Vec<String>,
     pub billed_not_active: Vec<AccountSpend>,
+}
+
+impl Reconciliation {
+    /// The accounts each list names, without their spend (which moves with
+    /// every delivery): what a change is judged on.
+    pub fn accounts(&self) -> [Vec<String>; 3] {
+        let ids = |v: &[AccountSpend]| v.iter().map(|a| a.account.clone()).collect();
+        [
+            ids(&self.billed_not_connected),
+            self.connected_not_billed.clone(),
+            ids(&self.billed_not_active),
+        ]
+    }
+
+    /// Nothing to report.
+    pub fn is_clean(&self) -> bool {
+        self.accounts().iter().all(Vec::is_empty)
+    }
+}
+
+/// What the sweep's last reconciliation of a connection read and listed
+/// (kept on the connection): it reconciles again only for another revision
+/// or changed linked accounts, and notifies only when the lists change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reconciled {
+    pub billing_period: String,
+    pub revision: String,
+    pub accounts: [Vec<String>; 3],
+}
+
+impl Reconciled {
+    pub fn of(r: &Reconciliation, revision: &str) -> Reconciled {
+        Reconciled {
+            billing_period: r.billing_period.clone(),
+            revision: revision.to_owned(),
+            accounts: r.accounts(),
+        }
+    }
+
+    /// Whether `r` is worth a notice after this one (`None`: the first
+    /// reconciliation, worth one only when it lists something).
+    pub fn notify_after(previous: Option<&Reconciled>, r: &Reconciliation) -> bool {
+        match previous {
+            Some(p) => p.accounts != r.accounts(),
+            None => !r.is_clean(),
+        }
+    }
+}
+
+/// The connection's newest committed period: its source and what CURRENT
+/// names (no rollup read). One listing of the tenant's sources.
+pub async fn newest_committed(
+    ledger: &Ledger,
+    conn: &Connection,
+) -> Result<Option<(String, SourceId, Current)>, ReconcileError> {
+    let mut mine: Vec<(String, SourceId)> = ledger
+        .sources(&conn.tenant, None)
+        .await
+        .map_err(ReportError::from)?
+        .into_iter()
+        .filter(|(_, s)| {
+            s.payer == conn.payer_account && conn.report.as_ref().is_none_or(|r| *r == s.report)
+        })
+        .collect();
+    mine.sort_by(|a, b| a.0.cmp(&b.0));
+    while let Some((period, source)) = mine.pop() {
+        if let Some((current, _)) = ledger
+            .current(&source, &period)
+            .await
+            .map_err(ReportError::from)?
+        {
+            return Ok(Some((period, source, current)));
+        }
+    }
+    Ok(None)
+}
+
+/// Reconcile what `current` names for `conn`.
+pub async fn reconcile_current(
+    ledger: &Ledger,
+    conn: &Connection,
+    (period, source, current): (String, SourceId, Current),
+    quiet_days: i64,
+) -> Result<Reconciliation, ReconcileError> {
+    let committed = load_current(ledger, period, source, current).await?;
+    Ok(reconcile(conn, &committed, quiet_days))
 }
 
 #[derive(Debug, thiserror::Error)]

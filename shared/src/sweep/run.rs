@@ -4,11 +4,15 @@
 //! machine and publish what changed. The Lambda and `curlew sweep` both call
 //! [`sweep_connection`]; only [`Dispatch`] (where part jobs go) differs.
 
+use super::definition::{define, Definition, Destination, ReportApis, ReportKind};
 use super::orgs::{self, AccountChange};
 use super::recheck::{self, ManifestSeen};
+use super::reconcile::{
+    newest_committed, reconcile_current, ReconcileError, Reconciled, DEFAULT_QUIET_DAYS,
+};
 use super::state::{observe, swept, Observation};
 use super::{diagnose, remedy, HealthCause, Stage};
-use crate::access::{source_credentials, AccessClients, CallError, SessionError};
+use crate::access::{source_credentials, AccessClients, CallError, SessionError, SessionPurpose};
 use crate::discover::Source;
 use crate::failure::Class;
 use crate::ledger::Ledger;
@@ -187,7 +191,15 @@ pub async fn sweep_connection(
         return Ok(out);
     }
     let mut findings = Vec::new();
-    let creds = match source_credentials(ctx.clients, &conn, &ctx.own, &ctx.own_prefix).await {
+    let creds = match source_credentials(
+        ctx.clients,
+        &conn,
+        &ctx.own,
+        &ctx.own_prefix,
+        SessionPurpose::Sweep,
+    )
+    .await
+    {
         Ok(c) => Some(c),
         Err(e) => {
             findings.push(session_finding(&e));
@@ -223,21 +235,27 @@ pub async fn sweep_connection(
             Err(e) => findings.push(Finding::of(Stage::Organizations, &e)),
         }
     }
-    // Data Exports' status of the named export (optional permission).
-    if let (Some(Some(c)), Some(base), Some(name), Some(_)) =
-        (&creds, &ctx.clients.exports, &conn.report, &reached)
-    {
-        match super::exports::unhealthy(&super::exports::exports_client(base, c), name).await {
-            Ok(Some(reason)) => findings.push(Finding {
-                cause: HealthCause::ExportUnhealthy,
-                remedy: format!(
-                    "{} (Data Exports says {reason})",
-                    remedy(HealthCause::ExportUnhealthy, None)
-                ),
-            }),
-            Ok(None) => {}
+    // The billing APIs' word on the named report (optional permissions):
+    // deleted, delivering elsewhere, or unhealthy. Its finding goes first:
+    // it says more than "no manifest" does.
+    if let (Some(Some(c)), Some(name)) = (&creds, &conn.report) {
+        let apis = ReportApis::for_customer(
+            ctx.clients.cur.as_ref(),
+            ctx.clients.exports.as_ref(),
+            c,
+            orgs::partition_of(conn.role_arn.as_deref()),
+        );
+        let kind = reached
+            .as_ref()
+            .and_then(|r| r.manifests.last())
+            .map(|m| ReportKind::of_manifest(&m.key));
+        match define(&apis, name, kind).await {
+            Ok(d) => {
+                let said = definition_findings(&d, name, &conn);
+                findings.splice(0..0, said);
+            }
             // Optional, and only ever adds a finding: an error says nothing.
-            Err(e) => tracing::warn!(error = %e, "Data Exports status not read"),
+            Err(e) => tracing::warn!(error = %e, "report definition not read"),
         }
     }
     let newest = reached
@@ -273,6 +291,15 @@ pub async fn sweep_connection(
             }
         })
         .await?;
+    let stored = match reconcile_newest(ctx, &stored, !account_changes.is_empty()).await {
+        Ok(Some(updated)) => updated,
+        Ok(None) => stored,
+        // Advisory: a revision that cannot be read now is read next sweep.
+        Err(e) => {
+            tracing::warn!(tenant, payer, error = %e, "accounts not reconciled");
+            stored
+        }
+    };
     out.observed = worst(&findings).map(|f| f.cause);
     out.status = stored.status;
     out.cause = stored.cause;
@@ -283,6 +310,40 @@ pub async fn sweep_connection(
     }
     publish_pending(ctx, &stored.pending_notices, tenant, payer).await?;
     Ok(out)
+}
+
+/// Reconcile the connection's newest committed revision when it, or the
+/// linked accounts, changed since the last reconciliation; an
+/// `accounts-reconciled` notice (pending, like every sweep notice) when the
+/// accounts listed changed. The connection as written, when it was.
+async fn reconcile_newest(
+    ctx: &SweepCtx<'_>,
+    conn: &Connection,
+    accounts_changed: bool,
+) -> Result<Option<Connection>, ReconcileError> {
+    let Some(newest) = newest_committed(&ctx.ledger, conn).await? else {
+        return Ok(None);
+    };
+    let seen = conn.reconciled.as_ref().is_some_and(|r| {
+        (r.billing_period.as_str(), r.revision.as_str())
+            == (newest.0.as_str(), newest.2.revision.as_str())
+    });
+    if seen && !accounts_changed {
+        return Ok(None);
+    }
+    let revision = newest.2.revision.clone();
+    let r = reconcile_current(&ctx.ledger, conn, newest, DEFAULT_QUIET_DAYS).await?;
+    let written = ctx
+        .registry
+        .update(&conn.tenant, &conn.payer_account, |c| {
+            if Reconciled::notify_after(c.reconciled.as_ref(), &r) {
+                c.pending_notices
+                    .push(Notice::AccountsReconciled(Box::new(r.clone())));
+            }
+            c.reconciled = Some(Reconciled::of(&r, &revision));
+        })
+        .await?;
+    Ok(Some(written))
 }
 
 /// Publish `pending` and drop them from the connection. A failure leaves
@@ -338,6 +399,54 @@ fn session_finding(e: &SessionError) -> Finding {
             cause: HealthCause::Other,
             remedy: e.to_string(),
         },
+    }
+}
+
+/// What the billing APIs' answer finds wrong with the connection's report.
+fn definition_findings(d: &Definition, name: &str, conn: &Connection) -> Vec<Finding> {
+    let elsewhere = |to: &Destination| {
+        Finding {
+        cause: HealthCause::ExportMissing,
+        remedy: format!(
+            "{name} delivers to s3://{}/{}, not to the connection's s3://{}/{}. What to do: point the report at the connection's bucket and prefix, or reconnect with its own",
+            to.bucket, to.prefix, conn.bucket, conn.prefix
+        ),
+    }
+    };
+    match d {
+        Definition::Unknown => vec![],
+        Definition::Missing { asked } => vec![Finding {
+            cause: HealthCause::ExportMissing,
+            remedy: format!(
+                "the payer account has no report or export named {name} ({} list none): it was deleted or renamed. What to do: recreate it in Billing (Data Exports) delivering to s3://{}/{}, or reconnect with the new name",
+                asked.join(" and "),
+                conn.bucket,
+                conn.prefix
+            ),
+        }],
+        Definition::Report { destination } => (!destination.is(&conn.bucket, &conn.prefix))
+            .then(|| elsewhere(destination))
+            .into_iter()
+            .collect(),
+        Definition::Export {
+            destination,
+            unhealthy,
+        } => {
+            let mut out: Vec<Finding> = destination
+                .as_ref()
+                .filter(|to| !to.is(&conn.bucket, &conn.prefix))
+                .map(elsewhere)
+                .into_iter()
+                .collect();
+            out.extend(unhealthy.as_ref().map(|reason| Finding {
+                cause: HealthCause::ExportUnhealthy,
+                remedy: format!(
+                    "{} (Data Exports says {reason})",
+                    remedy(HealthCause::ExportUnhealthy, None)
+                ),
+            }));
+            out
+        }
     }
 }
 

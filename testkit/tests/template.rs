@@ -1,0 +1,66 @@
+//! infra/template.yaml as CloudFormation reads it (cfn-lint's decoder turns
+//! the short-form tags into their long form), checked for the security
+//! conditions a lint cannot know about.
+
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
+
+/// The deployed template as JSON.
+fn template() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml");
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys\nfrom cfnlint.decode import decode\nt, m = decode(sys.argv[1])\nassert t is not None, m\nprint(json.dumps(t, default=str))",
+        ])
+        .arg(&path)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "cfn-lint's decoder (pip install cfn-lint; ./scripts/test installs it): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// S3 notifications reach the billing-events topic only from the listed
+/// billing buckets *and* from accounts curlew onboarded (a deleted bucket's
+/// name can be taken by anyone, in any account).
+#[test]
+fn only_onboarded_accounts_buckets_publish_billing_events() {
+    let t = template();
+    let st =
+        &t["Resources"]["BillingEventsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"];
+    let st: Vec<&Value> = st.as_array().unwrap().iter().collect();
+    assert_eq!(st.len(), 1);
+    assert_eq!(st[0]["Principal"]["Service"], "s3.amazonaws.com");
+    assert_eq!(st[0]["Action"], "sns:Publish");
+    let c = &st[0]["Condition"];
+    assert_eq!(
+        c["ArnLike"]["aws:SourceArn"],
+        json!({"Ref": "BillingBucketArns"})
+    );
+    assert_eq!(
+        c["StringEquals"]["aws:SourceAccount"],
+        json!({"Fn::If": ["HasOnboardingAccounts", {"Ref": "OnboardingAccountIds"}, [{"Ref": "AWS::AccountId"}]]})
+    );
+}
+
+/// A failed scheduled fan-out is retried, then kept in the sweep DLQ.
+#[test]
+fn the_sweep_schedule_keeps_what_failed() {
+    let t = template();
+    let f = &t["Resources"]["SweepFunction"]["Properties"];
+    let on_failure = &f["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
+    assert_eq!(on_failure["Type"], "SQS");
+    assert_eq!(
+        on_failure["Destination"],
+        json!({"Fn::GetAtt": ["SweepDLQ", "Arn"]})
+    );
+    assert_eq!(f["EventInvokeConfig"]["MaximumRetryAttempts"], 2);
+    let schedule = &f["Events"]["Schedule"]["Properties"];
+    assert_eq!(schedule["RetryPolicy"]["MaximumRetryAttempts"], 2);
+    assert_eq!(schedule["DeadLetterConfig"]["Type"], "SQS");
+}
