@@ -136,6 +136,10 @@ pub struct PolicyArgs {
     pub report_definitions: bool,
     #[arg(long)]
     pub data_exports: bool,
+    /// The customer's partition, for the ARNs of the read and delivery
+    /// policies (share: the principal's).
+    #[arg(long, default_value = "aws", value_parser = ["aws", "aws-cn", "aws-us-gov"])]
+    pub partition: String,
 }
 
 pub async fn run(cmd: OnboardCommand) -> Result<i32> {
@@ -195,6 +199,7 @@ async fn new(a: NewArgs, template_only: bool) -> Result<i32> {
         .unwrap_or_else(|| PathBuf::from(format!("curlew-connect-{}.json", a.tenant)));
     std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
     let read = read_policy(
+        "aws",
         a.bucket.as_deref().unwrap_or("BUCKET"),
         a.prefix.as_deref().unwrap_or("cur"),
         extras(a.organizations, a.report_definitions, a.data_exports),
@@ -257,6 +262,7 @@ async fn policy(a: PolicyArgs) -> Result<i32> {
             trust_policy(&principal, id.expose())
         }
         PolicyKind::Read => read_policy(
+            &a.partition,
             &need(&a.bucket, "--bucket")?,
             &a.prefix,
             extras(a.organizations, a.report_definitions, a.data_exports),
@@ -264,7 +270,7 @@ async fn policy(a: PolicyArgs) -> Result<i32> {
         PolicyKind::Delivery => {
             let payer = need(&a.payer_account, "--payer-account")?;
             check_account(&payer)?;
-            delivery_bucket_policy(&need(&a.bucket, "--bucket")?, &payer)
+            delivery_bucket_policy(&a.partition, &need(&a.bucket, "--bucket")?, &payer)
         }
         PolicyKind::Share => bucket_share_policy(
             &need(&a.bucket, "--bucket")?,

@@ -32,8 +32,14 @@ fn run(cmd: &mut Command) -> (String, String) {
     (out, err)
 }
 
+/// cfn-lint, in a region of each partition (aws, aws-cn, aws-us-gov): one
+/// template deploys in all of them.
 fn cfn_lint(path: &Path) {
-    let o = Command::new("cfn-lint").arg(path).output().unwrap_or_else(|e| {
+    let o = Command::new("cfn-lint")
+        .args(["--regions", "us-east-1", "cn-northwest-1", "us-gov-west-1", "--"])
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| {
         panic!("cfn-lint is needed for this test ({e}): run ./scripts/test, which installs it, or `python3 -m pip install cfn-lint`")
     });
     assert!(
@@ -156,7 +162,22 @@ fn onboard_policy_prints_least_privilege_documents() {
         "111122223333",
     ]));
     assert!(delivery.contains("bcm-data-exports.amazonaws.com"));
-    assert!(delivery.contains("arn:aws:cur:us-east-1:111122223333:definition/*"));
+    assert!(delivery.contains("arn:aws:cur:*:111122223333:definition/*"));
+    // Another partition: its ARNs throughout.
+    let (cn, _) = run(curlew(dir.path()).args([
+        "onboard",
+        "policy",
+        "read",
+        "--bucket",
+        "bill",
+        "--prefix",
+        "cur",
+        "--partition",
+        "aws-cn",
+    ]));
+    let cn: Value = serde_json::from_str(&cn).unwrap();
+    assert_eq!(cn["Statement"][0]["Resource"], "arn:aws-cn:s3:::bill/cur/*");
+    assert!(!cn.to_string().contains("arn:aws:"));
     // Bad input is refused with what to do, and nothing is recorded.
     let o = curlew(dir.path())
         .args(["onboard", "new", "--tenant", "../evil", "--store", "store"])

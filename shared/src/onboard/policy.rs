@@ -23,14 +23,6 @@ fn bucket_arn_in(partition: &str, bucket: &str) -> String {
     format!("arn:{partition}:s3:::{bucket}")
 }
 
-fn bucket_arn(bucket: &str) -> String {
-    bucket_arn_in("aws", bucket)
-}
-
-fn object_arn(bucket: &str, prefix: &str) -> String {
-    object_arn_in("aws", bucket, prefix)
-}
-
 /// The `s3:prefix` values a list at the billing prefix uses.
 fn list_prefixes(prefix: &str) -> Value {
     let p = clean_prefix(prefix);
@@ -64,11 +56,6 @@ pub fn trust_policy(principal_arn: &str, external_id: &str) -> Value {
     })
 }
 
-/// The least-privilege read policy for one billing prefix.
-pub fn read_policy(bucket: &str, prefix: &str, extras: ReadExtras) -> Value {
-    read_policy_in("aws", bucket, prefix, extras)
-}
-
 /// The inline session policy curlew passes when it assumes a customer's
 /// role for one job: the read policy of the connection's own bucket and
 /// prefix (plus `extras`, what the job reads beyond it), and kms:Decrypt
@@ -77,7 +64,7 @@ pub fn read_policy(bucket: &str, prefix: &str, extras: ReadExtras) -> Value {
 /// should be (a whole bucket, other services) still yields a session that
 /// reads this prefix and nothing else.
 pub fn session_policy(partition: &str, bucket: &str, prefix: &str, extras: ReadExtras) -> Value {
-    let mut p = read_policy_in(partition, bucket, prefix, extras);
+    let mut p = read_policy(partition, bucket, prefix, extras);
     p["Statement"]
         .as_array_mut()
         .expect("statements")
@@ -91,7 +78,10 @@ pub fn session_policy(partition: &str, bucket: &str, prefix: &str, extras: ReadE
     p
 }
 
-fn read_policy_in(partition: &str, bucket: &str, prefix: &str, extras: ReadExtras) -> Value {
+/// The least-privilege read policy for one billing prefix, with ARNs of
+/// `partition` (`aws`, `aws-cn`, `aws-us-gov`, or `${AWS::Partition}` in a
+/// template).
+pub fn read_policy(partition: &str, bucket: &str, prefix: &str, extras: ReadExtras) -> Value {
     let mut list = json!({
         "Sid": "ListBillingPrefix",
         "Effect": "Allow",
@@ -147,8 +137,9 @@ fn read_policy_in(partition: &str, bucket: &str, prefix: &str, extras: ReadExtra
 
 /// The billing bucket's policy that lets AWS deliver legacy CUR
 /// (billingreports) and Data Exports (bcm-data-exports) for `payer_account`
-/// only, as AWS documents it.
-pub fn delivery_bucket_policy(bucket: &str, payer_account: &str) -> Value {
+/// only, as AWS documents it (any region of the definition: us-east-1 in
+/// aws, cn-northwest-1 in aws-cn).
+pub fn delivery_bucket_policy(partition: &str, bucket: &str, payer_account: &str) -> Value {
     json!({
         "Version": "2012-10-17",
         "Statement": [{
@@ -158,13 +149,16 @@ pub fn delivery_bucket_policy(bucket: &str, payer_account: &str) -> Value {
                 "Service": ["billingreports.amazonaws.com", "bcm-data-exports.amazonaws.com"]
             },
             "Action": ["s3:PutObject", "s3:GetBucketPolicy"],
-            "Resource": [format!("arn:aws:s3:::{bucket}/*"), bucket_arn(bucket)],
+            "Resource": [
+                format!("arn:{partition}:s3:::{bucket}/*"),
+                bucket_arn_in(partition, bucket)
+            ],
             "Condition": {
                 "StringLike": {
                     "aws:SourceAccount": payer_account,
                     "aws:SourceArn": [
-                        format!("arn:aws:cur:us-east-1:{payer_account}:definition/*"),
-                        format!("arn:aws:bcm-data-exports:us-east-1:{payer_account}:export/*")
+                        format!("arn:{partition}:cur:*:{payer_account}:definition/*"),
+                        format!("arn:{partition}:bcm-data-exports:*:{payer_account}:export/*")
                     ]
                 }
             }
@@ -173,8 +167,12 @@ pub fn delivery_bucket_policy(bucket: &str, payer_account: &str) -> Value {
 }
 
 /// Bucket-policy sharing (no role): curlew's own principal may read the
-/// billing prefix and nothing else of the bucket.
+/// billing prefix and nothing else of the bucket (ARNs of the principal's
+/// partition).
 pub fn bucket_share_policy(bucket: &str, prefix: &str, principal_arn: &str) -> Value {
+    let partition = crate::access::partition_of(Some(principal_arn));
+    let bucket_arn = |b: &str| bucket_arn_in(partition, b);
+    let object_arn = |b: &str, p: &str| object_arn_in(partition, b, p);
     let mut list = json!({
         "Sid": "CurlewListBillingPrefix",
         "Effect": "Allow",
@@ -231,7 +229,7 @@ mod tests {
 
     #[test]
     fn read_policy_is_three_s3_actions_on_the_prefix() {
-        let p = read_policy("bill", "/cur/", ReadExtras::default());
+        let p = read_policy("aws", "bill", "/cur/", ReadExtras::default());
         assert_eq!(
             allowed_actions(&p),
             ["s3:GetBucketLocation", "s3:GetObject", "s3:ListBucket"]
@@ -247,6 +245,7 @@ mod tests {
         let text = p.to_string();
         assert!(!text.contains("s3:*") && !text.contains("Put") && !text.contains("Delete"));
         let full = read_policy(
+            "aws",
             "bill",
             "cur",
             ReadExtras {
@@ -285,7 +284,7 @@ mod tests {
 
     #[test]
     fn delivery_and_share_policies() {
-        let d = delivery_bucket_policy("bill", "111122223333");
+        let d = delivery_bucket_policy("aws", "bill", "111122223333");
         let s = &d["Statement"][0];
         assert_eq!(allowed_actions(&d), ["s3:GetBucketPolicy", "s3:PutObject"]);
         assert_eq!(
@@ -294,8 +293,21 @@ mod tests {
         );
         assert_eq!(
             s["Condition"]["StringLike"]["aws:SourceArn"][1],
-            "arn:aws:bcm-data-exports:us-east-1:111122223333:export/*"
+            "arn:aws:bcm-data-exports:*:111122223333:export/*"
         );
+        // Other partitions: their own ARNs throughout.
+        let cn = delivery_bucket_policy("aws-cn", "bill", "111122223333");
+        assert_eq!(cn["Statement"][0]["Resource"][0], "arn:aws-cn:s3:::bill/*");
+        assert_eq!(
+            cn["Statement"][0]["Condition"]["StringLike"]["aws:SourceArn"][0],
+            "arn:aws-cn:cur:*:111122223333:definition/*"
+        );
+        let gov = bucket_share_policy("bill", "cur", "arn:aws-us-gov:iam::999988887777:role/x");
+        assert_eq!(
+            gov["Statement"][0]["Resource"],
+            "arn:aws-us-gov:s3:::bill/cur/*"
+        );
+        assert_eq!(gov["Statement"][1]["Resource"], "arn:aws-us-gov:s3:::bill");
         let sh = bucket_share_policy("bill", "cur", "arn:aws:iam::999988887777:role/x");
         assert_eq!(
             allowed_actions(&sh),
@@ -303,7 +315,7 @@ mod tests {
         );
         assert_eq!(sh["Statement"][0]["Resource"], "arn:aws:s3:::bill/cur/*");
         // An empty prefix shares the whole bucket, without a prefix condition.
-        let whole = read_policy("bill", "", ReadExtras::default());
+        let whole = read_policy("aws", "bill", "", ReadExtras::default());
         assert_eq!(whole["Statement"][0]["Resource"], "arn:aws:s3:::bill/*");
         assert!(whole["Statement"][1].get("Condition").is_none());
     }

@@ -158,7 +158,12 @@ pub fn customer_template(spec: &TemplateSpec<'_>) -> Result<Value, TemplateError
                     trust_policy(spec.platform_principal, spec.external_id.expose()),
                 "Policies": [{
                     "PolicyName": "curlew-billing-read",
-                    "PolicyDocument": substitute(read_policy("${BucketName}", "${Prefix}", spec.extras)),
+                    "PolicyDocument": substitute(read_policy(
+                        "${AWS::Partition}",
+                        "${BucketName}",
+                        "${Prefix}",
+                        spec.extras,
+                    )),
                 }],
             }
         }),
@@ -184,7 +189,11 @@ pub fn customer_template(spec: &TemplateSpec<'_>) -> Result<Value, TemplateError
                 "Properties": {
                     "Bucket": { "Ref": "BucketName" },
                     "PolicyDocument":
-                        substitute(delivery_bucket_policy("${BucketName}", "${AWS::AccountId}")),
+                        substitute(delivery_bucket_policy(
+                            "${AWS::Partition}",
+                            "${BucketName}",
+                            "${AWS::AccountId}",
+                        )),
                 }
             }),
         );
@@ -244,7 +253,7 @@ mod tests {
         let read = &role["Policies"][0]["PolicyDocument"]["Statement"];
         assert_eq!(
             read[0]["Resource"],
-            json!({"Fn::Sub": "arn:aws:s3:::${BucketName}/${Prefix}/*"})
+            json!({"Fn::Sub": "arn:${AWS::Partition}:s3:::${BucketName}/${Prefix}/*"})
         );
         let c = &t["Resources"]["CurlewConnection"];
         assert_eq!(c["Type"], "Custom::CurlewConnection");
@@ -262,6 +271,14 @@ mod tests {
             bp["Statement"][0]["Condition"]["StringLike"]["aws:SourceAccount"],
             json!({"Fn::Sub": "${AWS::AccountId}"})
         );
+        // One template for every partition: no ARN of curlew's making names
+        // one (the principal and the service token are curlew's own ARNs).
+        let mut text = serde_json::to_string(&t).unwrap();
+        for given in [s.platform_principal, s.service_token] {
+            text = text.replace(given, "");
+        }
+        assert!(!text.contains("arn:aws:"), "{text}");
+        assert!(text.contains("arn:${AWS::Partition}:cur:*:${AWS::AccountId}:definition/*"));
     }
 
     #[test]
