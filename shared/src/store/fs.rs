@@ -1,6 +1,6 @@
 //! The local filesystem as an object store. Conditional puts are atomic and
-//! safe between processes: a per-key lock file (O_EXCL) guards the check, the
-//! body goes to a temp file, and a rename publishes it.
+//! safe between processes: an OS lock on a per-key lock file guards the
+//! check, the body goes to a temp file, and a rename publishes it.
 
 use super::{Condition, ObjectMeta, StoreError};
 use chrono::{DateTime, Utc};
@@ -17,8 +17,6 @@ pub struct FsStore {
 
 const LOCK_SUFFIX: &str = ".curlew-lock";
 const TMP_MARK: &str = ".curlew-tmp-";
-/// A lock older than this is from a crashed writer and is broken.
-const STALE_LOCK: Duration = Duration::from_secs(30);
 
 fn io(key: &str, e: std::io::Error) -> StoreError {
     if e.kind() == std::io::ErrorKind::NotFound {
@@ -208,11 +206,20 @@ impl FsStore {
     }
 }
 
-/// An inter-process lock on one key: a lock file created with O_EXCL.
-struct KeyLock(PathBuf);
+/// An inter-process lock on one key: the OS's exclusive lock (flock) on a
+/// lock file beside it. The kernel releases it when its holder exits or
+/// crashes, so there is no stale lock to break (breaking one by its age let
+/// a second writer in beside a slow first). The holder removes the file
+/// while it still holds it; a waiter that then gets the lock of the removed
+/// file sees the path no longer names it and tries again.
+struct KeyLock {
+    path: PathBuf,
+    _file: fs::File,
+}
 
 impl KeyLock {
     fn acquire(path: &Path) -> std::io::Result<KeyLock> {
+        use std::os::unix::fs::MetadataExt;
         let lock = path.with_file_name(format!(
             "{}{}",
             path.file_name()
@@ -222,22 +229,24 @@ impl KeyLock {
         ));
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
-            match fs::OpenOptions::new()
+            let file = fs::OpenOptions::new()
                 .write(true)
-                .create_new(true)
-                .open(&lock)
-            {
-                Ok(_) => return Ok(KeyLock(lock)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let stale = fs::metadata(&lock)
-                        .and_then(|m| m.modified())
-                        .ok()
-                        .and_then(|t| t.elapsed().ok())
-                        .is_some_and(|age| age > STALE_LOCK);
-                    if stale {
-                        let _ = fs::remove_file(&lock);
-                        continue;
+                .create(true)
+                .truncate(false)
+                .open(&lock)?;
+            match file.try_lock() {
+                Ok(()) => {
+                    let held = file.metadata()?;
+                    let current = fs::metadata(&lock).ok();
+                    if current.is_some_and(|c| (c.dev(), c.ino()) == (held.dev(), held.ino())) {
+                        return Ok(KeyLock {
+                            path: lock,
+                            _file: file,
+                        });
                     }
+                    // The file we locked was removed by its last holder: again.
+                }
+                Err(fs::TryLockError::WouldBlock) => {
                     if std::time::Instant::now() > deadline {
                         return Err(std::io::Error::new(
                             std::io::ErrorKind::TimedOut,
@@ -246,7 +255,7 @@ impl KeyLock {
                     }
                     std::thread::sleep(Duration::from_millis(2));
                 }
-                Err(e) => return Err(e),
+                Err(fs::TryLockError::Error(e)) => return Err(e),
             }
         }
     }
@@ -254,7 +263,8 @@ impl KeyLock {
 
 impl Drop for KeyLock {
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
+        // Removed while still held; the lock goes with the file handle after.
+        let _ = fs::remove_file(&self.path);
     }
 }
 
@@ -285,5 +295,69 @@ mod tests {
             s.head("a/CURRENT"),
             Err(StoreError::NotFound { .. })
         ));
+    }
+
+    /// A writer that holds the lock longer than any age limit is not
+    /// overtaken: the second waits until the first lets go. A lock file
+    /// left by a crashed writer (no process holds it) is no obstacle.
+    #[test]
+    fn a_slow_holder_is_never_overtaken_and_a_crashed_ones_file_is_no_obstacle() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("CURRENT");
+        let first = KeyLock::acquire(&key).unwrap();
+        // The lock file looks an hour old (it was "stale" to the old rule).
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        fs::File::options()
+            .write(true)
+            .open(&first.path)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        let got = Arc::new(AtomicBool::new(false));
+        let waiter = {
+            let (key, got) = (key.clone(), got.clone());
+            std::thread::spawn(move || {
+                let second = KeyLock::acquire(&key).unwrap();
+                got.store(true, Ordering::SeqCst);
+                drop(second);
+            })
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            !got.load(Ordering::SeqCst),
+            "the second writer got in beside the first"
+        );
+        drop(first);
+        waiter.join().unwrap();
+        assert!(got.load(Ordering::SeqCst));
+        // A crashed writer's leftover file, held by nobody.
+        let leftover = key.with_file_name(format!("CURRENT{LOCK_SUFFIX}"));
+        fs::write(&leftover, b"").unwrap();
+        let t = std::time::Instant::now();
+        drop(KeyLock::acquire(&key).unwrap());
+        assert!(t.elapsed() < Duration::from_secs(1));
+        assert!(!leftover.exists(), "the holder removes the lock file");
+    }
+
+    /// Many writers racing for one key: exactly one put-if-absent wins.
+    #[test]
+    fn racing_writers_get_one_winner() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = FsStore::new(dir.path());
+        let wins: usize = std::thread::scope(|sc| {
+            let handles: Vec<_> = (0..16)
+                .map(|i| {
+                    let s = &s;
+                    sc.spawn(move || {
+                        s.put("p/CURRENT", format!("{i}").as_bytes(), Condition::Absent)
+                            .is_ok() as usize
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(wins, 1);
     }
 }
