@@ -14,6 +14,7 @@
 
 use crate::config::Deps;
 use crate::prove::{prove_with_backoff, ProofTarget, Prover};
+use crate::records::Claimed;
 use crate::request::{DropReason, Kind, PhysicalId, Props, Request};
 use crate::response::{Answer, CheckedUrl, SendError, Status};
 use crate::watchdog::before_deadline;
@@ -116,10 +117,18 @@ pub async fn handle_message<P: Prover>(
         "custom resource request"
     );
     let margin = deps.settings.answer_margin;
-    let (answer, repeated) = match before_deadline(decide(deps, prover, &req), deadline, margin)
-        .await
+    let (answer, repeated) = match before_deadline(
+        decide(deps, prover, &req, deadline),
+        deadline,
+        margin,
+    )
+    .await
     {
-        Ok(x) => x,
+        Ok(Decided::Answer(a, repeated)) => (a, repeated),
+        Ok(Decided::InFlight(until)) => {
+            info!(stack_id = %req.stack_id, request_id = %req.request_id, %until, "another copy is answering this request; not answered twice");
+            return Outcome::Dropped(DropReason::InFlight(until.to_rfc3339()));
+        }
         Err(t) => {
             let a = cut_short(&req);
             warn!(stack_id = %req.stack_id, request_id = %req.request_id, status = ?a.status, "{t}; answering");
@@ -170,17 +179,40 @@ async fn deliver(
     r
 }
 
-/// The answer to `req`: the stored one if it was answered before, else a
-/// fresh decision, stored before it is returned.
-async fn decide<P: Prover>(deps: &Deps, prover: &P, req: &Request) -> (Answer, bool) {
+/// What deciding a request came to.
+enum Decided {
+    /// Send this (`true`: the stored answer of an earlier copy).
+    Answer(Answer, bool),
+    /// Another copy is deciding it until then: send nothing.
+    InFlight(chrono::DateTime<chrono::Utc>),
+}
+
+/// The answer to `req`: the stored one if it was answered before, nothing
+/// if another copy is deciding it right now, else a fresh decision, stored
+/// before it is returned.
+async fn decide<P: Prover>(deps: &Deps, prover: &P, req: &Request, deadline: Instant) -> Decided {
     let records = deps.records();
     match records.answer(&req.stack_id, &req.request_id).await {
         Ok(Some(stored)) => {
             info!(request_id = %req.request_id, "repeated request: the stored answer again");
-            return (stored, true);
+            return Decided::Answer(stored, true);
         }
         Ok(None) => {}
         Err(e) => warn!(error = %e, "stored answers unreadable; deciding afresh"),
+    }
+    let left = deadline.saturating_duration_since(Instant::now());
+    let until = chrono::Utc::now() + chrono::Duration::from_std(left).unwrap_or_default();
+    match records.claim(&req.stack_id, &req.request_id, until).await {
+        Ok(Claimed::Mine) => {}
+        Ok(Claimed::Theirs(until)) => {
+            // It may have answered between our two reads.
+            if let Ok(Some(stored)) = records.answer(&req.stack_id, &req.request_id).await {
+                return Decided::Answer(stored, true);
+            }
+            return Decided::InFlight(until);
+        }
+        // Better answered twice (the same way) than never.
+        Err(e) => warn!(error = %e, "request not claimed; deciding anyway"),
     }
     let answer = match &req.kind {
         Kind::Create => create(deps, prover, req).await,
@@ -190,11 +222,11 @@ async fn decide<P: Prover>(deps: &Deps, prover: &P, req: &Request) -> (Answer, b
     match records.keep_answer(&answer).await {
         Ok(stored) => {
             let repeated = stored != answer;
-            (stored, repeated)
+            Decided::Answer(stored, repeated)
         }
         Err(e) => {
             warn!(error = %e, "answer not stored; sending it anyway");
-            (answer, false)
+            Decided::Answer(answer, false)
         }
     }
 }

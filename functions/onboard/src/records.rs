@@ -3,6 +3,11 @@
 //! - `<prefix>onboard-answers/<sha256(StackId|RequestId)>.json`: the answer
 //!   to a request, written before it is sent, so a repeated delivery of the
 //!   same request is answered the same way and does nothing else;
+//! - `<prefix>onboard-claims/<sha256(StackId|RequestId)>.json`: which copy
+//!   of a request is deciding it, until when (SNS and Lambda may deliver one
+//!   request twice at once: the first to claim decides and answers, the
+//!   other stays silent; a claim whose holder died is taken over once its
+//!   time is up);
 //! - `<prefix>onboard-bindings/tenant=T/<account>.json`: which stack (and
 //!   which onboarding token, by digest) last created or updated connection
 //!   T/account. Only that stack, presenting that token, may disconnect it.
@@ -22,6 +27,21 @@ pub enum RecordError {
     Store(#[from] StoreError),
     #[error("{key} is not an onboard record ({problem})")]
     Corrupt { key: String, problem: String },
+}
+
+/// A copy of a request deciding it, until `until` (its invocation's deadline).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    pub until: DateTime<Utc>,
+}
+
+/// What claiming a request came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claimed {
+    /// This copy decides it.
+    Mine,
+    /// Another copy is deciding it until then.
+    Theirs(DateTime<Utc>),
 }
 
 /// Who may disconnect a connection.
@@ -53,6 +73,53 @@ impl Records {
             self.prefix,
             sha256_hex(format!("{stack_id}|{request_id}").as_bytes())
         )
+    }
+
+    fn claim_key(&self, stack_id: &str, request_id: &str) -> String {
+        format!(
+            "{}onboard-claims/{}.json",
+            self.prefix,
+            sha256_hex(format!("{stack_id}|{request_id}").as_bytes())
+        )
+    }
+
+    /// Claim the request for this copy until `until` (put-if-absent; a
+    /// claim past its time is taken over by a conditional replace).
+    pub async fn claim(
+        &self,
+        stack_id: &str,
+        request_id: &str,
+        until: DateTime<Utc>,
+    ) -> Result<Claimed, RecordError> {
+        let key = self.claim_key(stack_id, request_id);
+        let body = serde_json::to_vec_pretty(&Claim { until }).expect("claim serialises");
+        match self.store.put_if_absent(&key, body.clone()).await {
+            Ok(_) => return Ok(Claimed::Mine),
+            Err(StoreError::PreconditionFailed { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let (meta, bytes) = match self.store.get_bytes(&key).await {
+            Ok(x) => x,
+            // Gone between the two calls: claim it afresh.
+            Err(StoreError::NotFound { .. }) => {
+                return Box::pin(self.claim(stack_id, request_id, until)).await
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let held: Claim = serde_json::from_slice(&bytes).map_err(|e| RecordError::Corrupt {
+            key: key.clone(),
+            problem: e.to_string(),
+        })?;
+        if held.until > Utc::now() {
+            return Ok(Claimed::Theirs(held.until));
+        }
+        match self.store.put_if_match(&key, body, &meta.etag).await {
+            Ok(_) => Ok(Claimed::Mine),
+            Err(StoreError::PreconditionFailed { .. }) => Ok(Claimed::Theirs(
+                self.read::<Claim>(&key).await?.map_or(until, |c| c.until),
+            )),
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn binding_key(&self, id: &PhysicalId) -> String {

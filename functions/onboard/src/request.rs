@@ -79,6 +79,8 @@ pub enum DropReason {
     BadField(&'static str),
     #[error("ResponseURL refused: {0}")]
     ResponseUrl(String),
+    #[error("another copy of this request is being answered (until {0})")]
+    InFlight(String),
 }
 
 /// `arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>`.

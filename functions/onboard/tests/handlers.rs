@@ -534,6 +534,53 @@ async fn a_token_for_another_payer_or_expired_is_refused_before_any_proof() {
     assert_no_secrets_logged();
 }
 
+/// Proves (passing) after a pause, counting its calls.
+#[derive(Default)]
+struct SlowProver(std::sync::atomic::AtomicU32);
+
+impl onboard::prove::Prover for SlowProver {
+    async fn prove(&self, _: &onboard::prove::ProofTarget) -> onboard::prove::Proof {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        pass()
+    }
+}
+
+/// SNS (or Lambda's retry) delivering one request twice at once: the first
+/// copy claims it, proves and answers; the other sends nothing, so
+/// CloudFormation gets exactly one answer and the proof runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_copies_of_one_request_at_once_are_answered_once() {
+    use onboard::request::DropReason;
+    let w = world("twins").await;
+    let slow = SlowProver::default();
+    let create = w.request("cfn-create-via-sns.json");
+    let event = || sns_event("cfn-create-via-sns.json", &create);
+    let (a, b) = tokio::join!(
+        handle(&w.deps, &slow, event(), soon()),
+        handle(&w.deps, &slow, event(), soon())
+    );
+    let mut outs = vec![a.unwrap().remove(0), b.unwrap().remove(0)];
+    outs.sort_by_key(|o| matches!(o, Outcome::Dropped(_)));
+    assert_eq!(outs[0], answered(Status::Success, false), "{outs:?}");
+    assert!(
+        matches!(&outs[1], Outcome::Dropped(DropReason::InFlight(_))),
+        "{outs:?}"
+    );
+    assert_eq!(slow.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(w.stub.requests().len(), 1, "exactly one answer");
+    // A later copy gets the stored answer.
+    let again = run(
+        &w,
+        &ScriptedProver::passing(),
+        "cfn-create-via-sns.json",
+        &create,
+    )
+    .await;
+    assert_eq!(again, answered(Status::Success, true));
+    assert_no_secrets_logged();
+}
+
 #[tokio::test]
 async fn malformed_messages_are_dropped_without_a_request() {
     let w = world("malformed").await;
