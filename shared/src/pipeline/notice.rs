@@ -6,6 +6,7 @@
 
 use super::{OffPeriod, PipelineError, Plan};
 use crate::failure::Class;
+use crate::health::HealthNotice;
 use crate::ledger::{Ledger, SourceId};
 use crate::output::Summary;
 use crate::registry::ConnectionStatus;
@@ -104,6 +105,8 @@ pub enum Notice {
     DeliveryFailed(FailureRecord),
     ConnectionChanged(ConnectionChanged),
     AccountsChanged(AccountsChanged),
+    /// An AWS Health event concerning one connection (`crate::health`).
+    Health(Box<HealthNotice>),
 }
 
 impl Notice {
@@ -113,6 +116,7 @@ impl Notice {
             Notice::DeliveryFailed(_) => "delivery-failed",
             Notice::ConnectionChanged(_) => "connection-changed",
             Notice::AccountsChanged(_) => "accounts-changed",
+            Notice::Health(_) => "health",
         }
     }
     pub fn tenant(&self) -> &str {
@@ -121,13 +125,16 @@ impl Notice {
             Notice::DeliveryFailed(n) => &n.tenant,
             Notice::ConnectionChanged(n) => &n.tenant,
             Notice::AccountsChanged(n) => &n.tenant,
+            Notice::Health(n) => &n.tenant,
         }
     }
 
     /// The message attributes subscribers filter on (SNS refuses empty
     /// values, so an attribute without a value is left out): `event` and
     /// `tenant` always; `billing_period` for deliveries; `payer_account`,
-    /// `status` and `cause` for a connection change.
+    /// `status` and `cause` for a connection change; for a health event
+    /// `payer_account`, `account_id`, `service`, `event_type_category`,
+    /// `status_code`, `event_scope_code` and `region` (the affected region).
     pub fn attributes(&self) -> Vec<(&'static str, String)> {
         let mut a = vec![
             ("event", self.event().to_owned()),
@@ -144,6 +151,16 @@ impl Notice {
                 }
             }
             Notice::AccountsChanged(n) => a.push(("payer_account", n.payer_account.clone())),
+            Notice::Health(n) => {
+                let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+                a.push(("payer_account", n.payer_account.clone()));
+                a.push(("account_id", opt(&n.account_id)));
+                a.push(("service", opt(&n.service)));
+                a.push(("event_type_category", opt(&n.event_type_category)));
+                a.push(("status_code", opt(&n.status_code)));
+                a.push(("event_scope_code", opt(&n.event_scope_code)));
+                a.push(("region", opt(&n.region)));
+            }
         }
         a.retain(|(_, v)| !v.is_empty());
         a
