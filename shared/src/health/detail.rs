@@ -42,8 +42,8 @@ pub struct HealthDetail {
     pub event_region: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub event_description: Vec<EventDescription>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub event_metadata: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_metadata: Option<BTreeMap<String, serde_json::Value>>,
     /// The account concerned (the envelope's `account` is the receiver).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub affected_account: Option<String>,
@@ -85,8 +85,8 @@ pub struct AffectedEntity {
     pub status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_updated_time: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub tags: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
 }
 
 /// "1" or 1: both are a page number.
