@@ -35,6 +35,10 @@ pub struct DedupeRecord {
     pub entities: BTreeSet<String>,
     pub pages: BTreeSet<u32>,
     pub total_pages: u32,
+    /// `lastUpdatedTime` of the newest event merged (RFC 1123, as sent): an
+    /// older update arriving late is not news.
+    #[serde(default)]
+    pub last_updated_time: Option<String>,
     /// Of the merged state: status, description and entities.
     pub fingerprint: String,
     /// The fingerprint whose notices were all published.
@@ -59,6 +63,13 @@ impl DedupeRecord {
     pub fn complete(&self) -> bool {
         (1..=self.total_pages).all(|p| self.pages.contains(&p))
     }
+}
+
+/// An RFC 1123 time as Health sends it ("Fri, 05 Jan 2024 09:55:00 GMT").
+pub fn rfc1123(t: Option<&str>) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc2822(t?.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 pub fn sha256_hex(text: &str) -> String {
@@ -162,5 +173,19 @@ impl DedupeStore {
             }
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_times_parse_as_rfc_1123() {
+        let a = rfc1123(Some("Fri, 05 Jan 2024 09:55:00 GMT")).unwrap();
+        let b = rfc1123(Some("Fri, 05 Jan 2024 11:42:00 GMT")).unwrap();
+        assert!(a < b);
+        assert_eq!(a.to_rfc3339(), "2024-01-05T09:55:00+00:00");
+        assert!(rfc1123(Some("yesterday")).is_none());
     }
 }

@@ -2,7 +2,8 @@
 //! field optional: real events leave out `endTime` while open, entity `tags`
 //! and `affectedAccount` on some public events, and `page` / `totalPages`
 //! on older ones. Timestamps stay the RFC 1123 strings AWS sends
-//! ("Wed, 15 Feb 2023 22:07:07 GMT"); curlew compares none of them.
+//! ("Wed, 15 Feb 2023 22:07:07 GMT"); only `lastUpdatedTime` is read as a
+//! time (an update older than the one recorded is not news).
 
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;

@@ -7,7 +7,7 @@
 //! publishes. Notices already accepted for other connections of the same
 //! event may then be published again (SNS subscribers see at-least-once).
 
-use super::dedupe::{fingerprint, sha256_hex, DedupeRecord, DedupeStore, LEASE};
+use super::dedupe::{fingerprint, rfc1123, sha256_hex, DedupeRecord, DedupeStore, LEASE};
 use super::detail::Incoming;
 use super::route::{self, RoutedBy};
 use super::HealthError;
@@ -184,6 +184,20 @@ pub async fn process(
             Some((r, t)) => (Some(r), Some(t)),
             None => (None, None),
         };
+        // An update older than the state recorded (the open event replayed
+        // after its closure) is not news.
+        if let Some(p) = &prev {
+            let (theirs, ours) = (
+                rfc1123(p.last_updated_time.as_deref()),
+                rfc1123(d.last_updated_time.as_deref()),
+            );
+            if let (Some(theirs), Some(ours)) = (theirs, ours) {
+                if ours < theirs {
+                    out.outcome = Outcome::Duplicate;
+                    return Ok(out);
+                }
+            }
+        }
         // Pages of one state merge their entities; a new state starts over.
         let same_state = prev.as_ref().is_some_and(|p| {
             p.status_code == d.status_code
@@ -210,6 +224,10 @@ pub async fn process(
             entities,
             pages,
             total_pages: total,
+            last_updated_time: d
+                .last_updated_time
+                .clone()
+                .or_else(|| prev.as_ref().and_then(|p| p.last_updated_time.clone())),
             fingerprint: fp.clone(),
             published: prev.as_ref().and_then(|p| p.published.clone()),
             tenants: prev.as_ref().map(|p| p.tenants.clone()).unwrap_or_default(),
