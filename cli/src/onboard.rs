@@ -57,6 +57,10 @@ pub struct PlatformArgs {
     /// curlew's onboarding SNS topic ARN (the custom resource's ServiceToken).
     #[arg(long, env = "CURLEW_ONBOARD_TOPIC_ARN")]
     pub service_token: String,
+    /// curlew's AWS Health event bus ARN (the HealthEventBusArn output of
+    /// curlew's stack); needed with --health.
+    #[arg(long, env = "CURLEW_HEALTH_BUS_ARN")]
+    pub health_bus: Option<String>,
 }
 
 #[derive(Args, Clone)]
@@ -90,6 +94,11 @@ pub struct NewArgs {
     /// Also attach the delivery bucket policy (only for a bucket without a policy).
     #[arg(long)]
     pub delivery_policy: bool,
+    /// Also forward AWS Health events to curlew: an EventBridge rule on the
+    /// default bus (regional: deploy in every region, HealthRegionOnly=true
+    /// after the first) targeting curlew's event bus (--health-bus).
+    #[arg(long)]
+    pub health: bool,
     /// Where `new` writes the template (default: curlew-connect-<tenant>.json).
     #[arg(long)]
     pub template_out: Option<PathBuf>,
@@ -174,6 +183,12 @@ async fn new(a: NewArgs, template_only: bool) -> Result<i32> {
     };
     // Validate the template inputs before anything is recorded.
     check_template_inputs(&a.tenant, &a.platform.principal, &a.platform.service_token)?;
+    if a.health {
+        match &a.platform.health_bus {
+            None => bail!("--health needs curlew's AWS Health event bus: --health-bus ARN or CURLEW_HEALTH_BUS_ARN (the HealthEventBusArn output of curlew's stack)"),
+            Some(bus) => curlew::onboard::template::check_bus_arn(bus)?,
+        }
+    }
     let started = onboardings(&a.store).await.begin(&a.tenant, hints).await?;
     let template = customer_template(&spec(&a, &started))?;
     let text = serde_json::to_string_pretty(&template)? + "\n";
@@ -213,6 +228,12 @@ async fn new(a: NewArgs, template_only: bool) -> Result<i32> {
     );
     println!("      --capabilities CAPABILITY_NAMED_IAM --parameter-overrides BucketName=... Prefix=... ReportName=...");
     println!("curlew proves the access and registers the connection before the stack completes.");
+    if a.health {
+        println!();
+        println!("AWS Health events are regional: the stack's rule forwards the events of the region it is deployed in.");
+        println!("Deploy the same template in every other region the customer uses with HealthRegionOnly=true");
+        println!("(a StackSet across the regions, or one deploy per region); it then creates only the rule and its role.");
+    }
     Ok(0)
 }
 
@@ -228,6 +249,11 @@ fn spec<'a>(a: &'a NewArgs, s: &'a Started) -> TemplateSpec<'a> {
         report: a.report.as_deref(),
         extras: extras(a.organizations, a.report_definitions, a.data_exports),
         delivery_policy: a.delivery_policy,
+        health_bus: if a.health {
+            a.platform.health_bus.as_deref()
+        } else {
+            None
+        },
     }
 }
 
