@@ -9,9 +9,12 @@
 //! - [`dedupe`]: one record per (eventArn, account, communication) in
 //!   curlew's store, written by conditional puts, with an expiry.
 //! - [`process`]: route, merge pages, decide, publish ([`HealthNotice`]).
+//! - [`poll`]: the optional poll of Health's organizational view (what a
+//!   push missed), `SubscriptionRequiredException` a state, not a failure.
 
 pub mod dedupe;
 pub mod detail;
+pub mod poll;
 pub mod process;
 pub mod route;
 pub mod services;
