@@ -94,7 +94,8 @@ pub struct NewArgs {
     /// Also attach the delivery bucket policy (only for a bucket without a policy).
     #[arg(long)]
     pub delivery_policy: bool,
-    /// Also forward AWS Health events to curlew: an EventBridge rule on the
+    /// Also forward AWS Health events to curlew (and grant the read role
+    /// Health's organizational view for the daily poll): an EventBridge rule on the
     /// default bus (regional: deploy in every region, HealthRegionOnly=true
     /// after the first) targeting curlew's event bus (--health-bus).
     #[arg(long)]
@@ -140,6 +141,9 @@ pub struct PolicyArgs {
     pub report_definitions: bool,
     #[arg(long)]
     pub data_exports: bool,
+    /// Also grant the AWS Health organizational view (the daily poll).
+    #[arg(long)]
+    pub health: bool,
 }
 
 pub async fn run(cmd: OnboardCommand) -> Result<i32> {
@@ -151,11 +155,17 @@ pub async fn run(cmd: OnboardCommand) -> Result<i32> {
     }
 }
 
-fn extras(organizations: bool, report_definitions: bool, data_exports: bool) -> ReadExtras {
+fn extras(
+    organizations: bool,
+    report_definitions: bool,
+    data_exports: bool,
+    health: bool,
+) -> ReadExtras {
     ReadExtras {
         organizations,
         report_definitions,
         data_exports,
+        health,
     }
 }
 
@@ -204,7 +214,12 @@ async fn new(a: NewArgs, template_only: bool) -> Result<i32> {
     let read = read_policy(
         a.bucket.as_deref().unwrap_or("BUCKET"),
         a.prefix.as_deref().unwrap_or("cur"),
-        extras(a.organizations, a.report_definitions, a.data_exports),
+        extras(
+            a.organizations,
+            a.report_definitions,
+            a.data_exports,
+            a.health,
+        ),
     );
     println!("Onboarding started for tenant {}", a.tenant);
     println!(
@@ -247,7 +262,12 @@ fn spec<'a>(a: &'a NewArgs, s: &'a Started) -> TemplateSpec<'a> {
         bucket: a.bucket.as_deref(),
         prefix: a.prefix.as_deref(),
         report: a.report.as_deref(),
-        extras: extras(a.organizations, a.report_definitions, a.data_exports),
+        extras: extras(
+            a.organizations,
+            a.report_definitions,
+            a.data_exports,
+            a.health,
+        ),
         delivery_policy: a.delivery_policy,
         health_bus: if a.health {
             a.platform.health_bus.as_deref()
@@ -272,7 +292,12 @@ async fn policy(a: PolicyArgs) -> Result<i32> {
         PolicyKind::Read => read_policy(
             &need(&a.bucket, "--bucket")?,
             &a.prefix,
-            extras(a.organizations, a.report_definitions, a.data_exports),
+            extras(
+                a.organizations,
+                a.report_definitions,
+                a.data_exports,
+                a.health,
+            ),
         ),
         PolicyKind::Delivery => {
             let payer = need(&a.payer_account, "--payer-account")?;

@@ -51,6 +51,21 @@ impl std::fmt::Display for ConnectionStatus {
     }
 }
 
+/// What the last AWS Health poll of a connection found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthPoll {
+    /// `polled`; `not-subscribed` (SubscriptionRequiredException: no
+    /// Business or Enterprise support plan; a state, not a failure);
+    /// `failed` (access or the API; `detail` says why).
+    pub state: String,
+    pub at: DateTime<Utc>,
+    /// Events (per affected account) read.
+    #[serde(default)]
+    pub events: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
 /// One connected payer account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connection {
@@ -101,6 +116,9 @@ pub struct Connection {
     /// The newest manifest the sweep saw under the prefix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_delivery_at: Option<DateTime<Utc>>,
+    /// The last poll of AWS Health's organizational view (`crate::health::poll`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_poll: Option<HealthPoll>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Incremented by every successful write.
@@ -147,6 +165,7 @@ impl Connection {
             last_delivery_at: None,
             organization: None,
             pending_notices: Vec::new(),
+            health_poll: None,
             created_at: now,
             updated_at: now,
             version: 1,

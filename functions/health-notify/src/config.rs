@@ -1,6 +1,7 @@
 //! Configuration, read once at cold start into a typed [`Config`], and the
 //! clients built from it.
 
+use curlew::access::AccessClients;
 use curlew::health::{HealthCtx, DEFAULT_TTL_DAYS};
 use curlew::store::{S3Store, Store};
 use curlew_lambda::env::{number, optional, required, ConfigError};
@@ -16,6 +17,9 @@ pub struct Config {
     pub results_topic_arn: String,
     /// Days a dedupe record lives after its last write.
     pub dedupe_ttl_days: usize,
+    /// The daily poll reads events updated in the last this many hours
+    /// (more than a day, so consecutive polls overlap).
+    pub poll_hours: usize,
 }
 
 impl Config {
@@ -26,6 +30,7 @@ impl Config {
             results_topic_arn: required("CURLEW_RESULTS_TOPIC_ARN")?,
             dedupe_ttl_days: number("CURLEW_HEALTH_DEDUPE_TTL_DAYS", DEFAULT_TTL_DAYS as usize)?
                 .max(1),
+            poll_hours: number("CURLEW_HEALTH_POLL_HOURS", 26)?.max(1),
         })
     }
 }
@@ -36,6 +41,10 @@ pub struct Deps {
     pub config: Config,
     pub s3: aws_sdk_s3::Client,
     pub sns: aws_sdk_sns::Client,
+    /// The customer's role is assumed with it (the poll).
+    pub sts: aws_sdk_sts::Client,
+    /// The customer's Health client is derived from it per connection.
+    pub health: aws_sdk_health::Client,
 }
 
 impl Deps {
@@ -46,6 +55,8 @@ impl Deps {
             config,
             s3: curlew_lambda::sdk::s3_client(&conf),
             sns: aws_sdk_sns::Client::new(&conf),
+            sts: aws_sdk_sts::Client::new(&conf),
+            health: aws_sdk_health::Client::new(&conf),
         }
     }
 
@@ -62,6 +73,10 @@ impl Deps {
             sns: self.sns.clone(),
             topic_arn: self.config.results_topic_arn.clone(),
         }
+    }
+
+    pub fn clients(&self) -> AccessClients {
+        AccessClients::new(self.sts.clone(), self.s3.clone())
     }
 
     pub fn ctx<'a>(&self, notify: &'a SnsNotify) -> HealthCtx<'a> {

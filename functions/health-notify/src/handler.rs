@@ -1,5 +1,7 @@
 //! The handler: one EventBridge event from curlew's bus, parsed as
-//! `EventBridgeEvent<HealthDetail>`, processed by `curlew::health::process`.
+//! `EventBridgeEvent<HealthDetail>`, processed by `curlew::health::process`;
+//! or the daily schedule's event, which polls every connection's
+//! organization (`curlew::health::poll::poll_connection`).
 //! A transient failure (store, SNS) fails the invocation, so EventBridge
 //! retries the event (then its DLQ); a malformed event is logged and
 //! answered, never retried.
@@ -7,6 +9,7 @@
 use crate::Deps;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use curlew::failure::Class;
+use curlew::health::poll::{poll_connection, PollClients};
 use curlew::health::{process, HealthDetail, HealthError, Incoming};
 use serde_json::{json, Value};
 
@@ -34,6 +37,9 @@ pub fn parse(event: Value) -> Result<Incoming, String> {
 /// The summary of one event: `{"event_arn", "account_id", "outcome",
 /// "tenants", "notices"}`, or `{"outcome": "malformed", "error"}`.
 pub async fn handle(deps: &Deps, event: Value) -> Result<Value, HandlerError> {
+    if event.get("source").and_then(Value::as_str) == Some("aws.events") {
+        return poll_all(deps).await;
+    }
     let inc = match parse(event) {
         Ok(i) => i,
         Err(why) => {
@@ -60,4 +66,44 @@ pub async fn handle(deps: &Deps, event: Value) -> Result<Value, HandlerError> {
             Ok(json!({"outcome": "malformed", "error": e.to_string()}))
         }
     }
+}
+
+/// The schedule: poll every active connection's organization for the last
+/// `poll_hours`; per connection its state (`polled`, `not-subscribed`,
+/// `failed`, `skipped`) is recorded on it and returned. Only curlew's own
+/// store failing fails the invocation.
+pub async fn poll_all(deps: &Deps) -> Result<Value, HandlerError> {
+    let notify = deps.notify();
+    let ctx = deps.ctx(&notify);
+    let access = deps.clients();
+    let own = deps.own_store();
+    let with = PollClients {
+        access: &access,
+        health: &deps.health,
+        own: &own,
+        own_prefix: &deps.config.store_prefix,
+    };
+    let until = chrono::Utc::now();
+    let since = until - chrono::Duration::hours(deps.config.poll_hours as i64);
+    let mut polled = Vec::new();
+    for (tenant, payer) in ctx.registry.keys(None).await.map_err(HealthError::from)? {
+        let conn = match ctx.registry.get(&tenant, &payer).await {
+            Ok((c, _)) if c.is_active() => c,
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "connection unreadable; not polled");
+                continue;
+            }
+        };
+        let s = poll_connection(&ctx, &with, &conn, since, until).await?;
+        tracing::info!(tenant = %s.tenant, payer = %s.payer_account, state = s.state, events = s.events, published = s.published, "health poll");
+        polled.push(json!({
+            "tenant": s.tenant,
+            "payer_account": s.payer_account,
+            "state": s.state,
+            "events": s.events,
+            "published": s.published,
+        }));
+    }
+    Ok(json!({ "polled": polled }))
 }

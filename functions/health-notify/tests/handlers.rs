@@ -39,9 +39,12 @@ async fn world(tag: &str) -> World {
                 store_prefix: "curlew".into(),
                 results_topic_arn: results,
                 dedupe_ttl_days: 90,
+                poll_hours: 26,
             },
             s3,
             sns,
+            sts: aws_sdk_sts::Client::new(&conf),
+            health: aws_sdk_health::Client::new(&conf),
         },
         sqs,
         queue,
@@ -415,4 +418,119 @@ async fn a_public_event_without_an_account_goes_to_tenants_with_spend_there() {
         "arn:aws:health:ap-nowhere-9::event/EC2/AWS_EC2_OPERATIONAL_ISSUE/X".into();
     assert_eq!(outcome(&w, ev).await, "unknown-account");
     assert!(notices(&w).await.is_empty());
+}
+
+/// The daily poll: through the customer's role (moto's STS, the tenant's
+/// External ID from the store), Health mocked (aws-smithy-mocks): acme's
+/// organization reports an event of its linked account, published once (a
+/// second poll finds a duplicate); globex has no support plan, recorded as
+/// `not-subscribed` on its connection, not a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_poll_publishes_what_a_push_missed_and_records_no_support_plan() {
+    use aws_sdk_health::operation::describe_affected_accounts_for_organization::DescribeAffectedAccountsForOrganizationOutput;
+    use aws_sdk_health::operation::describe_affected_entities_for_organization::DescribeAffectedEntitiesForOrganizationOutput;
+    use aws_sdk_health::operation::describe_event_details_for_organization::DescribeEventDetailsForOrganizationOutput;
+    use aws_sdk_health::operation::describe_events_for_organization::{
+        DescribeEventsForOrganizationError, DescribeEventsForOrganizationOutput,
+    };
+    use aws_sdk_health::types::{
+        EventScopeCode, EventStatusCode, EventTypeCategory, OrganizationEvent,
+    };
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    let mut w = world("healthpoll").await;
+    for (tenant, payer) in [("acme", PAYER), ("globex", "333344445555")] {
+        curlew::onboard::Onboardings::new(w.deps.own_store(), "curlew")
+            .begin(tenant, curlew::onboard::OnboardingHints::default())
+            .await
+            .unwrap();
+        connect(
+            &w,
+            tenant,
+            payer,
+            if tenant == "acme" { &[LINKED] } else { &[] },
+        )
+        .await;
+        w.deps
+            .ctx(&w.deps.notify())
+            .registry
+            .update(tenant, payer, |c| {
+                c.role_arn = Some(format!("arn:aws:iam::{payer}:role/curlew-read-{tenant}"))
+            })
+            .await
+            .unwrap();
+    }
+    let arn = "arn:aws:health:eu-west-1::event/EC2/AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED/POLL1";
+    let mk_events = move || {
+        DescribeEventsForOrganizationOutput::builder()
+            .events(
+                OrganizationEvent::builder()
+                    .arn(arn)
+                    .service("EC2")
+                    .event_type_code("AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED")
+                    .event_type_category(EventTypeCategory::ScheduledChange)
+                    .event_scope_code(EventScopeCode::AccountSpecific)
+                    .region("eu-west-1")
+                    .status_code(EventStatusCode::Upcoming)
+                    .last_updated_time(aws_smithy_types::DateTime::from_secs(1_704_722_400))
+                    .build(),
+            )
+            .build()
+    };
+    let no_plan = || {
+        DescribeEventsForOrganizationError::generic(
+            aws_smithy_types::error::ErrorMetadata::builder()
+                .code("SubscriptionRequiredException")
+                .message("no Business or Enterprise support plan")
+                .build(),
+        )
+    };
+    // Connections are polled in key order: acme, then globex; twice.
+    let events = mock!(aws_sdk_health::Client::describe_events_for_organization)
+        .sequence()
+        .output(mk_events)
+        .error(no_plan)
+        .output(mk_events)
+        .error(no_plan)
+        .build();
+    let accounts = mock!(aws_sdk_health::Client::describe_affected_accounts_for_organization)
+        .then_output(|| {
+            DescribeAffectedAccountsForOrganizationOutput::builder()
+                .affected_accounts(LINKED)
+                .build()
+        });
+    let details = mock!(aws_sdk_health::Client::describe_event_details_for_organization)
+        .then_output(|| DescribeEventDetailsForOrganizationOutput::builder().build());
+    let entities = mock!(aws_sdk_health::Client::describe_affected_entities_for_organization)
+        .then_output(|| DescribeAffectedEntitiesForOrganizationOutput::builder().build());
+    w.deps.health = mock_client!(
+        aws_sdk_health,
+        RuleMode::MatchAny,
+        &[&events, &accounts, &details, &entities]
+    );
+    let schedule = json!({
+        "version": "0", "id": "p1", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "999988887777", "time": "2024-01-09T06:00:00Z", "region": "us-east-1",
+        "resources": [], "detail": {}
+    });
+    let out = handle(&w.deps, schedule.clone()).await.unwrap();
+    assert_eq!(
+        out["polled"],
+        json!([
+            {"tenant": "acme", "payer_account": PAYER, "state": "polled", "events": 1, "published": 1},
+            {"tenant": "globex", "payer_account": "333344445555", "state": "not-subscribed", "events": 0, "published": 0},
+        ])
+    );
+    let got = notices(&w).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(attr(&got[0].1, "account_id"), Some(LINKED));
+    assert_eq!(attr(&got[0].1, "tenant"), Some("acme"));
+    let registry = w.deps.ctx(&w.deps.notify()).registry;
+    let (globex, _) = registry.get("globex", "333344445555").await.unwrap();
+    assert_eq!(globex.health_poll.unwrap().state, "not-subscribed");
+    // The next poll finds the same event: nothing new.
+    let out = handle(&w.deps, schedule).await.unwrap();
+    assert_eq!(out["polled"][0]["published"], 0);
+    assert!(notices(&w).await.is_empty());
+    assert_eq!(events.num_calls(), 4);
 }

@@ -335,3 +335,103 @@ async fn entities(
     }
     Ok(out)
 }
+
+/// What a poll reaches customers with: STS (the role), curlew's store (the
+/// tenant's External ID, stored keys) and a Health client to derive the
+/// customer's from.
+pub struct PollClients<'a> {
+    pub access: &'a crate::access::AccessClients,
+    pub health: &'a aws_sdk_health::Client,
+    pub own: &'a crate::store::Store,
+    pub own_prefix: &'a str,
+}
+
+/// What polling one connection did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollSummary {
+    pub tenant: String,
+    pub payer_account: String,
+    /// `polled`, `not-subscribed`, `failed`, or `skipped` (bucket-policy
+    /// mode: no customer credentials to poll with).
+    pub state: &'static str,
+    pub events: usize,
+    pub published: usize,
+}
+
+/// Poll one connection's organization through its credentials (the role
+/// with the tenant's External ID, or its stored keys) for events updated in
+/// `[since, until]`, run each through [`super::process`] (the dedupe
+/// records make a re-poll, or a pushed twin with the same key, publish
+/// nothing), and record the outcome on the connection (`health_poll`).
+/// A refused role or a failed call is recorded as `failed`, not returned:
+/// one connection's poll never stops the others'. Errors of curlew's own
+/// store are returned (transient).
+pub async fn poll_connection(
+    ctx: &super::HealthCtx<'_>,
+    with: &PollClients<'_>,
+    conn: &crate::registry::Connection,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<PollSummary, super::HealthError> {
+    let mut summary = PollSummary {
+        tenant: conn.tenant.clone(),
+        payer_account: conn.payer_account.clone(),
+        state: "skipped",
+        events: 0,
+        published: 0,
+    };
+    let creds =
+        match crate::access::source_credentials(with.access, conn, with.own, with.own_prefix).await
+        {
+            Ok(Some(c)) => c,
+            Ok(None) => return Ok(summary),
+            Err(e) => {
+                summary.state = "failed";
+                record(ctx, conn, &summary, Some(e.to_string())).await?;
+                return Ok(summary);
+            }
+        };
+    let partition = crate::sweep::orgs::partition_of(conn.role_arn.as_deref());
+    let client = health_client(with.health, &creds, partition);
+    let detail = match poll_organization(&client, since, until).await {
+        Ok(Polled::NotSubscribed) => {
+            summary.state = "not-subscribed";
+            None
+        }
+        Ok(Polled::Events(events)) => {
+            summary.state = "polled";
+            summary.events = events.len();
+            for inc in &events {
+                let p = super::process(ctx, inc, until).await?;
+                summary.published += p.notices;
+            }
+            None
+        }
+        Err(e) => {
+            summary.state = "failed";
+            Some(e.to_string())
+        }
+    };
+    record(ctx, conn, &summary, detail).await?;
+    Ok(summary)
+}
+
+async fn record(
+    ctx: &super::HealthCtx<'_>,
+    conn: &crate::registry::Connection,
+    s: &PollSummary,
+    detail: Option<String>,
+) -> Result<(), super::HealthError> {
+    let state = crate::registry::HealthPoll {
+        state: s.state.to_owned(),
+        at: Utc::now(),
+        events: s.events,
+        detail,
+    };
+    ctx.registry
+        .update(&conn.tenant, &conn.payer_account, |c| {
+            c.health_poll = Some(state.clone())
+        })
+        .await?;
+    Ok(())
+}
