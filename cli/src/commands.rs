@@ -343,7 +343,11 @@ pub struct GcArgs {
 
 pub async fn gc(a: GcArgs) -> Result<i32> {
     let (out_store, out_prefix) = Store::open(&a.out).await;
-    let ledger = Ledger::new(out_store, &out_prefix);
+    let ledger = Ledger::new(out_store.clone(), &out_prefix);
+    let health = curlew::gc::gc_health(&out_store, &out_prefix, chrono::Utc::now()).await?;
+    if health > 0 {
+        println!("curlew gc: deleted {health} expired health dedupe record(s)");
+    }
     let r = curlew::gc::gc(
         &ledger,
         &a.tenant,

@@ -5,6 +5,7 @@ mod check;
 mod commands;
 mod connect;
 mod connections;
+mod health;
 mod onboard;
 mod render;
 
@@ -57,6 +58,9 @@ enum Command {
     Sweep(connections::SweepArgs),
     /// Reconcile billed and connected accounts: billed not connected, not active, connected not billed.
     Accounts(connections::AccountsArgs),
+    /// AWS Health events: `curlew health replay FILE...` (the health-notify function's code).
+    #[command(subcommand)]
+    Health(health::HealthCommand),
     /// Benchmark parsing: 2M-row legacy CUR CSV.gz and Parquet; prints rows/s, MB/s, peak RSS.
     Bench(bench::BenchArgs),
 }
@@ -99,6 +103,7 @@ fn run() -> anyhow::Result<()> {
             Command::Sweep(a) => connections::sweep(a).await,
             Command::Accounts(a) => connections::accounts(a).await,
             Command::Onboard(c) => onboard::run(c).await,
+            Command::Health(c) => health::run(c).await,
         }
     })?;
     std::process::exit(code);

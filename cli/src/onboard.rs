@@ -57,6 +57,10 @@ pub struct PlatformArgs {
     /// curlew's onboarding SNS topic ARN (the custom resource's ServiceToken).
     #[arg(long, env = "CURLEW_ONBOARD_TOPIC_ARN")]
     pub service_token: String,
+    /// curlew's AWS Health event bus ARN (the HealthEventBusArn output of
+    /// curlew's stack); needed with --health.
+    #[arg(long, env = "CURLEW_HEALTH_BUS_ARN")]
+    pub health_bus: Option<String>,
 }
 
 #[derive(Args, Clone)]
@@ -95,6 +99,12 @@ pub struct NewArgs {
     /// Also attach the delivery bucket policy (only for a bucket without a policy).
     #[arg(long)]
     pub delivery_policy: bool,
+    /// Also forward AWS Health events to curlew (and grant the read role
+    /// Health's organizational view for the daily poll): an EventBridge rule on the
+    /// default bus (regional: deploy in every region, HealthRegionOnly=true
+    /// after the first) targeting curlew's event bus (--health-bus).
+    #[arg(long)]
+    pub health: bool,
     /// Where `new` writes the template (default: curlew-connect-<tenant>.json).
     #[arg(long)]
     pub template_out: Option<PathBuf>,
@@ -136,6 +146,9 @@ pub struct PolicyArgs {
     pub report_definitions: bool,
     #[arg(long)]
     pub data_exports: bool,
+    /// Also grant the AWS Health organizational view (the daily poll).
+    #[arg(long)]
+    pub health: bool,
     /// The customer's partition, for the ARNs of the read and delivery
     /// policies (share: the principal's).
     #[arg(long, default_value = "aws", value_parser = ["aws", "aws-cn", "aws-us-gov"])]
@@ -151,11 +164,17 @@ pub async fn run(cmd: OnboardCommand) -> Result<i32> {
     }
 }
 
-fn extras(organizations: bool, report_definitions: bool, data_exports: bool) -> ReadExtras {
+fn extras(
+    organizations: bool,
+    report_definitions: bool,
+    data_exports: bool,
+    health: bool,
+) -> ReadExtras {
     ReadExtras {
         organizations,
         report_definitions,
         data_exports,
+        health,
     }
 }
 
@@ -183,6 +202,12 @@ async fn new(a: NewArgs, template_only: bool) -> Result<i32> {
     };
     // Validate the template inputs before anything is recorded.
     check_template_inputs(&a.tenant, &a.platform.principal, &a.platform.service_token)?;
+    if a.health {
+        match &a.platform.health_bus {
+            None => bail!("--health needs curlew's AWS Health event bus: --health-bus ARN or CURLEW_HEALTH_BUS_ARN (the HealthEventBusArn output of curlew's stack)"),
+            Some(bus) => curlew::onboard::template::check_bus_arn(bus)?,
+        }
+    }
     let started = onboardings(&a.store)
         .await
         .begin_with_ttl(&a.tenant, hints, chrono::Duration::days(a.token_ttl_days))
@@ -202,7 +227,12 @@ async fn new(a: NewArgs, template_only: bool) -> Result<i32> {
         "aws",
         a.bucket.as_deref().unwrap_or("BUCKET"),
         a.prefix.as_deref().unwrap_or("cur"),
-        extras(a.organizations, a.report_definitions, a.data_exports),
+        extras(
+            a.organizations,
+            a.report_definitions,
+            a.data_exports,
+            a.health,
+        ),
     );
     println!("Onboarding started for tenant {}", a.tenant);
     println!(
@@ -231,6 +261,12 @@ async fn new(a: NewArgs, template_only: bool) -> Result<i32> {
     );
     println!("      --capabilities CAPABILITY_NAMED_IAM --parameter-overrides BucketName=... Prefix=... ReportName=...");
     println!("curlew proves the access and registers the connection before the stack completes.");
+    if a.health {
+        println!();
+        println!("AWS Health events are regional: the stack's rule forwards the events of the region it is deployed in.");
+        println!("Deploy the same template in every other region the customer uses with HealthRegionOnly=true");
+        println!("(a StackSet across the regions, or one deploy per region); it then creates only the rule and its role.");
+    }
     Ok(0)
 }
 
@@ -244,8 +280,18 @@ fn spec<'a>(a: &'a NewArgs, s: &'a Started) -> TemplateSpec<'a> {
         bucket: a.bucket.as_deref(),
         prefix: a.prefix.as_deref(),
         report: a.report.as_deref(),
-        extras: extras(a.organizations, a.report_definitions, a.data_exports),
+        extras: extras(
+            a.organizations,
+            a.report_definitions,
+            a.data_exports,
+            a.health,
+        ),
         delivery_policy: a.delivery_policy,
+        health_bus: if a.health {
+            a.platform.health_bus.as_deref()
+        } else {
+            None
+        },
     }
 }
 
@@ -265,7 +311,12 @@ async fn policy(a: PolicyArgs) -> Result<i32> {
             &a.partition,
             &need(&a.bucket, "--bucket")?,
             &a.prefix,
-            extras(a.organizations, a.report_definitions, a.data_exports),
+            extras(
+                a.organizations,
+                a.report_definitions,
+                a.data_exports,
+                a.health,
+            ),
         ),
         PolicyKind::Delivery => {
             let payer = need(&a.payer_account, "--payer-account")?;

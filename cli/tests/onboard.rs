@@ -11,11 +11,13 @@ use std::process::Command;
 
 const PRINCIPAL: &str = "arn:aws:iam::999988887777:role/curlew-ingest";
 const TOPIC: &str = "arn:aws:sns:us-east-1:999988887777:curlew-onboard";
+const HEALTH_BUS: &str = "arn:aws:events:us-east-1:999988887777:event-bus/curlew-health";
 
 fn curlew(store: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_curlew"));
     c.env("CURLEW_PLATFORM_PRINCIPAL", PRINCIPAL)
         .env("CURLEW_ONBOARD_TOPIC_ARN", TOPIC)
+        .env("CURLEW_HEALTH_BUS_ARN", HEALTH_BUS)
         .env("CURLEW_LOG", "debug")
         .current_dir(store);
     c
@@ -54,8 +56,9 @@ fn cfn_lint(path: &Path) {
 #[test]
 fn onboard_new_writes_a_template_cfn_lint_accepts_in_every_variant() {
     let dir = tempfile::tempdir().unwrap();
-    let variants: [&[&str]; 4] = [
+    let variants: [&[&str]; 5] = [
         &[],
+        &["--health", "--organizations"],
         &["--organizations", "--report-definitions", "--data-exports"],
         &["--delivery-policy", "--payer-account", "111122223333"],
         &[
@@ -102,9 +105,37 @@ fn onboard_new_writes_a_template_cfn_lint_accepts_in_every_variant() {
             t["Resources"].get("BillingDeliveryBucketPolicy").is_some(),
             extra.contains(&"--delivery-policy")
         );
+        // The AWS Health rule (to curlew's bus only) only when asked, and the
+        // operator is told it is regional.
+        let health = extra.contains(&"--health");
+        assert_eq!(t["Resources"].get("CurlewHealthRule").is_some(), health);
+        if health {
+            assert_eq!(
+                t["Resources"]["CurlewHealthRule"]["Properties"]["Targets"][0]["Arn"],
+                HEALTH_BUS
+            );
+            assert!(
+                out.contains("regional") && out.contains("HealthRegionOnly=true"),
+                "{out}"
+            );
+        }
         external_ids.push(id);
         tokens.push(token);
     }
+    // --health without curlew's bus: one readable error, nothing recorded.
+    let o = curlew(dir.path())
+        .env_remove("CURLEW_HEALTH_BUS_ARN")
+        .args([
+            "onboard", "new", "--tenant", "acme", "--store", "store", "--health",
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--health needs curlew's AWS Health event bus"),
+        "{err}"
+    );
     // One External ID per tenant, a new single-use token per onboarding.
     assert!(external_ids.windows(2).all(|w| w[0] == w[1]));
     tokens.sort();

@@ -99,3 +99,16 @@ pub async fn gc(
     }
     Ok(report)
 }
+
+/// Delete the AWS Health dedupe records (`health/dedupe/`, not per tenant)
+/// whose `expires_at` has passed; returns how many. A record rewritten since
+/// it was listed is younger and is kept (it is re-read before the delete).
+pub async fn gc_health(
+    store: &crate::store::Store,
+    prefix: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, crate::health::HealthError> {
+    crate::health::dedupe::DedupeStore::new(store.clone(), prefix)
+        .gc(now)
+        .await
+}

@@ -9,6 +9,7 @@ pub mod discover;
 pub mod failure;
 pub mod fields;
 pub mod gc;
+pub mod health;
 pub mod ingest;
 pub mod ledger;
 pub mod log_policy;

@@ -51,6 +51,21 @@ impl std::fmt::Display for ConnectionStatus {
     }
 }
 
+/// What the last AWS Health poll of a connection found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthPoll {
+    /// `polled`; `not-subscribed` (SubscriptionRequiredException: no
+    /// Business or Enterprise support plan; a state, not a failure);
+    /// `failed` (access or the API; `detail` says why).
+    pub state: String,
+    pub at: DateTime<Utc>,
+    /// Events (per affected account) read.
+    #[serde(default)]
+    pub events: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
 /// One connected payer account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connection {
@@ -105,6 +120,9 @@ pub struct Connection {
     /// which accounts it listed (`crate::sweep::reconcile`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconciled: Option<crate::sweep::reconcile::Reconciled>,
+    /// The last poll of AWS Health's organizational view (`crate::health::poll`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_poll: Option<HealthPoll>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Incremented by every successful write.
@@ -152,6 +170,7 @@ impl Connection {
             organization: None,
             pending_notices: Vec::new(),
             reconciled: None,
+            health_poll: None,
             created_at: now,
             updated_at: now,
             version: 1,
@@ -208,6 +227,14 @@ pub struct Registry {
 
 const MAX_TRIES: u32 = 64;
 
+/// The accounts a connection answers for: its payer and linked accounts.
+fn account_set(c: &Connection) -> std::collections::BTreeSet<String> {
+    std::iter::once(c.payer_account.clone())
+        .chain(c.linked_accounts.iter().cloned())
+        .filter(|a| !a.is_empty())
+        .collect()
+}
+
 impl Registry {
     pub fn new(store: Store, prefix: &str) -> Self {
         Registry {
@@ -237,7 +264,75 @@ impl Registry {
 
     async fn index(&self, conn: &Connection) -> Result<(), RegistryError> {
         self.store.put(&self.bucket_entry(conn), Vec::new()).await?;
+        self.index_accounts(None, conn).await
+    }
+
+    fn account_dir(&self, account: &str) -> String {
+        format!("{}registry-by-account/{account}/", self.prefix)
+    }
+
+    /// `registry-by-account/<account>/tenant=T/<payer>`: lets an event about
+    /// `account` (AWS Health) find the connections that know it with one
+    /// listing.
+    fn account_entry(&self, account: &str, conn: &Connection) -> String {
+        format!(
+            "{}tenant={}/{}",
+            self.account_dir(account),
+            conn.tenant,
+            conn.payer_account
+        )
+    }
+
+    /// The one place the account index follows a connection: an entry for
+    /// its payer and each linked account; entries of accounts `before` had
+    /// and `after` no longer has are removed (a stale entry is harmless:
+    /// [`Registry::find_by_account`] checks the document).
+    async fn index_accounts(
+        &self,
+        before: Option<&Connection>,
+        after: &Connection,
+    ) -> Result<(), RegistryError> {
+        let now = account_set(after);
+        let old = before.map(account_set).unwrap_or_default();
+        for a in now.difference(&old) {
+            self.store
+                .put(&self.account_entry(a, after), Vec::new())
+                .await?;
+        }
+        if let Some(b) = before {
+            for a in old.difference(&now) {
+                // Best effort: a stale entry is skipped by `find_by_account`.
+                match self.store.delete(&self.account_entry(a, b)).await {
+                    Ok(()) | Err(StoreError::NotFound { .. }) => {}
+                    Err(e) => tracing::warn!(error = %e, "stale account index entry kept"),
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Every connection that has `account` as its payer or a linked account
+    /// (across tenants): one listing of the account's index entries and one
+    /// read per connection there. Entries whose document no longer names the
+    /// account are skipped; an unreadable document affects only itself.
+    pub async fn find_by_account(&self, account: &str) -> Result<Found, RegistryError> {
+        let dir = self.account_dir(account);
+        let mut found = Found::default();
+        for m in self.store.list(&dir).await? {
+            let Some((t, payer)) = m.key[dir.len()..].split_once('/') else {
+                continue;
+            };
+            let Some(tenant) = t.strip_prefix("tenant=") else {
+                continue;
+            };
+            match self.get(tenant, payer).await {
+                Ok((c, _)) if account_set(&c).contains(account) => found.connections.push(c),
+                Ok(_) | Err(RegistryError::Missing { .. }) => {}
+                Err(e @ RegistryError::Corrupt { .. }) => found.unreadable.push(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(found)
     }
 
     /// Create a connection; fails if it exists.
@@ -320,6 +415,7 @@ impl Registry {
         let key = self.key(tenant, payer);
         for attempt in 0..MAX_TRIES {
             let (mut conn, etag) = self.get(tenant, payer).await?;
+            let before = conn.clone();
             let before_bucket = conn.bucket.clone();
             change(&mut conn);
             conn.version += 1;
@@ -327,6 +423,9 @@ impl Registry {
             let body = serde_json::to_vec_pretty(&conn).expect("connection serialises");
             match self.store.put_if_match(&key, body, &etag).await {
                 Ok(_) => {
+                    if account_set(&before) != account_set(&conn) {
+                        self.index_accounts(Some(&before), &conn).await?;
+                    }
                     if conn.bucket != before_bucket {
                         let mut old = conn.clone();
                         old.bucket = before_bucket;
@@ -373,8 +472,9 @@ impl Registry {
         Ok(found)
     }
 
-    /// Rebuild the bucket index from every connection document (for stores
-    /// written before the index existed; `curlew migrate` runs it).
+    /// Rebuild the bucket and account indexes from every connection
+    /// document (for stores written before an index existed; `curlew
+    /// migrate` runs it).
     pub async fn reindex(&self) -> Result<usize, RegistryError> {
         let dir = format!("{}registry/", self.prefix);
         let mut n = 0;

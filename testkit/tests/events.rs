@@ -8,6 +8,7 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sns::SnsEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
+use curlew::health::HealthDetail;
 use curlew_testkit::events::{names, text};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -44,11 +45,24 @@ fn every_event_file_round_trips_through_its_type() {
                 curlew::pipeline::PartJob::from_json(&inner)
                     .unwrap_or_else(|e| panic!("{name}: {e}"));
             }
-        } else if name.starts_with("scheduled-") || name.starts_with("health-") {
+        } else if name.starts_with("scheduled-") {
             let ev: EventBridgeEvent<serde_json::Value> = round_trip(name, &text);
+            assert_eq!(ev.source, "aws.events", "{name}");
+        } else if name.starts_with("health-") {
+            // curlew's own detail type, every field kept through the round trip.
+            let ev: EventBridgeEvent<HealthDetail> = round_trip(name, &text);
+            assert_eq!(ev.source, "aws.health", "{name}");
             assert!(
-                ev.source == "aws.events" || ev.source == "aws.health",
+                ev.detail_type == "AWS Health Event" || ev.detail_type == "AWS Health Abuse Event",
                 "{name}"
+            );
+            assert!(ev.detail.event_arn.is_some(), "{name}");
+            assert!(ev.detail.communication_id.is_some(), "{name}");
+            let raw: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                serde_json::to_value(&ev.detail).unwrap(),
+                raw["detail"],
+                "{name}: a field of the detail was dropped"
             );
         } else if name.starts_with("cfn-") {
             let ev: SnsEvent = round_trip(name, &text);
@@ -65,5 +79,5 @@ fn every_event_file_round_trips_through_its_type() {
             panic!("{name}: no type known for this file; name it s3-, sns-, sqs-, scheduled-, health- or cfn-");
         }
     }
-    assert_eq!(all.len(), 11, "{all:?}");
+    assert_eq!(all.len(), 17, "{all:?}");
 }

@@ -622,6 +622,7 @@ async fn the_generated_templates_custom_resource_connects_the_account() {
         report: Some("curlew-cur"),
         extras: ReadExtras::default(),
         delivery_policy: false,
+        health_bus: None,
     })
     .unwrap();
     let role_name = template["Resources"]["CurlewReadRole"]["Properties"]["RoleName"]

@@ -20,6 +20,8 @@ pub enum SessionPurpose {
     Ingest,
     /// The sweep: the same, plus Organizations and the billing APIs' reads.
     Sweep,
+    /// The daily AWS Health poll: the organizational view's reads.
+    HealthPoll,
 }
 
 impl SessionPurpose {
@@ -27,6 +29,7 @@ impl SessionPurpose {
         match self {
             SessionPurpose::Ingest => "curlew-ingest",
             SessionPurpose::Sweep => "curlew-sweep",
+            SessionPurpose::HealthPoll => "curlew-health",
         }
     }
 
@@ -38,6 +41,11 @@ impl SessionPurpose {
                 organizations: true,
                 report_definitions: true,
                 data_exports: true,
+                health: false,
+            },
+            SessionPurpose::HealthPoll => ReadExtras {
+                health: true,
+                ..ReadExtras::default()
             },
         };
         session_policy(

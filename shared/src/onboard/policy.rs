@@ -39,6 +39,9 @@ pub struct ReadExtras {
     /// bcm-data-exports:GetExport / ListExports: the sweep reads an export's
     /// status (UNHEALTHY and why) and tells a deleted export from a late one.
     pub data_exports: bool,
+    /// health:Describe*ForOrganization: the optional daily poll of AWS
+    /// Health's organizational view (what a pushed event missed).
+    pub health: bool,
 }
 
 /// The role's trust policy: only `principal_arn` may assume it, and only
@@ -129,6 +132,20 @@ pub fn read_policy(partition: &str, bucket: &str, prefix: &str, extras: ReadExtr
             "Sid": "ReadDataExports",
             "Effect": "Allow",
             "Action": ["bcm-data-exports:GetExport", "bcm-data-exports:ListExports"],
+            "Resource": "*",
+        }));
+    }
+    if extras.health {
+        // Read-only; the Health API has no resource-level permissions.
+        statements.push(json!({
+            "Sid": "ReadHealthEvents",
+            "Effect": "Allow",
+            "Action": [
+                "health:DescribeEventsForOrganization",
+                "health:DescribeAffectedAccountsForOrganization",
+                "health:DescribeEventDetailsForOrganization",
+                "health:DescribeAffectedEntitiesForOrganization"
+            ],
             "Resource": "*",
         }));
     }
@@ -252,6 +269,7 @@ mod tests {
                 organizations: true,
                 report_definitions: true,
                 data_exports: true,
+                health: true,
             },
         );
         assert_eq!(
@@ -260,6 +278,10 @@ mod tests {
                 "bcm-data-exports:GetExport",
                 "bcm-data-exports:ListExports",
                 "cur:DescribeReportDefinitions",
+                "health:DescribeAffectedAccountsForOrganization",
+                "health:DescribeAffectedEntitiesForOrganization",
+                "health:DescribeEventDetailsForOrganization",
+                "health:DescribeEventsForOrganization",
                 "organizations:Describe*",
                 "organizations:List*",
                 "s3:GetBucketLocation",

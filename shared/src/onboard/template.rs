@@ -46,6 +46,9 @@ pub struct TemplateSpec<'a> {
     /// Also attach the bucket policy that lets AWS deliver the report (only
     /// for a bucket that has no policy yet: a bucket has one policy).
     pub delivery_policy: bool,
+    /// Forward AWS Health events to curlew's event bus (this ARN): an
+    /// EventBridge rule on the default bus and the role it needs.
+    pub health_bus: Option<&'a str>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +92,86 @@ fn check_arn(what: &'static str, value: &str, service: &str) -> Result<(), Templ
             hint: "give a full ARN with a 12-digit account id",
         })
     }
+}
+
+/// `arn:aws:events:<region>:<account>:event-bus/<name>`.
+pub fn check_bus_arn(value: &str) -> Result<(), TemplateError> {
+    check_arn("health event bus", value, "events")?;
+    if value
+        .splitn(6, ':')
+        .nth(5)
+        .is_some_and(|r| r.starts_with("event-bus/"))
+    {
+        Ok(())
+    } else {
+        Err(TemplateError::Invalid {
+            what: "health event bus",
+            value: value.to_owned(),
+            hint: "give the event bus ARN (arn:aws:events:REGION:ACCOUNT:event-bus/NAME), the HealthEventBusArn output of curlew's stack",
+        })
+    }
+}
+
+/// The detail-types of AWS Health on EventBridge (a wildcard such as
+/// `aws.health*` matches nothing: both are named).
+pub const HEALTH_DETAIL_TYPES: [&str; 2] = ["AWS Health Event", "AWS Health Abuse Event"];
+
+/// The rule (default bus, source aws.health) that forwards Health events to
+/// curlew's bus, and the role EventBridge assumes for the cross-account
+/// target: events:PutEvents on that bus only. Names are left to
+/// CloudFormation, so the stack deploys in every region.
+fn health_resources(bus: &str, resources: &mut Map<String, Value>) {
+    resources.insert(
+        "CurlewHealthForwardRole".into(),
+        json!({
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "Description": "Lets EventBridge put this account's AWS Health events on curlew's event bus",
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [{
+                        "Effect": "Allow",
+                        "Principal": { "Service": "events.amazonaws.com" },
+                        "Action": "sts:AssumeRole",
+                        "Condition": {
+                            "StringEquals": { "aws:SourceAccount": { "Ref": "AWS::AccountId" } }
+                        }
+                    }]
+                },
+                "Policies": [{
+                    "PolicyName": "curlew-health-forward",
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [{
+                            "Sid": "PutOnCurlewBusOnly",
+                            "Effect": "Allow",
+                            "Action": "events:PutEvents",
+                            "Resource": bus
+                        }]
+                    }
+                }]
+            }
+        }),
+    );
+    resources.insert(
+        "CurlewHealthRule".into(),
+        json!({
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "Description": "AWS Health events of this region to curlew (one rule per region)",
+                "EventPattern": {
+                    "source": ["aws.health"],
+                    "detail-type": HEALTH_DETAIL_TYPES,
+                },
+                "State": "ENABLED",
+                "Targets": [{
+                    "Id": "curlew-health",
+                    "Arn": bus,
+                    "RoleArn": { "Fn::GetAtt": ["CurlewHealthForwardRole", "Arn"] }
+                }]
+            }
+        }),
+    );
 }
 
 /// Check what a template is made from (before anything is recorded).
@@ -201,22 +284,53 @@ pub fn customer_template(spec: &TemplateSpec<'_>) -> Result<Value, TemplateError
     }
     resources.insert("CurlewConnection".into(), connection);
 
-    Ok(json!({
+    let mut outputs = json!({
+        "RoleArn": {
+            "Description": "The role curlew assumes (with your External ID)",
+            "Value": { "Fn::GetAtt": ["CurlewReadRole", "Arn"] }
+        },
+        "ConnectionId": {
+            "Description": "curlew's id for this connection",
+            "Value": { "Fn::GetAtt": ["CurlewConnection", "ConnectionId"] }
+        }
+    });
+    let mut template = json!({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": format!("curlew: read-only billing access for tenant {}", spec.tenant),
-        "Parameters": parameters,
-        "Resources": resources,
-        "Outputs": {
-            "RoleArn": {
-                "Description": "The role curlew assumes (with your External ID)",
-                "Value": { "Fn::GetAtt": ["CurlewReadRole", "Arn"] }
-            },
-            "ConnectionId": {
-                "Description": "curlew's id for this connection",
-                "Value": { "Fn::GetAtt": ["CurlewConnection", "ConnectionId"] }
-            }
+    });
+    if let Some(bus) = spec.health_bus {
+        check_bus_arn(bus)?;
+        // Health events are regional: the same template deploys in every
+        // other region with HealthRegionOnly=true (a StackSet, or one deploy
+        // per region), and then holds only the rule and its role.
+        parameters.insert(
+            "HealthRegionOnly".into(),
+            json!({
+                "Type": "String",
+                "Description": "true in every region but the first: only the AWS Health rule (Health events are regional); the other parameters are then unused",
+                "AllowedValues": ["false", "true"],
+                "Default": "false",
+            }),
+        );
+        for r in resources.values_mut() {
+            r["Condition"] = json!("FullStack");
         }
-    }))
+        for o in outputs.as_object_mut().expect("object").values_mut() {
+            o["Condition"] = json!("FullStack");
+        }
+        health_resources(bus, &mut resources);
+        outputs["HealthRuleRegion"] = json!({
+            "Description": "AWS Health events of this region go to curlew; deploy with HealthRegionOnly=true in every other region you use",
+            "Value": { "Ref": "AWS::Region" }
+        });
+        template["Conditions"] = json!({
+            "FullStack": { "Fn::Equals": [{ "Ref": "HealthRegionOnly" }, "false"] }
+        });
+    }
+    template["Parameters"] = Value::Object(parameters);
+    template["Resources"] = Value::Object(resources);
+    template["Outputs"] = outputs;
+    Ok(template)
 }
 
 #[cfg(test)]
@@ -235,6 +349,7 @@ mod tests {
             report: None,
             extras: ReadExtras::default(),
             delivery_policy: false,
+            health_bus: None,
         }
     }
 
@@ -279,6 +394,41 @@ mod tests {
         }
         assert!(!text.contains("arn:aws:"), "{text}");
         assert!(text.contains("arn:${AWS::Partition}:cur:*:${AWS::AccountId}:definition/*"));
+    }
+
+    #[test]
+    fn health_adds_the_rule_its_role_and_a_region_only_mode() {
+        let id = ExternalId::mint().unwrap();
+        let tok = OnboardingToken::mint().unwrap();
+        let t = customer_template(&spec(&id, &tok)).unwrap();
+        assert!(t["Resources"].get("CurlewHealthRule").is_none());
+        assert!(t.get("Conditions").is_none());
+        let bus = "arn:aws:events:us-east-1:999988887777:event-bus/curlew-health";
+        let mut s = spec(&id, &tok);
+        s.health_bus = Some(bus);
+        let t = customer_template(&s).unwrap();
+        let rule = &t["Resources"]["CurlewHealthRule"]["Properties"];
+        assert_eq!(rule["EventPattern"]["source"], json!(["aws.health"]));
+        assert_eq!(
+            rule["EventPattern"]["detail-type"],
+            json!(["AWS Health Event", "AWS Health Abuse Event"])
+        );
+        assert_eq!(rule["Targets"][0]["Arn"], bus);
+        let put = &t["Resources"]["CurlewHealthForwardRole"]["Properties"]["Policies"][0]
+            ["PolicyDocument"]["Statement"];
+        assert_eq!(
+            put,
+            &json!([{"Sid": "PutOnCurlewBusOnly", "Effect": "Allow", "Action": "events:PutEvents", "Resource": bus}])
+        );
+        assert_eq!(t["Resources"]["CurlewReadRole"]["Condition"], "FullStack");
+        assert!(t["Resources"]["CurlewHealthRule"]
+            .get("Condition")
+            .is_none());
+        s.health_bus = Some("arn:aws:sns:us-east-1:999988887777:curlew-onboard");
+        assert!(matches!(
+            customer_template(&s),
+            Err(TemplateError::Invalid { .. })
+        ));
     }
 
     #[test]

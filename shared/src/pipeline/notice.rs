@@ -6,6 +6,7 @@
 
 use super::{OffPeriod, PipelineError, Plan};
 use crate::failure::Class;
+use crate::health::HealthNotice;
 use crate::ledger::{Ledger, SourceId};
 use crate::output::Summary;
 use crate::registry::ConnectionStatus;
@@ -107,6 +108,8 @@ pub enum Notice {
     AccountsChanged(AccountsChanged),
     /// The accounts the sweep's reconciliation lists changed.
     AccountsReconciled(Box<Reconciliation>),
+    /// An AWS Health event concerning one connection (`crate::health`).
+    Health(Box<HealthNotice>),
 }
 
 impl Notice {
@@ -117,6 +120,7 @@ impl Notice {
             Notice::ConnectionChanged(_) => "connection-changed",
             Notice::AccountsChanged(_) => "accounts-changed",
             Notice::AccountsReconciled(_) => "accounts-reconciled",
+            Notice::Health(_) => "health",
         }
     }
     pub fn tenant(&self) -> &str {
@@ -126,13 +130,16 @@ impl Notice {
             Notice::ConnectionChanged(n) => &n.tenant,
             Notice::AccountsChanged(n) => &n.tenant,
             Notice::AccountsReconciled(n) => &n.tenant,
+            Notice::Health(n) => &n.tenant,
         }
     }
 
     /// The message attributes subscribers filter on (SNS refuses empty
     /// values, so an attribute without a value is left out): `event` and
     /// `tenant` always; `billing_period` for deliveries; `payer_account`,
-    /// `status` and `cause` for a connection change.
+    /// `status` and `cause` for a connection change; for a health event
+    /// `payer_account`, `account_id`, `service`, `event_type_category`,
+    /// `status_code`, `event_scope_code` and `region` (the affected region).
     pub fn attributes(&self) -> Vec<(&'static str, String)> {
         let mut a = vec![
             ("event", self.event().to_owned()),
@@ -152,6 +159,16 @@ impl Notice {
             Notice::AccountsReconciled(n) => {
                 a.push(("payer_account", n.payer_account.clone()));
                 a.push(("billing_period", n.billing_period.clone()));
+            }
+            Notice::Health(n) => {
+                let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+                a.push(("payer_account", n.payer_account.clone()));
+                a.push(("account_id", opt(&n.account_id)));
+                a.push(("service", opt(&n.service)));
+                a.push(("event_type_category", opt(&n.event_type_category)));
+                a.push(("status_code", opt(&n.status_code)));
+                a.push(("event_scope_code", opt(&n.event_scope_code)));
+                a.push(("region", opt(&n.region)));
             }
         }
         a.retain(|(_, v)| !v.is_empty());
