@@ -336,8 +336,10 @@ pub struct GcArgs {
     pub out: String,
     #[arg(long, default_value = "default")]
     pub tenant: String,
-    /// Revisions newer than CURRENT and staging younger than this are kept (may be in flight).
-    #[arg(long, default_value_t = 60)]
+    /// Revisions newer than CURRENT and staging younger than this are kept
+    /// (may be in flight: a part job is retried for up to 2.5 hours).
+    #[arg(long, default_value_t = curlew::gc::MIN_GRACE_MINUTES,
+          value_parser = clap::value_parser!(i64).range(curlew::gc::MIN_GRACE_MINUTES..))]
     pub grace_minutes: i64,
 }
 
@@ -347,6 +349,10 @@ pub async fn gc(a: GcArgs) -> Result<i32> {
     let health = curlew::gc::gc_health(&out_store, &out_prefix, chrono::Utc::now()).await?;
     if health > 0 {
         println!("curlew gc: deleted {health} expired health dedupe record(s)");
+    }
+    let tokens = curlew::gc::gc_onboarding(&out_store, &out_prefix, chrono::Utc::now()).await?;
+    if tokens > 0 {
+        println!("curlew gc: deleted {tokens} expired onboarding token(s) no stack used");
     }
     let r = curlew::gc::gc(
         &ledger,

@@ -323,6 +323,22 @@ fn ingest_and_report_with_an_s3_store() {
     assert!(on_s3(&["gc", "--tenant", "acme", "--store", &store]).contains("deleted 0 superseded"));
 }
 
+/// A grace shorter than a part job's retry horizon would let gc delete a
+/// plan a retry still needs: refused in one readable line, nothing done.
+#[test]
+fn gc_refuses_a_grace_shorter_than_the_retry_horizon() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = curlew()
+        .current_dir(dir.path())
+        .args(["gc", "--tenant", "acme", "--grace-minutes", "60"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--grace-minutes") && err.contains("180"), "{err}");
+    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+}
+
 #[test]
 fn ingest_of_random_bytes_prints_one_readable_line() {
     let dir = tempfile::tempdir().unwrap();

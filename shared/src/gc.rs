@@ -64,9 +64,21 @@ pub async fn gc(
             let superseded = rev < current.revision.as_str();
             let stale = objs.iter().all(|o| o.last_modified < cutoff);
             if superseded || stale {
+                let mut deleted = 0;
                 for o in &objs {
+                    // Again before each delete: a slow commit may have made
+                    // this revision current since (then the rest is kept).
+                    let named = ledger.current(&source, &period).await?;
+                    if named.is_some_and(|(c, _)| c.revision == rev) {
+                        break;
+                    }
                     ledger.store.delete(&o.key).await?;
-                    report.objects_deleted += 1;
+                    deleted += 1;
+                }
+                report.objects_deleted += deleted;
+                if deleted < objs.len() {
+                    report.kept_in_flight.push(format!("{dir}{sub}/"));
+                    continue;
                 }
                 report.deleted_revisions.push(format!("{dir}{sub}/"));
             } else {
@@ -98,6 +110,24 @@ pub async fn gc(
         }
     }
     Ok(report)
+}
+
+/// The shortest grace `curlew gc` accepts: a part job is retried by SQS up
+/// to five times 30 minutes after it was planned (the parts queue's
+/// visibility timeout x maxReceiveCount), and its plan must still be there.
+pub const MIN_GRACE_MINUTES: i64 = 180;
+
+/// Delete onboarding tokens no stack redeemed that expired more than a day
+/// ago (a redeemed one stays: its stack presents it again on Update and
+/// Delete). Returns how many.
+pub async fn gc_onboarding(
+    store: &crate::store::Store,
+    prefix: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, crate::onboard::OnboardingError> {
+    crate::onboard::Onboardings::new(store.clone(), prefix)
+        .remove_expired(now - Duration::days(1))
+        .await
 }
 
 /// Delete the AWS Health dedupe records (`health/dedupe/`, not per tenant)

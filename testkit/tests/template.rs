@@ -64,3 +64,33 @@ fn the_sweep_schedule_keeps_what_failed() {
     assert_eq!(schedule["RetryPolicy"]["MaximumRetryAttempts"], 2);
     assert_eq!(schedule["DeadLetterConfig"]["Type"], "SQS");
 }
+
+/// Records that are worthless after a while expire by themselves: the
+/// stored CloudFormation answers and claims (a request is redelivered within
+/// the hour), and old object versions.
+#[test]
+fn the_store_expires_what_only_matters_for_a_while() {
+    let t = template();
+    let rules = t["Resources"]["StoreBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let days = |prefix: &str| {
+        rules
+            .iter()
+            .find(|r| r["Prefix"] == prefix && r["Status"] == "Enabled")
+            .map(|r| r["ExpirationInDays"].clone())
+    };
+    assert_eq!(days("curlew/onboard-answers/"), Some(json!(7)));
+    assert_eq!(days("curlew/onboard-claims/"), Some(json!(1)));
+    // Nothing that must last (registry, onboarding, ledger) expires by prefix.
+    for r in &rules {
+        let p = r["Prefix"].as_str().unwrap_or("");
+        assert!(
+            p.is_empty()
+                || p.starts_with("curlew/onboard-answers/")
+                || p.starts_with("curlew/onboard-claims/"),
+            "{r}"
+        );
+    }
+}

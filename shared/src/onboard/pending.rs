@@ -303,6 +303,32 @@ impl Onboardings {
         Ok((p, meta.etag))
     }
 
+    /// Delete every token document no stack redeemed whose expiry is
+    /// before `before`; returns how many. Each is re-read just before its
+    /// delete, so one redeemed meanwhile stays.
+    pub async fn remove_expired(&self, before: DateTime<Utc>) -> Result<usize, OnboardingError> {
+        let root = format!("{}onboarding/", self.prefix);
+        let mut removed = 0;
+        for o in self.store.list(&root).await? {
+            let name = o.key.rsplit('/').next().unwrap_or_default();
+            if !(name.starts_with("token=") && name.ends_with(".json")) {
+                continue;
+            }
+            let bytes = match self.store.get_bytes(&o.key).await {
+                Ok((_, b)) => b,
+                Err(StoreError::NotFound { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let p: PendingOnboarding =
+                serde_json::from_slice(&bytes).map_err(|e| corrupt(&o.key, e))?;
+            if p.redeemed.is_none() && p.expires_at() < before {
+                self.store.delete(&o.key).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Whether `by` may redeem `token` (see [`Onboardings::redeem`]); writes nothing.
     pub async fn check(
         &self,
@@ -517,6 +543,49 @@ mod tests {
             legacy.expires_at().to_rfc3339(),
             "2020-01-08T00:00:00+00:00"
         );
+    }
+
+    #[tokio::test]
+    async fn expired_unredeemed_tokens_are_removed_and_redeemed_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::local(dir.path());
+        let o = Onboardings::new(store.clone(), "svc");
+        let week = chrono::Duration::days(7);
+        let used = o
+            .begin_with_ttl(
+                "acme",
+                OnboardingHints::default(),
+                chrono::Duration::seconds(1),
+            )
+            .await
+            .unwrap();
+        o.redeem("acme", &used.token, by("stack-1", "r", "111122223333"))
+            .await
+            .unwrap();
+        let lapsed = o
+            .begin_with_ttl("acme", OnboardingHints::default(), -week)
+            .await
+            .unwrap();
+        let fresh = o.begin("acme", OnboardingHints::default()).await.unwrap();
+        let removed =
+            crate::gc::gc_onboarding(&store, "svc", Utc::now() + chrono::Duration::hours(1))
+                .await
+                .unwrap();
+        assert_eq!(removed, 1);
+        assert!(matches!(
+            o.check("acme", &lapsed.token, by("s", "r", "111122223333"))
+                .await,
+            Err(OnboardingError::UnknownToken { .. })
+        ));
+        // The redeemed one (expired, but its stack will present it again)
+        // and the fresh one stay, and so does the External ID.
+        o.redeem("acme", &used.token, by("stack-1", "r2", "111122223333"))
+            .await
+            .unwrap();
+        o.check("acme", &fresh.token, by("s", "r", "111122223333"))
+            .await
+            .unwrap();
+        o.external_id("acme").await.unwrap();
     }
 
     fn walk(p: &std::path::Path) -> Vec<std::path::PathBuf> {
