@@ -663,14 +663,7 @@ async fn a_billing_api_that_hangs_times_out_and_changes_nothing() {
     let payer = "499987654321";
     connect(&w, "acme", payer, &w.billing).await;
     deliver(&w, payer).await;
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = silent.local_addr().unwrap();
-    let held = tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((sock, _)) = silent.accept().await {
-            open.push(sock); // accepted, never read, never answered
-        }
-    });
+    let (addr, held) = curlew_testkit::net::silent_listener().await;
     let hanging = aws_sdk_bcmdataexports::Client::from_conf(
         aws_sdk_bcmdataexports::Config::builder()
             .behavior_version_latest()

@@ -8,12 +8,14 @@
 //! - [`events`]: the files of `events/`.
 //! - [`data`]: `../shared/data` (a failure under CI=true when missing).
 //! - [`upload`]: walking and uploading local trees.
+//! - [`net`]: a hanging endpoint on 127.0.0.1.
 
 pub mod aws;
 pub mod aws_mocks;
 pub mod data;
 pub mod events;
 pub mod moto;
+pub mod net;
 pub mod upload;
 
 /// A two-worker runtime for tests that drive async code from a sync test.

@@ -380,14 +380,7 @@ async fn a_hanging_proof_is_answered_failed_once_before_the_deadline() {
 async fn a_delete_cut_short_by_the_watchdog_still_answers_success() {
     use aws_sdk_s3::config::{Credentials, Region};
     let w = world("watchdog-delete").await;
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = silent.local_addr().unwrap();
-    let held = tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((sock, _)) = silent.accept().await {
-            open.push(sock); // accepted, never read, never answered
-        }
-    });
+    let (addr, held) = curlew_testkit::net::silent_listener().await;
     let hanging = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::Config::builder()
             .behavior_version_latest()

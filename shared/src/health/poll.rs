@@ -108,6 +108,7 @@ pub fn health_client(
         .credentials_provider(creds.clone())
         .region(Region::new(region))
         .retry_config(RetryConfig::adaptive().with_max_attempts(MAX_ATTEMPTS))
+        .timeout_config(crate::access::customer_timeouts())
         .build();
     aws_sdk_health::Client::from_conf(conf)
 }
