@@ -94,3 +94,41 @@ fn the_store_expires_what_only_matters_for_a_while() {
         );
     }
 }
+
+/// The resources a function's role may act on with `action` in the store
+/// bucket (the Fn::Sub strings of its inline statements).
+fn store_resources(t: &Value, function: &str, action: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in t["Resources"][function]["Properties"]["Policies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        for st in p["Statement"].as_array().into_iter().flatten() {
+            let actions = match &st["Action"] {
+                Value::Array(a) => a.clone(),
+                a => vec![a.clone()],
+            };
+            if st["Effect"] == "Allow" && actions.iter().any(|a| a == action) {
+                let r = &st["Resource"];
+                let text = r["Fn::Sub"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| r.to_string());
+                out.push(text);
+            }
+        }
+    }
+    out
+}
+
+/// The part worker deletes staging only: never a revision, CURRENT, the
+/// registry, onboarding or secrets.
+#[test]
+fn the_part_function_deletes_only_staging() {
+    let t = template();
+    assert_eq!(
+        store_resources(&t, "PartFunction", "s3:DeleteObject"),
+        ["${StoreBucket.Arn}/curlew/tenant=*/_staging/*"]
+    );
+}
