@@ -109,6 +109,11 @@ fn onboard_new_writes_a_template_cfn_lint_accepts_in_every_variant() {
         // operator is told it is regional.
         let health = extra.contains(&"--health");
         assert_eq!(t["Resources"].get("CurlewHealthRule").is_some(), health);
+        assert_eq!(
+            text.contains("health:DescribeEventsForOrganization"),
+            health,
+            "the read role may poll Health only with --health"
+        );
         if health {
             assert_eq!(
                 t["Resources"]["CurlewHealthRule"]["Properties"]["Targets"][0]["Arn"],
