@@ -50,6 +50,11 @@ pub struct ConnectArgs {
     /// failure is a denied assume (a role created moments ago) or throttling.
     #[arg(long, default_value_t = 0)]
     pub retry_secs: u64,
+    /// The KMS key (ARN: the curlew stack's SecretsKeyArn output) the access
+    /// keys are stored under in an s3:// store; that store's bucket policy
+    /// refuses keys under any other.
+    #[arg(long, env = "CURLEW_SECRETS_KMS_KEY")]
+    pub secrets_kms_key: Option<String>,
 }
 
 pub async fn run(a: ConnectArgs) -> Result<i32> {
@@ -106,6 +111,7 @@ pub async fn run(a: ConnectArgs) -> Result<i32> {
     }
     if let Some(keys) = &target.access_keys {
         KeyVault::new(store.clone(), &prefix)
+            .with_kms_key(a.secrets_kms_key.clone())?
             .put(&a.tenant, &a.payer_account, keys)
             .await?;
     }

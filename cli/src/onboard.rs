@@ -47,6 +47,11 @@ pub struct KeysArgs {
     pub report: Option<String>,
     #[arg(long = "store", visible_alias = "out", default_value = "curlew-out")]
     pub store: String,
+    /// The KMS key (ARN: the curlew stack's SecretsKeyArn output) the access
+    /// keys are stored under in an s3:// store; that store's bucket policy
+    /// refuses keys under any other.
+    #[arg(long, env = "CURLEW_SECRETS_KMS_KEY")]
+    pub secrets_kms_key: Option<String>,
 }
 
 #[derive(Args, Clone)]
@@ -355,6 +360,7 @@ async fn keys(a: KeysArgs) -> Result<i32> {
     }
     let (store, prefix) = Store::open(&a.store).await;
     KeyVault::new(store.clone(), &prefix)
+        .with_kms_key(a.secrets_kms_key.clone())?
         .put(&a.tenant, &a.payer_account, &keys)
         .await?;
     let registry = Registry::new(store, &prefix);

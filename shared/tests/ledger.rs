@@ -470,3 +470,57 @@ both_stores!(
     manifest_rewritten_while_reading,
     registry_concurrent_updates,
 );
+
+/// Access keys stored in an S3 store go under the deployment's KMS key
+/// (SSE-KMS with that key's ARN, what the store's bucket policy demands) and
+/// read back; a key id or alias is refused before anything is written, and a
+/// local store says it has no KMS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_access_keys_are_written_under_the_secrets_kms_key() {
+    use curlew::access::AccessKeys;
+    use curlew::onboard::keys::KeyVault;
+    let s3 = s3_client();
+    let bucket = new_bucket(&s3, "secrets").await;
+    let arn = common::moto::kms_key();
+    let store = Store::S3(S3Store::new(s3.clone(), bucket.clone()));
+    let keys = AccessKeys {
+        access_key_id: "AKIAEXAMPLE123456789".into(),
+        secret_access_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+    };
+    let vault = KeyVault::new(store.clone(), "curlew")
+        .with_kms_key(Some(arn.clone()))
+        .unwrap();
+    vault.put("acme", "111122223333", &keys).await.unwrap();
+    let head = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("curlew/secrets/tenant=acme/111122223333.json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.server_side_encryption(),
+        Some(&aws_sdk_s3::types::ServerSideEncryption::AwsKms)
+    );
+    assert_eq!(head.ssekms_key_id(), Some(arn.as_str()));
+    let back = vault.get("acme", "111122223333").await.unwrap();
+    assert_eq!(back.secret_access_key, keys.secret_access_key);
+
+    for not_an_arn in [
+        "alias/curlew-secrets",
+        "1234abcd-12ab-34cd-56ef-1234567890ab",
+    ] {
+        let e = KeyVault::new(store.clone(), "curlew")
+            .with_kms_key(Some(not_an_arn.into()))
+            .expect_err(not_an_arn);
+        assert!(e.to_string().contains("SecretsKeyArn"), "{e}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let e = KeyVault::new(Store::local(dir.path()), "")
+        .with_kms_key(Some(arn))
+        .unwrap()
+        .put("acme", "111122223333", &keys)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("s3:// store only"), "{e}");
+}

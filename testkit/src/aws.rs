@@ -4,8 +4,23 @@ use crate::moto::moto;
 
 /// SDK configuration for moto (static test credentials, us-east-1).
 pub fn sdk_conf() -> aws_config::SdkConfig {
-    let creds =
-        aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "curlew-tests");
+    sdk_conf_as("testing", "testing")
+}
+
+/// SDK configuration for moto signed with an IAM user's keys
+/// (see [`crate::moto::enable_auth_with_users`]).
+pub fn sdk_conf_for(user: &crate::moto::UserKeys) -> aws_config::SdkConfig {
+    sdk_conf_as(&user.access_key_id, &user.secret_access_key)
+}
+
+fn sdk_conf_as(access_key_id: &str, secret_access_key: &str) -> aws_config::SdkConfig {
+    let creds = aws_sdk_s3::config::Credentials::new(
+        access_key_id,
+        secret_access_key,
+        None,
+        None,
+        "curlew-tests",
+    );
     aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new("us-east-1"))

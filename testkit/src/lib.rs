@@ -9,6 +9,7 @@
 //! - [`data`]: `../shared/data` (a failure under CI=true when missing).
 //! - [`upload`]: walking and uploading local trees.
 //! - [`net`]: a hanging endpoint on 127.0.0.1.
+//! - [`template`]: infra/template.yaml decoded, its intrinsics resolved.
 
 pub mod aws;
 pub mod aws_mocks;
@@ -16,6 +17,7 @@ pub mod data;
 pub mod events;
 pub mod moto;
 pub mod net;
+pub mod template;
 pub mod upload;
 
 /// A two-worker runtime for tests that drive async code from a sync test.

@@ -91,3 +91,75 @@ pub async fn new_bucket(client: &aws_sdk_s3::Client, hint: &str) -> String {
         .expect("create bucket");
     name
 }
+
+/// An IAM user's key pair on moto.
+#[derive(Debug, Clone)]
+pub struct UserKeys {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+/// Create IAM users with these inline policy statements (and `admin`,
+/// allowed everything), then turn this server's access control on: from
+/// here on every request is checked against its caller's policies (moto
+/// enforces actions and resources, not conditions). Server-wide: only for a
+/// test binary whose every test expects it.
+pub fn enable_auth_with_users(
+    users: &serde_json::Value,
+) -> std::collections::BTreeMap<String, UserKeys> {
+    use std::io::Write;
+    let script = crate::data::workspace_root().join("testkit/support/moto_iam_users.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .arg(&moto().endpoint)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run moto_iam_users.py");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(users.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "moto_iam_users.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("it prints JSON");
+    v.as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, k)| {
+            let s = |f: &str| k[f].as_str().unwrap().to_owned();
+            (
+                name.clone(),
+                UserKeys {
+                    access_key_id: s("access_key_id"),
+                    secret_access_key: s("secret_access_key"),
+                },
+            )
+        })
+        .collect()
+}
+
+/// A new customer-managed KMS key on moto (boto3, before any auth): its ARN.
+pub fn kms_key() -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import boto3, sys\nk = boto3.client('kms', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing').create_key(Description='curlew test')\nprint(k['KeyMetadata']['Arn'])",
+        ])
+        .arg(&moto().endpoint)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "create a KMS key on moto: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}

@@ -2,28 +2,8 @@
 //! the short-form tags into their long form), checked for the security
 //! conditions a lint cannot know about.
 
+use curlew_testkit::template::{actions, function_statements, template, Bindings};
 use serde_json::{json, Value};
-use std::path::Path;
-use std::process::Command;
-
-/// The deployed template as JSON.
-fn template() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml");
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import json, sys\nfrom cfnlint.decode import decode\nt, m = decode(sys.argv[1])\nassert t is not None, m\nprint(json.dumps(t, default=str))",
-        ])
-        .arg(&path)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "cfn-lint's decoder (pip install cfn-lint; ./scripts/test installs it): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 /// S3 notifications reach the billing-events topic only from the listed
 /// billing buckets *and* from accounts curlew onboarded (a deleted bucket's
@@ -99,18 +79,13 @@ fn the_store_expires_what_only_matters_for_a_while() {
 /// bucket (the Fn::Sub strings of its inline statements).
 fn store_resources(t: &Value, function: &str, action: &str) -> Vec<String> {
     let mut out = Vec::new();
-    for p in t["Resources"][function]["Properties"]["Policies"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        for st in p["Statement"].as_array().into_iter().flatten() {
-            let actions = match &st["Action"] {
+    for st in function_statements(t, function) {
+        if st["Effect"] == "Allow" && actions(&st).iter().any(|a| a == action) {
+            let resources = match &st["Resource"] {
                 Value::Array(a) => a.clone(),
-                a => vec![a.clone()],
+                r => vec![r.clone()],
             };
-            if st["Effect"] == "Allow" && actions.iter().any(|a| a == action) {
-                let r = &st["Resource"];
+            for r in resources {
                 let text = r["Fn::Sub"]
                     .as_str()
                     .map(str::to_owned)
@@ -130,5 +105,165 @@ fn the_part_function_deletes_only_staging() {
     assert_eq!(
         store_resources(&t, "PartFunction", "s3:DeleteObject"),
         ["${StoreBucket.Arn}/curlew/tenant=*/_staging/*"]
+    );
+}
+
+const FUNCTIONS: [&str; 5] = [
+    "PlanFunction",
+    "PartFunction",
+    "OnboardFunction",
+    "SweepFunction",
+    "HealthNotifyFunction",
+];
+
+/// Every function writes only the store prefixes its code writes (the plan
+/// and part functions' grants are proven enough by running the pipeline
+/// under them on moto: functions/cur-ingest/tests/iam.rs); none writes
+/// secrets/, and only onboarding writes onboarding/.
+#[test]
+fn each_function_writes_only_its_own_prefixes() {
+    let t = template();
+    let s = |p: &str| format!("${{StoreBucket.Arn}}/curlew/{p}");
+    let expected: [(&str, Vec<String>); 5] = [
+        (
+            "PlanFunction",
+            vec![
+                s("tenant=*/_staging/*"),
+                s("tenant=*/_failures/*"),
+                s("tenant=*/_parked/*"),
+                s("registry/*"),
+            ],
+        ),
+        ("PartFunction", vec![s("tenant=*"), s("registry/*")]),
+        (
+            "OnboardFunction",
+            vec![
+                s("registry/*"),
+                s("registry-by-bucket/*"),
+                s("registry-by-account/*"),
+                s("onboarding/*"),
+                s("onboard-answers/*"),
+                s("onboard-bindings/*"),
+            ],
+        ),
+        (
+            "SweepFunction",
+            vec![
+                s("registry/*"),
+                s("registry-by-account/*"),
+                s("tenant=*/_staging/*"),
+                s("tenant=*/_failures/*"),
+                s("tenant=*/_parked/*"),
+            ],
+        ),
+        (
+            "HealthNotifyFunction",
+            vec![s("registry/*"), s("health/dedupe/*")],
+        ),
+    ];
+    for (function, want) in expected {
+        assert_eq!(
+            store_resources(&t, function, "s3:PutObject"),
+            want,
+            "{function}"
+        );
+    }
+    for function in FUNCTIONS {
+        for action in ["s3:PutObject", "s3:DeleteObject"] {
+            for r in store_resources(&t, function, action) {
+                assert!(
+                    !r.ends_with("/curlew/*") && !r.contains("secrets/"),
+                    "{function} {action} {r}"
+                );
+            }
+        }
+    }
+}
+
+/// Every grant on the customers' billing buckets names their objects (`/*`),
+/// each bucket of the list: the old idiom (a join by "/*,") left the last
+/// bucket without it, so a bucket-policy connection's data was unreadable.
+#[test]
+fn billing_bucket_object_grants_cover_every_bucket() {
+    let t = template();
+    let mut b = Bindings::new();
+    b.set(
+        "BillingBucketArns",
+        json!(["arn:aws:s3:::one", "arn:aws:s3:::two"]),
+    );
+    let mut seen = 0;
+    for function in FUNCTIONS {
+        for st in function_statements(&t, function) {
+            if actions(&st) == ["s3:GetObject"]
+                && st["Resource"].to_string().contains("BillingBucketArns")
+            {
+                assert_eq!(
+                    b.resolve(&st["Resource"]),
+                    json!(["arn:aws:s3:::one/*", "arn:aws:s3:::two/*"]),
+                    "{function}"
+                );
+                seen += 1;
+            }
+        }
+    }
+    assert_eq!(seen, 3, "plan, part and sweep read billing objects");
+}
+
+/// Stored access keys are under a customer-managed key that only the
+/// functions reading keys may use to decrypt (through S3); the account may
+/// administer it but holds no kms:* (which would let any IAM policy grant
+/// Decrypt); the bucket refuses a secrets/ write under any other key.
+#[test]
+fn secrets_are_under_a_kms_key_only_key_readers_decrypt() {
+    let t = template();
+    let key = &t["Resources"]["SecretsKey"];
+    assert_eq!(key["Type"], "AWS::KMS::Key");
+    assert_eq!(key["Properties"]["EnableKeyRotation"], true);
+    let statements = key["Properties"]["KeyPolicy"]["Statement"]
+        .as_array()
+        .unwrap();
+    let mut decrypters = Vec::new();
+    for st in statements {
+        let acts = actions(st);
+        assert!(!acts.iter().any(|a| a == "kms:*" || a == "*"), "{st}");
+        if acts
+            .iter()
+            .any(|a| a == "kms:Decrypt" || a == "kms:Decrypt*")
+        {
+            assert_eq!(
+                st["Condition"]["StringEquals"]["kms:ViaService"],
+                json!({"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"})
+            );
+            decrypters.extend(st["Principal"]["AWS"].as_array().unwrap().clone());
+        }
+    }
+    let role = |f: &str| json!({"Fn::GetAtt": [format!("{f}Role"), "Arn"]});
+    assert_eq!(
+        decrypters,
+        [
+            role("PlanFunction"),
+            role("PartFunction"),
+            role("SweepFunction"),
+            role("HealthNotifyFunction")
+        ],
+        "only the functions that read stored keys (not onboarding)"
+    );
+    let deny = t["Resources"]["StoreBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "SecretsOnlyUnderTheSecretsKey")
+        .expect("the secrets statement")
+        .clone();
+    assert_eq!(deny["Effect"], "Deny");
+    assert_eq!(deny["Principal"], "*");
+    assert_eq!(deny["Action"], "s3:PutObject");
+    assert_eq!(
+        deny["Resource"],
+        json!({"Fn::Sub": "${StoreBucket.Arn}/curlew/secrets/*"})
+    );
+    assert_eq!(
+        deny["Condition"]["StringNotEquals"]["s3:x-amz-server-side-encryption-aws-kms-key-id"],
+        json!({"Fn::GetAtt": ["SecretsKey", "Arn"]})
     );
 }

@@ -1,7 +1,10 @@
 //! Legacy access mode: an IAM user's access keys, accepted from the operator
-//! (never from a request), kept only in curlew's own store (which the
-//! deployment template encrypts with SSE-KMS) under
+//! (never from a request), kept only in curlew's own store under
 //! `<prefix>secrets/tenant=T/<payer>.json`, never logged and never echoed back.
+//! On S3 they are written under the deployment's customer-managed KMS key
+//! (SSE-KMS, the stack's `SecretsKeyArn`): the store's bucket policy refuses
+//! any other write to `secrets/`, and the key's policy lets only the functions
+//! that read keys decrypt them.
 
 use super::pending::check_tenant;
 use crate::access::AccessKeys;
@@ -29,6 +32,8 @@ pub enum KeyVaultError {
     Corrupt { key: String },
     #[error("access keys look wrong: {0}")]
     Invalid(&'static str),
+    #[error("{0} is not a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<id>); give the curlew stack's SecretsKeyArn output, not a key id or alias: the store's bucket policy compares the ARN")]
+    BadKmsKey(String),
 }
 
 /// Check the shape of a key pair before it is used or stored.
@@ -57,6 +62,28 @@ pub fn check_keys(k: &AccessKeys) -> Result<(), KeyVaultError> {
 pub struct KeyVault {
     store: Store,
     prefix: String,
+    kms_key_arn: Option<String>,
+}
+
+/// Whether `arn` names a KMS key by ARN (what S3 records and the store's
+/// bucket policy compares; an alias or bare key id would be refused there).
+pub fn check_kms_key_arn(arn: &str) -> Result<(), KeyVaultError> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "kms"
+        && !parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && parts[5]
+            .strip_prefix("key/")
+            .is_some_and(|id| !id.is_empty());
+    if ok {
+        Ok(())
+    } else {
+        Err(KeyVaultError::BadKmsKey(arn.to_owned()))
+    }
 }
 
 impl KeyVault {
@@ -64,7 +91,18 @@ impl KeyVault {
         KeyVault {
             store,
             prefix: key_prefix(prefix),
+            kms_key_arn: None,
         }
+    }
+
+    /// Write keys encrypted under this customer-managed KMS key (SSE-KMS);
+    /// reading needs nothing (S3 decrypts for a caller the key allows).
+    pub fn with_kms_key(mut self, arn: Option<String>) -> Result<Self, KeyVaultError> {
+        if let Some(a) = &arn {
+            check_kms_key_arn(a)?;
+        }
+        self.kms_key_arn = arn;
+        Ok(self)
     }
 
     fn key(&self, tenant: &str, payer: &str) -> String {
@@ -85,7 +123,11 @@ impl KeyVault {
             secret_access_key: keys.secret_access_key.clone(),
         };
         let body = serde_json::to_vec(&doc).expect("keys serialise");
-        self.store.put(&self.key(tenant, payer), body).await?;
+        let key = self.key(tenant, payer);
+        match &self.kms_key_arn {
+            Some(arn) => self.store.put_encrypted(&key, body, arn).await?,
+            None => self.store.put(&key, body).await?,
+        };
         Ok(())
     }
 

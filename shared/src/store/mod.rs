@@ -59,6 +59,9 @@ pub enum StoreError {
         message: String,
         retryable: bool,
     },
+    /// What this kind of store cannot do.
+    #[error("{key}: {what}")]
+    Unsupported { key: String, what: &'static str },
 }
 
 impl StoreError {
@@ -68,7 +71,8 @@ impl StoreError {
         match self {
             StoreError::Service {
                 retryable: false, ..
-            } => Class::Permanent,
+            }
+            | StoreError::Unsupported { .. } => Class::Permanent,
             StoreError::Access { .. } => Class::Access,
             StoreError::Service { .. }
             | StoreError::Io { .. }
@@ -196,6 +200,23 @@ impl Store {
         match self {
             Store::Fs(s) => s.put(key, &body, Condition::Matches(etag)),
             Store::S3(s) => s.put(key, body, Condition::Matches(etag)).await,
+        }
+    }
+
+    /// Put `key` encrypted by S3 under the customer-managed KMS key
+    /// `kms_key_arn` (SSE-KMS). A local store has no KMS: `Unsupported`.
+    pub async fn put_encrypted(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        kms_key_arn: &str,
+    ) -> Result<String, StoreError> {
+        match self {
+            Store::Fs(_) => Err(StoreError::Unsupported {
+                key: key.to_owned(),
+                what: "a KMS key applies to an s3:// store only; a local store is plain files",
+            }),
+            Store::S3(s) => s.put_encrypted(key, body, kms_key_arn).await,
         }
     }
 

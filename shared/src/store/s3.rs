@@ -262,6 +262,26 @@ impl S3Store {
         Ok(o.e_tag().unwrap_or("").to_owned())
     }
 
+    pub async fn put_encrypted(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        kms_key_arn: &str,
+    ) -> Result<String, StoreError> {
+        let o = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
+            .ssekms_key_id(kms_key_arn)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| map_err(key, e))?;
+        Ok(o.e_tag().unwrap_or("").to_owned())
+    }
+
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.client
             .delete_object()
