@@ -4,14 +4,19 @@
 use crate::money::{Fixed, Money};
 use std::ops::{Add, Sub};
 
-/// The FOCUS ChargeCategory of a legacy/CUR 2.0 line item type, as the FinOps
-/// Foundation's focus-converters map it. `None` for a type curlew does not know
-/// (it is still ingested; the summary lists it).
+/// The FOCUS 1.2 ChargeCategory of a legacy/CUR 2.0 line item type. `None`
+/// for a type curlew does not know (it is still ingested; the summary lists
+/// it). Since FOCUS 1.0, credits are `Credit` and Adjustment excludes credits
+/// and refunds; a refund belongs to the category of what it refunds, which
+/// the CUR row does not say: usage (the README lists the deviation), a
+/// correction of an earlier period by its ChargeClass. (The FinOps
+/// Foundation's focus-converter 1.0 still says Adjustment for both.)
 pub fn charge_category(line_item_type: &[u8]) -> Option<&'static str> {
     Some(match line_item_type {
         b"Tax" => "Tax",
         b"Fee" | b"RIFee" | b"SavingsPlanRecurringFee" | b"SavingsPlanUpfrontFee" => "Purchase",
-        b"Credit" | b"Refund" => "Adjustment",
+        b"Credit" => "Credit",
+        b"Refund" => "Usage",
         b"Usage" | b"DiscountedUsage" | b"SavingsPlanCoveredUsage" | b"SavingsPlanNegation" => {
             "Usage"
         }
@@ -110,7 +115,10 @@ pub fn cur_measures<T: Amount>(rule: AmortizedInput, v: &CurValuesOf<T>) -> Meas
         billed: v.net_unblended.unwrap_or(unblended),
         effective: amortized,
         list: v.public_on_demand.unwrap_or(z),
-        contracted: None,
+        // CUR has no contracted unit price; the unblended cost is the cost at
+        // the account's own rates before discounts (FOCUS: ContractedCost is
+        // never null).
+        contracted: Some(unblended),
         unblended: Some(unblended),
         net_unblended: v.net_unblended,
         blended: Some(v.blended.unwrap_or(z)),
@@ -187,7 +195,8 @@ mod tests {
         assert_eq!(charge_category(b"Tax"), Some("Tax"));
         assert_eq!(charge_category(b"RIFee"), Some("Purchase"));
         assert_eq!(charge_category(b"SavingsPlanUpfrontFee"), Some("Purchase"));
-        assert_eq!(charge_category(b"Credit"), Some("Adjustment"));
+        assert_eq!(charge_category(b"Credit"), Some("Credit"));
+        assert_eq!(charge_category(b"Refund"), Some("Usage"));
         assert_eq!(charge_category(b"EdpDiscount"), Some("Usage"));
         assert_eq!(charge_category(b"DiscountedUsage"), Some("Usage"));
         assert_eq!(charge_category(b"Whatever"), None);

@@ -360,8 +360,13 @@ pub async fn delivery_from_manifest(
             .map(|k| (k.clone(), Ok(unchecked(k))))
             .collect()
     } else {
-        stream::iter(m.data_keys.iter())
-            .map(|k| async move { (k.clone(), source.store.head(k).await) })
+        // Owned keys: a future borrowing them would not be Send for every
+        // lifetime, which callers inside a Send future (the proof) need.
+        stream::iter(m.data_keys.iter().cloned())
+            .map(|k| async move {
+                let head = source.store.head(&k).await;
+                (k, head)
+            })
             .buffered(HEAD_CONCURRENCY)
             .collect()
             .await

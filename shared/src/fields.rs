@@ -200,29 +200,48 @@ pub fn display_name(field: Field, dialect: Dialect) -> String {
     }
 }
 
-/// Where each field sits in a particular file: column index per [`Field`].
+/// Where each field sits in a particular file: column index per [`Field`],
+/// and for a field whose candidates the file has several of, the next one:
+/// a row whose preferred column is empty takes its value from there (legacy
+/// CUR leaves `product/regionCode` empty on inter-region transfer and
+/// `global` rows that do carry `product/region`).
 #[derive(Debug, Clone, Default)]
 pub struct ColumnMap {
     index: Vec<Option<usize>>,
+    alternate: Vec<Option<usize>>,
 }
 
 impl ColumnMap {
     /// Resolve every field against the file's column names (in file order).
     pub fn resolve<'a>(names: impl IntoIterator<Item = &'a str>) -> ColumnMap {
         let canon: Vec<String> = names.into_iter().map(canonical).collect();
-        let index = Field::ALL
-            .iter()
-            .map(|f| {
-                f.candidates()
-                    .iter()
-                    .find_map(|want| canon.iter().position(|c| c == want))
-            })
-            .collect();
-        ColumnMap { index }
+        let present = |f: &Field| -> Vec<usize> {
+            f.candidates()
+                .iter()
+                .filter_map(|want| canon.iter().position(|c| c == want))
+                .collect()
+        };
+        let found: Vec<Vec<usize>> = Field::ALL.iter().map(present).collect();
+        ColumnMap {
+            index: found.iter().map(|cols| cols.first().copied()).collect(),
+            alternate: found.iter().map(|cols| cols.get(1).copied()).collect(),
+        }
     }
 
     pub fn get(&self, field: Field) -> Option<usize> {
         self.index[field as usize]
+    }
+
+    /// The column a row falls back to when `field`'s own is empty or null.
+    pub fn alternate(&self, field: Field) -> Option<usize> {
+        self.alternate[field as usize]
+    }
+
+    /// The fields with an alternate column in this file.
+    pub fn with_alternates(&self) -> impl Iterator<Item = (Field, usize)> + '_ {
+        Field::ALL
+            .iter()
+            .filter_map(|f| self.alternate(*f).map(|a| (*f, a)))
     }
 
     /// The first required field of `dialect` that this file lacks.
@@ -235,7 +254,13 @@ impl ColumnMap {
 
     /// Every column index this map uses, sorted (the Parquet projection).
     pub fn used_columns(&self) -> Vec<usize> {
-        let mut v: Vec<usize> = self.index.iter().flatten().copied().collect();
+        let mut v: Vec<usize> = self
+            .index
+            .iter()
+            .chain(&self.alternate)
+            .flatten()
+            .copied()
+            .collect();
         v.sort_unstable();
         v.dedup();
         v
@@ -302,5 +327,24 @@ mod tests {
             m.missing_required(Dialect::Cur1Slash),
             Some(Field::LineItemType)
         );
+    }
+
+    #[test]
+    fn a_field_with_two_candidate_columns_keeps_the_second_as_its_alternate() {
+        let m = ColumnMap::resolve([
+            "product/region",
+            "lineItem/UnblendedCost",
+            "product/regionCode",
+        ]);
+        assert_eq!(m.get(Field::Region), Some(2), "regionCode is preferred");
+        assert_eq!(m.alternate(Field::Region), Some(0));
+        assert_eq!(
+            m.with_alternates().collect::<Vec<_>>(),
+            [(Field::Region, 0)]
+        );
+        assert!(m.used_columns().contains(&0));
+        let only = ColumnMap::resolve(["product/region"]);
+        assert_eq!(only.get(Field::Region), Some(0));
+        assert_eq!(only.alternate(Field::Region), None);
     }
 }

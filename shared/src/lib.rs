@@ -8,6 +8,7 @@ pub mod charge;
 pub mod discover;
 pub mod failure;
 pub mod fields;
+pub mod focus;
 pub mod gc;
 pub mod health;
 pub mod ingest;

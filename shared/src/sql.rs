@@ -4,7 +4,7 @@
 //! `pipeline::index`). The column lists come from the same constants as the
 //! rollup Parquet schema, so the SQL cannot drift from the file.
 
-use crate::rollup::{Measure, KEY_COLUMNS};
+use crate::output::{output_columns, ColumnKind as Kind};
 
 /// Precision and scale of the money columns (DECIMAL(38,18) in rollup.parquet;
 /// 38 is also Athena's maximum precision).
@@ -17,24 +17,9 @@ pub const HIVE_COLUMNS: [&str; 5] = ["tenant", "billing_period", "payer", "repor
 /// The DuckDB session variable that holds the list of current files.
 const FILES_VAR: &str = "curlew_current_files";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Date,
-    Text,
-    Money,
-    Count,
-}
-
-/// The columns of rollup.parquet in file order (as `output::write_rollup` writes them).
+/// The columns of rollup.parquet in file order (the writer's own list).
 fn columns() -> Vec<(&'static str, Kind)> {
-    let mut cols = vec![
-        ("BillingPeriodStart", Kind::Date),
-        (KEY_COLUMNS[0], Kind::Date),
-    ];
-    cols.extend(KEY_COLUMNS[1..].iter().map(|c| (*c, Kind::Text)));
-    cols.extend(Measure::ALL.iter().map(|m| (m.column(), Kind::Money)));
-    cols.push(("x_LineItemCount", Kind::Count));
-    cols
+    output_columns()
 }
 
 /// A single-quoted SQL string literal, quotes doubled (DuckDB, Trino/Athena DML).
@@ -60,7 +45,7 @@ fn hive_ident(s: &str) -> String {
 
 fn duckdb_type(k: Kind) -> String {
     match k {
-        Kind::Date => "DATE".into(),
+        Kind::Time => "TIMESTAMPTZ".into(),
         Kind::Text => "VARCHAR".into(),
         Kind::Money => format!("DECIMAL({MONEY_PRECISION},{MONEY_SCALE})"),
         Kind::Count => "BIGINT".into(),
@@ -69,7 +54,7 @@ fn duckdb_type(k: Kind) -> String {
 
 fn athena_type(k: Kind) -> String {
     match k {
-        Kind::Date => "date".into(),
+        Kind::Time => "timestamp".into(),
         Kind::Text => "string".into(),
         Kind::Money => format!("decimal({MONEY_PRECISION},{MONEY_SCALE})"),
         Kind::Count => "bigint".into(),
@@ -151,7 +136,7 @@ pub fn athena(database: &str, table: &str, index_dir_s3_url: &str) -> String {
          -- follows new commits without new DDL.\n\
          -- The Hive partition columns (tenant, billing_period, payer, report, revision)\n\
          -- are not available through a symlink table: the table is one tenant's, and\n\
-         -- BillingPeriodStart (first day of the billing period) and BillingAccountId\n\
+         -- BillingPeriodStart (the billing period's first instant, UTC) and BillingAccountId\n\
          -- (the payer) are columns inside the file.\n\
          CREATE EXTERNAL TABLE {}.{} (\n{}\n)\n\
          ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'\n\
@@ -170,19 +155,28 @@ mod tests {
     use super::*;
     use crate::ledger::{Layout, SourceId};
     use crate::output::write_rollup;
-    use crate::rollup::PeriodRollup;
+    use crate::rollup::{Measure, PeriodRollup};
     use arrow_schema::DataType;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-    const ALL_COLUMNS: [&str; 20] = [
+    /// FOCUS 1.2 columns first, then curlew's and AWS's own (`x_`).
+    const ALL_COLUMNS: [&str; 28] = [
         "BillingPeriodStart",
+        "BillingPeriodEnd",
         "ChargePeriodStart",
+        "ChargePeriodEnd",
         "BillingAccountId",
         "SubAccountId",
+        "ProviderName",
+        "PublisherName",
+        "InvoiceIssuerName",
         "x_ServiceCode",
         "ServiceName",
+        "ServiceCategory",
         "RegionId",
+        "RegionName",
         "ChargeCategory",
+        "ChargeClass",
         "x_LineItemType",
         "x_UsageType",
         "BillingCurrency",
@@ -220,7 +214,9 @@ mod tests {
         for (f, (name, kind)) in schema.fields().iter().zip(&cols) {
             assert_eq!(f.name(), name);
             let want = match kind {
-                Kind::Date => DataType::Date32,
+                Kind::Time => {
+                    DataType::Timestamp(arrow_schema::TimeUnit::Millisecond, Some("UTC".into()))
+                }
                 Kind::Text => DataType::Utf8,
                 Kind::Money => DataType::Decimal128(MONEY_PRECISION, MONEY_SCALE as i8),
                 Kind::Count => DataType::Int64,
@@ -318,7 +314,7 @@ mod tests {
             "{ddl}"
         );
         assert_eq!(ddl.matches(" decimal(38,18)").count(), Measure::ALL.len());
-        assert!(ddl.contains("  `BillingPeriodStart` date,\n"));
+        assert!(ddl.contains("  `BillingPeriodStart` timestamp,\n"));
         assert!(ddl.contains("  `BillingAccountId` string,\n"));
         assert!(ddl.contains("  `x_LineItemCount` bigint\n)"));
         assert!(ddl.ends_with(

@@ -144,3 +144,62 @@ fn workshop_parquet_totals_match_within_1e9() {
     assert_eq!(s.input_files.len(), 1);
     assert_eq!(s.input_files[0].rows, 119_307);
 }
+
+/// BilledCost and ListCost per RegionId of the rollups committed under `out`
+/// (DuckDB reading curlew's output), at 12 decimals.
+fn rollup_by_region(out: &Path) -> Vec<Vec<Option<String>>> {
+    let glob = format!(
+        "{}/tenant=*/billing_period=*/payer=*/report=*/revision=*/rollup.parquet",
+        out.display()
+    );
+    curlew_testkit::duckdb::query(&format!(
+        "select RegionId, sum(BilledCost)::DECIMAL(38,12)::varchar, sum(ListCost)::DECIMAL(38,12)::varchar \
+         from read_parquet('{glob}') group by RegionId order by RegionId nulls last"
+    ))
+    .expect("duckdb")
+}
+
+/// Region per row: a legacy CUR row whose `product/regionCode` is empty takes
+/// `product/region` (in the shared CSV 460 such rows: inter-region data
+/// transfer of S3, CloudShell, SQS, SNS and Step Functions, and CloudWatch
+/// dashboards in `global`); only the tax rows, where both are empty, have no
+/// region. CSV and the same data as Parquet alike. Expected: DuckDB over the
+/// source with exact DECIMAL sums.
+#[test]
+fn legacy_cur_region_falls_back_per_row_to_product_region() {
+    let Some(file) = shared_data("cur1-csv-anonymised/sample-anonymous-aws-export-dataset.csv")
+    else {
+        return;
+    };
+    let src = format!("read_csv('{}', all_varchar=true)", file.display());
+    let Some(want) = curlew_testkit::duckdb::query(&format!(
+        "select coalesce(nullif(\"product/regionCode\", ''), nullif(\"product/region\", '')) r, \
+         sum(\"lineItem/UnblendedCost\"::DECIMAL(38,12))::varchar, \
+         sum(\"pricing/publicOnDemandCost\"::DECIMAL(38,12))::varchar \
+         from {src} group by r order by r nulls last"
+    )) else {
+        return;
+    };
+    let row = |region: Option<&str>| {
+        want.iter()
+            .find(|r| r[0].as_deref() == region)
+            .unwrap_or_else(|| panic!("{region:?} in {want:?}"))
+            .clone()
+    };
+    assert_eq!(row(Some("global"))[2].as_deref(), Some("1.733333347200"));
+    assert_eq!(row(None)[1].as_deref(), Some("0.080000000000"), "tax only");
+
+    let root = copy_to_temp(&file);
+    let out = tempfile::tempdir().unwrap();
+    summaries(&ingest_dir(root.path(), out.path(), |_| {}));
+    assert_eq!(rollup_by_region(out.path()), want, "CSV");
+
+    let pq = tempfile::tempdir().unwrap();
+    curlew_testkit::duckdb::execute(&format!(
+        "copy (select * from {src}) to '{}' (format parquet)",
+        pq.path().join("anon.parquet").display()
+    ));
+    let out = tempfile::tempdir().unwrap();
+    summaries(&ingest_dir(pq.path(), out.path(), |_| {}));
+    assert_eq!(rollup_by_region(out.path()), want, "Parquet");
+}

@@ -308,21 +308,6 @@ fn a_stray_row_does_not_touch_the_period_it_names() {
     assert_eq!(billed(&jan), dec("14.5"));
 }
 
-/// Whether python3 can import duckdb (a failure under CI=true when it cannot).
-fn have_duckdb() -> bool {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import duckdb"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("python3 with duckdb is required in CI (the test command installs it)");
-        }
-        eprintln!("skipping: python3 -c 'import duckdb' failed");
-    }
-    ok
-}
-
 /// Run the generated DuckDB SQL for `index` through the checker; its JSON answer.
 fn duckdb_check(index: &str, expected: Money) -> serde_json::Value {
     let script = concat!(
@@ -356,7 +341,7 @@ fn duckdb_check(index: &str, expected: Money) -> serde_json::Value {
 
 #[test]
 fn duckdb_reads_exactly_what_the_index_lists() {
-    if !have_duckdb() {
+    if !curlew_testkit::duckdb::available() {
         return;
     }
     let (src_a, src_b, out) = (

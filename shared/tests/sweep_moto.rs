@@ -780,3 +780,101 @@ async fn the_sweep_notifies_the_reconciliation_when_its_accounts_change() {
     assert_eq!(r.len(), 1, "{r:?}");
     assert!(r[0].connected_not_billed.is_empty(), "{r:?}");
 }
+
+/// The access proof's "report" item for the billing bucket under `cur/`
+/// (bucket-policy mode: curlew's own clients).
+async fn proof_report_item(w: &World) -> (curlew::access::AccessReport, curlew::access::CheckItem) {
+    let target = curlew::access::AccessTarget {
+        bucket: w.billing.clone(),
+        prefix: "cur".into(),
+        ..Default::default()
+    };
+    let r = curlew::access::prove(&w.clients, &target).await;
+    let item = r
+        .items
+        .iter()
+        .find(|i| i.id == "report")
+        .cloned()
+        .unwrap_or_else(|| panic!("{}", curlew::access::render::table(&r)));
+    (r, item)
+}
+
+/// The first day of the month `back` months before the open one, and its
+/// legacy CUR period folder (`yyyymmdd-yyyymmdd/`).
+fn period_folder(back: u32) -> (String, String) {
+    let now = Utc::now();
+    let open = chrono::NaiveDate::from_ymd_opt(now.year(), now.month(), 1).unwrap();
+    let first = open - chrono::Months::new(back);
+    let next = first + chrono::Months::new(1);
+    (
+        first.format("%Y-%m").to_string(),
+        format!("{}-{}/", first.format("%Y%m%d"), next.format("%Y%m%d")),
+    )
+}
+
+/// The proof's delivery check looks at the manifests of the open and the
+/// previous billing period only, however many years the prefix holds: two
+/// years of older manifests, all unreadable, are never read (the whole-prefix
+/// discovery read every one of them and reported them unusable).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proof_reads_only_recent_manifests_however_old_the_report() {
+    let w = world("bounded").await;
+    let (report, _) = deliver_expected(&w, "111122223333").await;
+    for back in 2..26 {
+        let (_, folder) = period_folder(back);
+        w.s3.put_object()
+            .bucket(&w.billing)
+            .key(format!("cur/{report}/{folder}{report}-Manifest.json"))
+            .body(b"not a manifest".to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let (r, item) = proof_report_item(&w).await;
+    let table = curlew::access::render::table(&r);
+    assert_eq!(item.outcome, curlew::access::Outcome::Pass, "{table}");
+    assert!(!item.detail.contains("unusable"), "{table}");
+    let (open, _) = period_folder(0);
+    assert_eq!(r.reports.len(), 1, "{table}");
+    assert_eq!(r.reports[0].newest_period.as_deref(), Some(open.as_str()));
+    assert_eq!(r.reports[0].kind, "CUR1");
+    assert_eq!(r.reports[0].format, "CSV");
+}
+
+/// No manifest of the recent periods: a prefix that fits one listing page is
+/// searched whole (a delivery of a period six months back is found); a
+/// larger one is not, and the proof says why instead of listing years of
+/// objects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_recent_manifests_only_a_small_prefix_is_searched_whole() {
+    use futures_util::StreamExt;
+    let w = world("old-only").await;
+    let (old, _) = period_folder(6);
+    deliver_period(&w, "111122223333", &old).await;
+    let (r, item) = proof_report_item(&w).await;
+    let table = curlew::access::render::table(&r);
+    assert_eq!(item.outcome, curlew::access::Outcome::Pass, "{table}");
+    assert_eq!(r.reports[0].newest_period.as_deref(), Some(old.as_str()));
+
+    futures_util::stream::iter(0..1000)
+        .map(|i| {
+            w.s3.put_object()
+                .bucket(&w.billing)
+                .key(format!("cur/copies/{i:04}.csv"))
+                .body(b"x".to_vec().into())
+                .send()
+        })
+        .buffer_unordered(32)
+        .for_each(|r| async move {
+            r.unwrap();
+        })
+        .await;
+    let (r, item) = proof_report_item(&w).await;
+    let table = curlew::access::render::table(&r);
+    assert_eq!(item.outcome, curlew::access::Outcome::Warn, "{table}");
+    assert!(
+        item.detail.contains("older deliveries were not searched"),
+        "{table}"
+    );
+    assert!(r.reports.is_empty(), "{table}");
+}

@@ -105,13 +105,19 @@ pub fn s3_rules(kms: bool) -> Vec<Rule> {
             .location_constraint(BucketLocationConstraint::EuWest1)
             .build()
     });
+    // Allowed like the read policy's s3:prefix condition (`cur/*`): any
+    // listing inside the prefix, answered with the objects under it.
     let list = mock!(aws_sdk_s3::Client::list_objects_v2)
-        .match_requests(|r| r.prefix() == Some("cur/"))
-        .then_output(|| {
-            ListObjectsV2Output::builder()
-                .contents(object(DATA, 20))
-                .contents(object(MANIFEST, manifest().len() as i64))
-                .build()
+        .match_requests(|r| r.prefix().is_some_and(|p| p.starts_with("cur/")))
+        .then_compute_output(|r| {
+            let under = r.prefix().unwrap_or_default().to_owned();
+            let mut out = ListObjectsV2Output::builder();
+            for (key, size) in [(DATA, 20), (MANIFEST, manifest().len() as i64)] {
+                if key.starts_with(&under) {
+                    out = out.contents(object(key, size));
+                }
+            }
+            out.build()
         });
     let list_outside = mock!(aws_sdk_s3::Client::list_objects_v2)
         .then_error(|| ListObjectsV2Error::generic(denied("s3:ListBucket")));

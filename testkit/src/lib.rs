@@ -7,6 +7,7 @@
 //! - [`aws_mocks`]: aws-smithy-mocks rules for what moto cannot show.
 //! - [`events`]: the files of `events/`.
 //! - [`data`]: `../shared/data` (a failure under CI=true when missing).
+//! - [`duckdb`]: DuckDB queries over billing files and curlew's output.
 //! - [`upload`]: walking and uploading local trees.
 //! - [`net`]: a hanging endpoint on 127.0.0.1.
 //! - [`template`]: infra/template.yaml decoded, its intrinsics resolved.
@@ -14,6 +15,7 @@
 pub mod aws;
 pub mod aws_mocks;
 pub mod data;
+pub mod duckdb;
 pub mod events;
 pub mod moto;
 pub mod net;

@@ -2,12 +2,16 @@
 //! (CUR1 / CUR2 / FOCUS), format, compression, versioning, newest period and
 //! how long ago it was delivered.
 
+use super::recent::{recent_manifests, ManifestSeen};
+use super::CallError;
 use super::{classify, AccessReport, Cause, CheckItem, Outcome};
-use crate::discover::{discover, Delivery, DiscoverError, Source};
+use crate::discover::{
+    delivery_from_manifest, discover, Delivery, DiscoverError, Discovery, Source,
+};
 use crate::fields::Dialect;
 use crate::manifest::DeliveryKind;
 use crate::read::{open_data, ReadOptions};
-use crate::store::{S3Store, Store, StoreError};
+use crate::store::{key_prefix, S3Store, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -65,20 +69,47 @@ pub(super) async fn find(
         store,
         prefix: prefix.to_owned(),
     };
-    let found = match discover(&source).await {
-        Ok(d) => d,
-        Err(DiscoverError::Nothing { .. }) => {
-            report.items.push(item(
-                Outcome::Warn,
-                "nothing delivered under the prefix yet (AWS delivers the first report or export within 24 hours)",
-            ));
-            return;
-        }
-        Err(DiscoverError::List { source, .. }) => {
-            let cause = store_cause(&source);
+    let now = Utc::now();
+    let found = match recent_deliveries(&client, &source, bucket, wanted, now).await {
+        Ok(Some(found)) => found,
+        Ok(None) => match small_prefix(&client, bucket, prefix).await {
+            Ok(true) => match discover(&source).await {
+                Ok(d) => d,
+                Err(DiscoverError::Nothing { .. }) => {
+                    report.items.push(item(
+                        Outcome::Warn,
+                        "nothing delivered under the prefix yet (AWS delivers the first report or export within 24 hours)",
+                    ));
+                    return;
+                }
+                Err(DiscoverError::List { source, .. }) => {
+                    let cause = store_cause(&source);
+                    report
+                        .items
+                        .push(item(Outcome::Fail, source.to_string()).because(cause));
+                    return;
+                }
+            },
+            Ok(false) => {
+                report.items.push(item(
+                    Outcome::Warn,
+                    format!(
+                        "no manifest of the open or the previous billing period under the prefix, and over {SMALL_PREFIX_KEYS} objects there, so older deliveries were not searched: check that the report or export is still active and delivers here"
+                    ),
+                ));
+                return;
+            }
+            Err(e) => {
+                report
+                    .items
+                    .push(item(Outcome::Fail, e.to_string()).because(e.cause));
+                return;
+            }
+        },
+        Err(e) => {
             report
                 .items
-                .push(item(Outcome::Fail, source.to_string()).because(cause));
+                .push(item(Outcome::Fail, e.to_string()).because(e.cause));
             return;
         }
     };
@@ -102,7 +133,6 @@ pub(super) async fn find(
             *e = d;
         }
     }
-    let now = Utc::now();
     for d in newest.values() {
         report.reports.push(describe(&client, bucket, d, now).await);
     }
@@ -147,6 +177,70 @@ pub(super) async fn find(
         detail.push_str(&format!("; {} manifest(s) unusable", found.errors.len()));
     }
     report.items.push(item(outcome, detail));
+}
+
+/// A prefix this small is searched whole when no recent manifest is there
+/// (a report delivered months ago, files copied by hand): one listing page.
+const SMALL_PREFIX_KEYS: i32 = 1000;
+
+/// The newest delivery of each report from the manifests of the open and
+/// the previous billing period only (`recent::recent_manifests`: at most 20
+/// report folders, four listings each) and one read of each report's newest
+/// manifest and one HEAD of its first file: a constant number of requests
+/// however many years of deliveries the prefix holds. `None`: no manifest of
+/// those periods.
+async fn recent_deliveries(
+    client: &aws_sdk_s3::Client,
+    source: &Source,
+    bucket: &str,
+    wanted: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<Discovery>, CallError> {
+    let seen = recent_manifests(client, bucket, &source.prefix, wanted, now).await?;
+    if seen.is_empty() {
+        return Ok(None);
+    }
+    // Oldest first: the last one seen of a report folder is its newest.
+    let root = key_prefix(&source.prefix);
+    let mut newest: BTreeMap<&str, &ManifestSeen> = BTreeMap::new();
+    for m in &seen {
+        let folder = m.key[root.len()..].split('/').next().unwrap_or_default();
+        newest.insert(folder, m);
+    }
+    let mut found = Discovery::default();
+    for m in newest.values() {
+        // No HEAD of every data file (max_files 0): the first one is enough
+        // to tell the format.
+        match delivery_from_manifest(source, &m.key, 0).await {
+            Ok(mut d) => {
+                if let Some(first) = d.files.first_mut() {
+                    if let Ok(h) = source.store.head(&first.key).await {
+                        *first = h;
+                    }
+                }
+                found.deliveries.push(d);
+            }
+            Err(e) => found.errors.push(e.to_string()),
+        }
+    }
+    Ok(Some(found))
+}
+
+/// Whether the whole prefix fits in one listing page.
+async fn small_prefix(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<bool, CallError> {
+    let page = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(key_prefix(prefix))
+        .max_keys(SMALL_PREFIX_KEYS)
+        .send()
+        .await
+        .map_err(|e| CallError::from_sdk(&e))?;
+    Ok(!page.is_truncated().unwrap_or(false))
 }
 
 async fn describe(

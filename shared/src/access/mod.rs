@@ -16,6 +16,7 @@ mod assume;
 mod bucket;
 mod cause;
 mod delivery;
+pub mod recent;
 pub mod render;
 mod session;
 

@@ -3,5 +3,7 @@
 mod rollup_parquet;
 mod summary;
 
-pub use rollup_parquet::{read_rollup, write_rollup, OutputError, RollupRow};
+pub use rollup_parquet::{
+    output_columns, read_rollup, write_rollup, ColumnKind, OutputError, RollupRow,
+};
 pub use summary::{InputFile, SourceInfo, Summary};

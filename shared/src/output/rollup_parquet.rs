@@ -2,13 +2,14 @@
 //! file per (tenant, billing period, revision), sorted by key so the bytes are
 //! the same for the same input.
 
+use crate::focus;
 use crate::money::Money;
 use crate::rollup::{Measure, PeriodRollup, Sums, KEY_COLUMNS};
-use arrow_array::builder::{Date32Builder, Decimal128Builder, Int64Builder, StringBuilder};
+use arrow_array::builder::{Decimal128Builder, Int64Builder, StringBuilder};
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Date32Type, Decimal128Type, Int64Type};
-use arrow_array::ArrayRef;
-use arrow_schema::{DataType, Field, Schema};
+use arrow_array::types::{Decimal128Type, Int64Type, TimestampMillisecondType};
+use arrow_array::{ArrayRef, TimestampMillisecondArray};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowColumnWriter};
 use parquet::arrow::ArrowWriter;
@@ -30,25 +31,166 @@ fn money_type() -> DataType {
     DataType::Decimal128(38, SCALE as i8)
 }
 
-fn schema() -> Schema {
-    let mut fields = vec![
-        Field::new("BillingPeriodStart", DataType::Date32, false),
-        Field::new("ChargePeriodStart", DataType::Date32, false),
-    ];
-    for c in &KEY_COLUMNS[1..] {
-        fields.push(Field::new(*c, DataType::Utf8, true));
-    }
-    for m in Measure::ALL {
-        fields.push(Field::new(m.column(), money_type(), true));
-    }
-    fields.push(Field::new("x_LineItemCount", DataType::Int64, false));
-    Schema::new(fields)
+/// FOCUS Date/Time: UTC instants, milliseconds (as AWS's own FOCUS export).
+fn time_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
 }
+
+/// The type of an output column, as SQL over the file declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    /// A UTC instant (FOCUS Date/Time).
+    Time,
+    Text,
+    /// DECIMAL(38,18).
+    Money,
+    Count,
+}
+
+/// What one output column holds, in schema order.
+#[derive(Debug, Clone, Copy)]
+enum Column {
+    BillingPeriodStart,
+    /// Exclusive: the first instant of the next billing period.
+    BillingPeriodEnd,
+    ChargePeriodStart,
+    /// Exclusive: the next day (the rollup's grain is the day).
+    ChargePeriodEnd,
+    /// `KEY_COLUMNS[i]` (i >= 1).
+    Text(usize),
+    /// The same value on every row.
+    Constant(&'static str, &'static str),
+    /// [`focus::service_category`] of the row's x_ServiceCode.
+    ServiceCategory,
+    /// [`focus::region_name`] of the row's RegionId.
+    RegionName,
+    /// [`focus::charge_class`] of the row's line item type and day.
+    ChargeClass,
+    Money(Measure),
+    Count,
+}
+
+fn key_index(name: &str) -> usize {
+    KEY_COLUMNS
+        .iter()
+        .position(|c| *c == name)
+        .expect("a key column")
+}
+
+impl Column {
+    fn name(self) -> &'static str {
+        match self {
+            Column::BillingPeriodStart => "BillingPeriodStart",
+            Column::BillingPeriodEnd => "BillingPeriodEnd",
+            Column::ChargePeriodStart => "ChargePeriodStart",
+            Column::ChargePeriodEnd => "ChargePeriodEnd",
+            Column::Text(k) => KEY_COLUMNS[k],
+            Column::Constant(name, _) => name,
+            Column::ServiceCategory => "ServiceCategory",
+            Column::RegionName => "RegionName",
+            Column::ChargeClass => "ChargeClass",
+            Column::Money(m) => m.column(),
+            Column::Count => "x_LineItemCount",
+        }
+    }
+
+    fn kind(self) -> ColumnKind {
+        match self {
+            Column::BillingPeriodStart
+            | Column::BillingPeriodEnd
+            | Column::ChargePeriodStart
+            | Column::ChargePeriodEnd => ColumnKind::Time,
+            Column::Money(_) => ColumnKind::Money,
+            Column::Count => ColumnKind::Count,
+            _ => ColumnKind::Text,
+        }
+    }
+
+    /// Whether the column may hold nulls (FOCUS: the periods, names,
+    /// categories and costs never do; a key column is null only where the
+    /// input lacks it, as a minimal CSV without a currency column).
+    fn nullable(self) -> bool {
+        match self {
+            Column::Text(_) | Column::RegionName | Column::ChargeClass => true,
+            Column::Money(m) => !matches!(
+                m,
+                Measure::Billed | Measure::Effective | Measure::List | Measure::Contracted
+            ),
+            _ => false,
+        }
+    }
+}
+
+fn columns() -> Vec<Column> {
+    let text = |name: &str| Column::Text(key_index(name));
+    let mut c = vec![
+        Column::BillingPeriodStart,
+        Column::BillingPeriodEnd,
+        Column::ChargePeriodStart,
+        Column::ChargePeriodEnd,
+        text("BillingAccountId"),
+        text("SubAccountId"),
+        Column::Constant("ProviderName", focus::PROVIDER_NAME),
+        Column::Constant("PublisherName", focus::PUBLISHER_NAME),
+        Column::Constant("InvoiceIssuerName", focus::INVOICE_ISSUER_NAME),
+        text("x_ServiceCode"),
+        text("ServiceName"),
+        Column::ServiceCategory,
+        text("RegionId"),
+        Column::RegionName,
+        text("ChargeCategory"),
+        Column::ChargeClass,
+        text("x_LineItemType"),
+        text("x_UsageType"),
+        text("BillingCurrency"),
+    ];
+    c.extend(Measure::ALL.iter().map(|m| Column::Money(*m)));
+    c.push(Column::Count);
+    c
+}
+
+/// Every column of rollup.parquet in file order, with its kind: what SQL
+/// over the file declares (`crate::sql`), from the one list the writer uses.
+pub fn output_columns() -> Vec<(&'static str, ColumnKind)> {
+    columns()
+        .into_iter()
+        .map(|c| (c.name(), c.kind()))
+        .collect()
+}
+
+fn schema() -> Schema {
+    Schema::new(
+        columns()
+            .into_iter()
+            .map(|c| {
+                let t = match c.kind() {
+                    ColumnKind::Time => time_type(),
+                    ColumnKind::Text => DataType::Utf8,
+                    ColumnKind::Money => money_type(),
+                    ColumnKind::Count => DataType::Int64,
+                };
+                Field::new(c.name(), t, c.nullable())
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+const MS_PER_DAY: i64 = 86_400_000;
 
 fn days_of(date: &str) -> Result<i32, OutputError> {
     let d = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
         .map_err(|e| OutputError::Write(format!("bad date {date:?}: {e}")))?;
     Ok((d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32)
+}
+
+/// The billing period's bounds in days since the epoch: its first day and
+/// the first day of the next.
+fn period_bounds(period: &str) -> Result<(i32, i32), OutputError> {
+    let start = days_of(&format!("{period}-01"))?;
+    let first = chrono::NaiveDate::parse_from_str(&format!("{period}-01"), "%Y-%m-%d")
+        .map_err(|e| OutputError::Write(format!("bad period {period:?}: {e}")))?;
+    let next = first + chrono::Months::new(1);
+    Ok((start, days_of(&next.format("%Y-%m-%d").to_string())?))
 }
 
 /// Rows per array handed to a column writer: bounds the writer's memory.
@@ -59,81 +201,93 @@ const ROW_GROUP: usize = 1 << 20;
 /// a commit's time at hundreds of thousands of groups).
 const ENCODERS: usize = 2;
 
-/// What one output column holds, in schema order.
-#[derive(Clone, Copy)]
-enum Column {
-    BillingPeriodStart,
-    ChargePeriodStart,
-    /// `KEY_COLUMNS[i]` (i >= 1).
-    Text(usize),
-    Money(Measure),
-    Count,
-}
-
-fn columns() -> Vec<Column> {
-    let mut c = vec![Column::BillingPeriodStart, Column::ChargePeriodStart];
-    c.extend((1..KEY_COLUMNS.len()).map(Column::Text));
-    c.extend(Measure::ALL.iter().map(|m| Column::Money(*m)));
-    c.push(Column::Count);
-    c
-}
-
 fn write_err(e: &dyn std::fmt::Display) -> OutputError {
     OutputError::Write(e.to_string())
+}
+
+/// A text column of `rows`, each row's value from `value` (`None`: null).
+fn texts<'s>(rows: std::ops::Range<usize>, value: impl Fn(usize) -> Option<&'s str>) -> ArrayRef {
+    let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 16);
+    for i in rows {
+        b.append_option(value(i));
+    }
+    Arc::new(b.finish())
+}
+
+/// What every column of one period's file needs: its groups, the period and
+/// its bounds in days since the epoch.
+struct Context<'a> {
+    groups: &'a crate::rollup::Groups,
+    period: &'a str,
+    period_days: (i32, i32),
 }
 
 /// Rows `rows` of one column as an Arrow array. `days` caches the day of each
 /// distinct day string (parsed once).
 fn column_array(
     col: Column,
-    groups: &crate::rollup::Groups,
+    cx: &Context<'_>,
     rows: std::ops::Range<usize>,
-    period_days: i32,
     days: &mut [Option<i32>],
 ) -> Result<ArrayRef, OutputError> {
     let n = rows.len();
+    let groups = cx.groups;
+    let strings = groups.strings();
+    let text_of = |i: usize, k: usize| strings[groups.ids(i)[k] as usize].as_str();
+    let (code, region, line_item_type) = (
+        key_index("x_ServiceCode"),
+        key_index("RegionId"),
+        key_index("x_LineItemType"),
+    );
+    let time = |days: i32| i64::from(days) * MS_PER_DAY;
+    let times = |values: Vec<i64>| -> ArrayRef {
+        Arc::new(TimestampMillisecondArray::from(values).with_timezone("UTC"))
+    };
     Ok(match col {
-        Column::BillingPeriodStart => {
-            let mut b = Date32Builder::with_capacity(n);
-            b.append_value_n(period_days, n);
-            Arc::new(b.finish())
-        }
-        Column::ChargePeriodStart => {
-            let mut b = Date32Builder::with_capacity(n);
+        Column::BillingPeriodStart => times(vec![time(cx.period_days.0); n]),
+        Column::BillingPeriodEnd => times(vec![time(cx.period_days.1); n]),
+        Column::ChargePeriodStart | Column::ChargePeriodEnd => {
+            let end = matches!(col, Column::ChargePeriodEnd);
+            let mut v = Vec::with_capacity(n);
             for i in rows {
                 let d = groups.ids(i)[0] as usize;
-                let v = match days[d] {
+                let day = match days[d] {
                     Some(v) => v,
-                    None => *days[d].insert(days_of(&groups.strings()[d])?),
+                    None => *days[d].insert(days_of(&strings[d])?),
                 };
-                b.append_value(v);
+                v.push(time(day + i32::from(end)));
             }
-            Arc::new(b.finish())
+            times(v)
         }
-        Column::Text(k) => {
-            let strings = groups.strings();
-            let mut b = StringBuilder::with_capacity(n, n * 16);
-            for i in rows {
-                let v = &strings[groups.ids(i)[k] as usize];
-                if v.is_empty() {
-                    b.append_null();
-                } else {
-                    b.append_value(v);
-                }
-            }
-            Arc::new(b.finish())
-        }
+        Column::Text(k) => texts(rows, |i| {
+            let v = strings[groups.ids(i)[k] as usize].as_str();
+            (!v.is_empty()).then_some(v)
+        }),
+        Column::Constant(_, value) => texts(rows, |_| Some(value)),
+        Column::ServiceCategory => texts(rows, |i| Some(focus::service_category(text_of(i, code)))),
+        Column::RegionName => texts(rows, |i| focus::region_name(text_of(i, region))),
+        Column::ChargeClass => texts(rows, |i| {
+            focus::charge_class(text_of(i, line_item_type), text_of(i, 0), cx.period)
+        }),
         Column::Money(m) => {
             let mut b = Decimal128Builder::with_capacity(n);
             for i in rows {
                 let g = groups.get(i);
-                let v = g.units(m).map_err(|v| {
-                    OutputError::Write(format!(
-                        "{} of the group {:?} is {v}: beyond DECIMAL(38,18), the rollup's type for money and quantities. What to do: check the input for a corrupt amount",
-                        m.column(),
-                        g.key
-                    ))
-                })?;
+                let units = |m: Measure| {
+                    g.units(m).map_err(|v| {
+                        OutputError::Write(format!(
+                            "{} of the group {:?} is {v}: beyond DECIMAL(38,18), the rollup's type for money and quantities. What to do: check the input for a corrupt amount",
+                            m.column(),
+                            g.key
+                        ))
+                    })
+                };
+                let mut v = units(m)?;
+                if v.is_none() && !col.nullable() {
+                    // FOCUS: never null. Every reader sets these; a group
+                    // without one (none yet) states what was billed.
+                    v = Some(units(Measure::Billed)?.unwrap_or(0));
+                }
                 b.append_option(v);
             }
             Arc::new(
@@ -166,7 +320,11 @@ fn write_rollup_in(
     batch: usize,
 ) -> Result<Vec<u8>, OutputError> {
     let schema = Arc::new(schema());
-    let period_days = days_of(&format!("{period}-01"))?;
+    let cx = Context {
+        groups: &r.groups,
+        period,
+        period_days: period_bounds(period)?,
+    };
     // zstd level 1: a third of level 3's time on 16-byte decimals, a few percent larger.
     let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
@@ -213,7 +371,7 @@ fn write_rollup_in(
             for (i, mut w) in share {
                 for lo in rows.clone().step_by(batch) {
                     let hi = (lo + batch).min(rows.end);
-                    let a = column_array(cols[i], groups, lo..hi, period_days, &mut days)?;
+                    let a = column_array(cols[i], &cx, lo..hi, &mut days)?;
                     for leaf in
                         compute_leaves(&schema.fields()[i], &a).map_err(|e| write_err(&e))?
                     {
@@ -286,7 +444,7 @@ pub fn read_rollup(key: &str, bytes: Vec<u8>) -> Result<Vec<RollupRow>, OutputEr
                 .ok_or_else(|| err(&format!("column {name} missing")))
         };
         let day = col("ChargePeriodStart")?
-            .as_primitive::<Date32Type>()
+            .as_primitive::<TimestampMillisecondType>()
             .clone();
         let texts: Vec<_> = KEY_COLUMNS[1..]
             .iter()
@@ -299,7 +457,7 @@ pub fn read_rollup(key: &str, bytes: Vec<u8>) -> Result<Vec<RollupRow>, OutputEr
         let count = col("x_LineItemCount")?.as_primitive::<Int64Type>().clone();
         for i in 0..batch.num_rows() {
             let d = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
-                + chrono::Duration::days(i64::from(day.value(i)));
+                + chrono::Duration::days(day.value(i).div_euclid(MS_PER_DAY));
             let mut values = [None; Measure::ALL.len()];
             for (v, (a, m)) in values.iter_mut().zip(money.iter().zip(Measure::ALL)) {
                 if arrow_array::Array::is_valid(a, i) {
@@ -375,6 +533,7 @@ mod tests {
                 measures: Measures {
                     billed: dec(&cost),
                     effective: dec(&cost),
+                    contracted: Some(dec(&cost)),
                     unblended: (i % 2 == 0).then(|| dec(&cost)),
                     ..Measures::default()
                 },

@@ -222,11 +222,15 @@ impl Normaliser {
             builder.note_other_provider(period, provider, billed);
             return Ok(());
         }
+        let billed = num(Field::BilledCost)?.unwrap_or_default();
         let measures = Measures {
-            billed: num(Field::BilledCost)?.unwrap_or_default(),
+            billed,
             effective: num(Field::EffectiveCost)?.unwrap_or_default(),
             list: num(Field::ListCost)?.unwrap_or_default(),
-            contracted: Some(num(Field::ContractedCost)?.unwrap_or_default()),
+            // FOCUS: never null; where a file leaves it null (as some
+            // providers' samples do), the cost without a contracted price is
+            // what was billed.
+            contracted: Some(num(Field::ContractedCost)?.unwrap_or(billed)),
             unblended: None,
             net_unblended: None,
             blended: None,

@@ -37,6 +37,69 @@ pub(super) enum TextCol {
     Indexed(Vec<u32>, Vec<Box<[u8]>>),
 }
 
+impl TextCol {
+    /// Row `i`'s text, `b""` when null or absent.
+    #[inline]
+    pub(super) fn value(&self, i: usize) -> &[u8] {
+        match self {
+            TextCol::None => b"",
+            TextCol::Str(a) => {
+                if a.is_null(i) {
+                    b""
+                } else {
+                    a.value(i).as_bytes()
+                }
+            }
+            TextCol::Dict(keys, values) => {
+                if keys.is_null(i) {
+                    b""
+                } else {
+                    values.value(keys.value(i) as usize).as_bytes()
+                }
+            }
+            TextCol::Indexed(idx, values) => match idx[i] {
+                NO_VALUE => b"",
+                j => &values[j as usize],
+            },
+        }
+    }
+
+    /// Whether some row of the first `n` is empty or null.
+    fn has_empty(&self, n: usize) -> bool {
+        match self {
+            TextCol::None => n > 0,
+            TextCol::Dict(keys, values) => {
+                keys.null_count() > 0 || (0..values.len()).any(|v| values.value(v).is_empty())
+            }
+            _ => (0..n).any(|i| self.value(i).is_empty()),
+        }
+    }
+
+    /// Per row, this column's value, or `alt`'s where this one is empty or
+    /// null (the per-row fallback of [`ColumnMap::alternate`]).
+    fn or_else(self, alt: &TextCol, n: usize) -> TextCol {
+        if !self.has_empty(n) {
+            return self;
+        }
+        let mut seen: hashbrown::HashMap<&[u8], u32> = hashbrown::HashMap::new();
+        let mut values: Vec<Box<[u8]>> = Vec::new();
+        let idx = (0..n)
+            .map(|i| {
+                let own = self.value(i);
+                let v = if own.is_empty() { alt.value(i) } else { own };
+                if v.is_empty() {
+                    return NO_VALUE;
+                }
+                *seen.entry(v).or_insert_with(|| {
+                    values.push(v.into());
+                    (values.len() - 1) as u32
+                })
+            })
+            .collect();
+        TextCol::Indexed(idx, values)
+    }
+}
+
 /// The index of a null in [`TextCol::Indexed`].
 pub(super) const NO_VALUE: u32 = u32::MAX;
 
@@ -59,28 +122,7 @@ pub(super) struct BatchRow<'a> {
 impl RowAccess for BatchRow<'_> {
     #[inline]
     fn text(&self, f: Field) -> &[u8] {
-        let i = self.row;
-        match &self.text[f as usize] {
-            TextCol::None => b"",
-            TextCol::Str(a) => {
-                if a.is_null(i) {
-                    b""
-                } else {
-                    a.value(i).as_bytes()
-                }
-            }
-            TextCol::Dict(keys, values) => {
-                if keys.is_null(i) {
-                    b""
-                } else {
-                    values.value(keys.value(i) as usize).as_bytes()
-                }
-            }
-            TextCol::Indexed(idx, values) => match idx[i] {
-                NO_VALUE => b"",
-                j => &values[j as usize],
-            },
-        }
+        self.text[f as usize].value(self.row)
     }
 
     #[inline]
@@ -238,7 +280,8 @@ impl Projection {
         let text_roots: Vec<usize> = Field::ALL
             .iter()
             .filter(|f| !f.is_numeric())
-            .filter_map(|f| columns.get(*f))
+            .flat_map(|f| [columns.get(*f), columns.alternate(*f)])
+            .flatten()
             .collect();
         let hinted = Arc::new(Schema::new(
             schema
@@ -331,6 +374,12 @@ pub(super) fn consume<E>(
             };
             text.push(t);
             num.push(n);
+        }
+        for (field, alt) in columns.with_alternates() {
+            if !field.is_numeric() {
+                let own = std::mem::replace(&mut text[field as usize], TextCol::None);
+                text[field as usize] = own.or_else(&text_col(&col_of(alt)), batch.num_rows());
+            }
         }
         for (field, root, keys) in fallbacks {
             let a = col_of(*root);
@@ -548,7 +597,7 @@ fn map_values(m: &MapArray, keys: &[&str]) -> TextCol {
                 keys.iter().find_map(|want| {
                     (s..e)
                         .find(|j| k.value(*j) == *want)
-                        .and_then(|j| v.is_valid(j).then(|| v.value(j)))
+                        .and_then(|j| (v.is_valid(j) && !v.value(j).is_empty()).then(|| v.value(j)))
                 })
             })
             .flatten();

@@ -233,10 +233,27 @@ struct CsvRow<'a> {
     fast: Option<&'a ZeroCopyByteRecord<'a>>,
     owned: &'a simd_csv::ByteRecord,
     idx: &'a [Option<usize>],
+    /// Per field, the column a row falls back to when its own is empty.
+    alt: &'a [Option<usize>],
     focus: bool,
 }
 
 impl CsvRow<'_> {
+    #[inline]
+    fn own_text(&self, column: Option<usize>) -> &[u8] {
+        match column {
+            Some(i) => {
+                let v = self.cell(i);
+                if self.focus && v == b"NULL" {
+                    b""
+                } else {
+                    v
+                }
+            }
+            None => b"",
+        }
+    }
+
     #[inline]
     fn cell(&self, i: usize) -> &[u8] {
         match self.fast {
@@ -250,16 +267,10 @@ impl CsvRow<'_> {
 impl RowAccess for CsvRow<'_> {
     #[inline]
     fn text(&self, f: Field) -> &[u8] {
-        match self.idx[f as usize] {
-            Some(i) => {
-                let v = self.cell(i);
-                if self.focus && v == b"NULL" {
-                    b""
-                } else {
-                    v
-                }
-            }
-            None => b"",
+        let v = self.own_text(self.idx[f as usize]);
+        match self.alt[f as usize] {
+            Some(a) if v.is_empty() => self.own_text(Some(a)),
+            _ => v,
         }
     }
 
@@ -339,6 +350,7 @@ pub fn read_csv(
         )
     })?;
     let idx: Vec<Option<usize>> = Field::ALL.iter().map(|f| columns.get(*f)).collect();
+    let alt: Vec<Option<usize>> = Field::ALL.iter().map(|f| columns.alternate(*f)).collect();
     let mut norm = Normaliser::new(dialect, &columns);
     let mut owned = simd_csv::ByteRecord::new();
     let mut rows = 0u64;
@@ -369,6 +381,7 @@ pub fn read_csv(
             fast: (!needs_unescape).then_some(&rec),
             owned: &owned,
             idx: &idx,
+            alt: &alt,
             focus,
         };
         if let Err(BadField { field, problem }) = norm.add_row(&row, builder) {

@@ -5,7 +5,6 @@
 pub mod definition;
 pub mod diagnose;
 pub mod orgs;
-pub mod recheck;
 pub mod reconcile;
 mod run;
 pub mod state;

@@ -6,12 +6,12 @@
 
 use super::definition::{define, Definition, Destination, ReportApis, ReportKind};
 use super::orgs::{self, AccountChange};
-use super::recheck::{self, ManifestSeen};
 use super::reconcile::{
     newest_committed, reconcile_current, ReconcileError, Reconciled, DEFAULT_QUIET_DAYS,
 };
 use super::state::{observe, swept, Observation};
 use super::{diagnose, remedy, HealthCause, Stage};
+use crate::access::recent::{self as recheck, ManifestSeen};
 use crate::access::{source_credentials, AccessClients, CallError, SessionError, SessionPurpose};
 use crate::discover::Source;
 use crate::failure::Class;

@@ -1,8 +1,9 @@
-//! The sweep's bounded re-verification of a billing bucket: its region, the
-//! manifests of the open and the previous billing period only (never a
-//! listing of years of deliveries), and a read of the newest one. Raw S3
-//! calls, so every failure keeps AWS's status, headers and wording for
-//! `diagnose`.
+//! Bounded looks at a billing bucket, for the sweep's re-verification and the
+//! access proof's delivery check alike: its region, the manifests of the open
+//! and the previous billing period only (never a listing of years of
+//! deliveries: a constant number of requests however old the report), and a
+//! read of the newest one. Raw S3 calls, so every failure keeps AWS's status,
+//! headers and wording for the sweep's `diagnose`.
 
 use crate::access::CallError;
 use crate::store::key_prefix;
