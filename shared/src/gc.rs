@@ -45,6 +45,18 @@ pub async fn gc(
     grace: Duration,
     now: DateTime<Utc>,
 ) -> Result<GcReport, LedgerError> {
+    gc_observed(ledger, tenant, grace, now, &|_| {}).await
+}
+
+/// [`gc`], calling `after_delete` with each key of a revision directory it
+/// deleted (how a test lets a commit land in the middle of a run).
+async fn gc_observed(
+    ledger: &Ledger,
+    tenant: &str,
+    grace: Duration,
+    now: DateTime<Utc>,
+    after_delete: &(dyn Fn(&str) + Sync),
+) -> Result<GcReport, LedgerError> {
     let mut report = GcReport::default();
     let cutoff = now - grace;
     for (period, source) in ledger.sources(tenant, None).await? {
@@ -73,6 +85,7 @@ pub async fn gc(
                         break;
                     }
                     ledger.store.delete(&o.key).await?;
+                    after_delete(&o.key);
                     deleted += 1;
                 }
                 report.objects_deleted += deleted;
@@ -141,4 +154,71 @@ pub async fn gc_health(
     crate::health::dedupe::DedupeStore::new(store.clone(), prefix)
         .gc(now)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{Current, SourceId};
+    use crate::store::Store;
+
+    fn current(revision: &str, day: u32) -> Current {
+        let time = chrono::NaiveDate::from_ymd_opt(2024, 1, day)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc();
+        Current {
+            revision: revision.into(),
+            time,
+            id: revision.into(),
+            rollup_key: String::new(),
+            summary_key: String::new(),
+            previous: None,
+        }
+    }
+
+    /// A revision newer than CURRENT whose files look abandoned is being
+    /// deleted when a slow commit makes it current: gc stops at once and
+    /// keeps the rest (it re-reads CURRENT before every delete; reading it
+    /// once per directory deleted all five files of the now-current revision).
+    #[tokio::test]
+    async fn a_revision_committed_while_gc_deletes_it_keeps_its_remaining_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::new(Store::local(dir.path()), "");
+        let source = SourceId::new("acme", "111122223333", "cur");
+        let (old, slow) = ("20240101T000000Z-a", "20240102T000000Z-b");
+        ledger
+            .commit(&source, "2024-01", &current(old, 1))
+            .await
+            .unwrap();
+        let rev_dir = ledger.layout.revision_dir(&source, "2024-01", slow);
+        for i in 0..5 {
+            ledger
+                .store
+                .put(&format!("{rev_dir}part-{i}"), b"x".to_vec())
+                .await
+                .unwrap();
+        }
+        // The commit of `slow` lands right after gc's first delete.
+        let mut next = current(slow, 2);
+        next.previous = Some(old.into());
+        let body = serde_json::to_vec_pretty(&next).unwrap();
+        let current_path = dir.path().join(ledger.layout.current(&source, "2024-01"));
+        let landed = std::sync::atomic::AtomicBool::new(false);
+        let commit_once = |_: &str| {
+            if !landed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                std::fs::write(&current_path, &body).unwrap();
+            }
+        };
+        let later = Utc::now() + Duration::days(2);
+        let r = gc_observed(&ledger, "acme", Duration::hours(3), later, &commit_once)
+            .await
+            .unwrap();
+        assert_eq!(r.objects_deleted, 1, "{r:?}");
+        assert_eq!(r.kept_in_flight, [rev_dir.clone()]);
+        assert!(r.deleted_revisions.is_empty());
+        let left = ledger.store.list(&rev_dir).await.unwrap();
+        assert_eq!(left.len(), 4);
+    }
 }
