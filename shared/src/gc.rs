@@ -216,7 +216,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(r.objects_deleted, 1, "{r:?}");
-        assert_eq!(r.kept_in_flight, [rev_dir.clone()]);
+        assert_eq!(r.kept_in_flight, std::slice::from_ref(&rev_dir));
         assert!(r.deleted_revisions.is_empty());
         let left = ledger.store.list(&rev_dir).await.unwrap();
         assert_eq!(left.len(), 4);
