@@ -131,15 +131,16 @@ async fn gc_observed(
 pub const MIN_GRACE_MINUTES: i64 = 180;
 
 /// Delete onboarding tokens no stack redeemed that expired more than a day
-/// ago (a redeemed one stays: its stack presents it again on Update and
-/// Delete). Returns how many.
+/// ago, and tokens retired (their stack deleted) more than a week ago; a
+/// redeemed, live one stays: its stack presents it again on Update and
+/// Delete. Returns how many.
 pub async fn gc_onboarding(
     store: &crate::store::Store,
     prefix: &str,
     now: DateTime<Utc>,
 ) -> Result<usize, crate::onboard::OnboardingError> {
     crate::onboard::Onboardings::new(store.clone(), prefix)
-        .remove_expired(now - Duration::days(1))
+        .remove_stale(now)
         .await
 }
 

@@ -558,8 +558,17 @@ async fn delete(deps: &Deps, req: &Request, physical_id: &str) -> Answer {
             info!(connection = %id.connection_id(), "no such connection; nothing to disconnect")
         }
         Err(e) => {
-            error!(connection = %id.connection_id(), error = %e, "could not mark the connection disconnected")
+            error!(connection = %id.connection_id(), error = %e, "could not mark the connection disconnected");
+            return done;
         }
+    }
+    // The token has served its stack: `curlew gc` removes it a week on.
+    if let Err(e) = deps
+        .onboardings()
+        .retire(&id.tenant, &props.token, &req.stack_id)
+        .await
+    {
+        warn!(connection = %id.connection_id(), error = %e, "could not retire the onboarding token (gc keeps it)");
     }
     done
 }

@@ -125,6 +125,23 @@ async fn create_update_delete_from_the_events() {
     assert_eq!(c.status, ConnectionStatus::Disconnected);
     assert_eq!(c.bucket, "example-billing-bucket");
     assert_eq!(w.stub.requests().len(), 4, "one answer per request");
+    // The token has served its stack: retired, and gone a week on.
+    let stack = delete["StackId"].as_str().unwrap();
+    let by = curlew::onboard::Presenter {
+        stack_id: stack,
+        request_id: "check",
+        account: STACK_ACCOUNT,
+    };
+    let token = w.onboardings.check("acme", &w.token, by).await.unwrap();
+    assert!(token.retired_at.is_some(), "{token:?}");
+    let own = w.deps.store.clone();
+    let week_on = chrono::Utc::now() + chrono::Duration::days(8);
+    assert_eq!(
+        curlew::gc::gc_onboarding(&own, "curlew", week_on)
+            .await
+            .unwrap(),
+        1
+    );
     assert_no_secrets_logged();
 }
 

@@ -58,7 +58,18 @@ pub struct PendingOnboarding {
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redeemed: Option<Redemption>,
+    /// When the stack that redeemed it was deleted (its connection
+    /// disconnected): `curlew gc` removes the token [`RETIRED_KEEP_DAYS`] later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<DateTime<Utc>>,
 }
+
+/// Days an unredeemed token stays after it expired (so a stack deployed at
+/// the last minute is still told "expired", not "unknown").
+pub const UNREDEEMED_KEEP_DAYS: i64 = 1;
+/// Days a retired token stays after its stack's Delete: as long as the stored
+/// CloudFormation answers (a redelivered Delete is answered from those).
+pub const RETIRED_KEEP_DAYS: i64 = 7;
 
 impl PendingOnboarding {
     pub fn expires_at(&self) -> DateTime<Utc> {
@@ -239,6 +250,7 @@ impl Onboardings {
             created_at: now,
             expires_at: Some(now + ttl),
             redeemed: None,
+            retired_at: None,
         };
         let body = serde_json::to_vec_pretty(&pending).expect("document serialises");
         self.store
@@ -303,10 +315,13 @@ impl Onboardings {
         Ok((p, meta.etag))
     }
 
-    /// Delete every token document no stack redeemed whose expiry is
-    /// before `before`; returns how many. Each is re-read just before its
-    /// delete, so one redeemed meanwhile stays.
-    pub async fn remove_expired(&self, before: DateTime<Utc>) -> Result<usize, OnboardingError> {
+    /// Delete every token document no stack redeemed that expired more than
+    /// [`UNREDEEMED_KEEP_DAYS`] before `now`, and every one retired more
+    /// than [`RETIRED_KEEP_DAYS`] before `now`; returns how many. Each is
+    /// re-read just before its delete, so one redeemed meanwhile stays.
+    pub async fn remove_stale(&self, now: DateTime<Utc>) -> Result<usize, OnboardingError> {
+        let expired_before = now - chrono::Duration::days(UNREDEEMED_KEEP_DAYS);
+        let retired_before = now - chrono::Duration::days(RETIRED_KEEP_DAYS);
         let root = format!("{}onboarding/", self.prefix);
         let mut removed = 0;
         for o in self.store.list(&root).await? {
@@ -321,7 +336,9 @@ impl Onboardings {
             };
             let p: PendingOnboarding =
                 serde_json::from_slice(&bytes).map_err(|e| corrupt(&o.key, e))?;
-            if p.redeemed.is_none() && p.expires_at() < before {
+            let lapsed = p.redeemed.is_none() && p.expires_at() < expired_before;
+            let retired = p.retired_at.is_some_and(|t| t < retired_before);
+            if lapsed || retired {
                 self.store.delete(&o.key).await?;
                 removed += 1;
             }
@@ -368,6 +385,37 @@ impl Onboardings {
             // Another request redeemed it between our read and write: decide again.
             Err(StoreError::PreconditionFailed { .. }) => {
                 Box::pin(self.redeem(tenant, token, by)).await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Mark `token` retired: `stack_id`, which redeemed it, was deleted.
+    /// A token redeemed by another stack, or not at all, is left as it is.
+    pub async fn retire(
+        &self,
+        tenant: &str,
+        token: &OnboardingToken,
+        stack_id: &str,
+    ) -> Result<(), OnboardingError> {
+        check_tenant(tenant)?;
+        let key = self.token_key(tenant, token);
+        let (meta, bytes) = match self.store.get_bytes(&key).await {
+            Ok(x) => x,
+            Err(StoreError::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut p: PendingOnboarding =
+            serde_json::from_slice(&bytes).map_err(|e| corrupt(&key, e))?;
+        if p.redeemed.as_ref().is_none_or(|r| r.stack_id != stack_id) || p.retired_at.is_some() {
+            return Ok(());
+        }
+        p.retired_at = Some(Utc::now());
+        let body = serde_json::to_vec_pretty(&p).expect("document serialises");
+        match self.store.put_if_match(&key, body, &meta.etag).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::PreconditionFailed { .. }) => {
+                Box::pin(self.retire(tenant, token, stack_id)).await
             }
             Err(e) => Err(e.into()),
         }
@@ -586,6 +634,27 @@ mod tests {
             .await
             .unwrap();
         o.external_id("acme").await.unwrap();
+
+        // Its stack deleted: retired (only by that stack), removed a week later.
+        o.retire("acme", &used.token, "stack-2").await.unwrap();
+        o.retire("acme", &used.token, "stack-1").await.unwrap();
+        let week_on = Utc::now() + chrono::Duration::days(RETIRED_KEEP_DAYS);
+        let removed = crate::gc::gc_onboarding(&store, "svc", week_on - chrono::Duration::hours(1))
+            .await
+            .unwrap();
+        assert_eq!(removed, 0, "retired less than a week ago");
+        let removed = crate::gc::gc_onboarding(&store, "svc", week_on + chrono::Duration::hours(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            removed, 1,
+            "the retired one (the fresh one expired less than a day ago)"
+        );
+        assert!(matches!(
+            o.check("acme", &used.token, by("stack-1", "r3", "111122223333"))
+                .await,
+            Err(OnboardingError::UnknownToken { .. })
+        ));
     }
 
     fn walk(p: &std::path::Path) -> Vec<std::path::PathBuf> {
