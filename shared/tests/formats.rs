@@ -396,3 +396,78 @@ fn the_rollup_is_focus_1_2_by_name_type_and_value() {
         "AWS|Amazon Web Services|Amazon Web Services"
     );
 }
+
+/// The FinOps Foundation's focus_validator (1.0.0: FOCUS 1.0 rules, 133
+/// checks) passes every column the rollup has. What it reports are exactly
+/// the columns a rollup leaves out by design (the README's deviations: per
+/// line item, or account names the CUR lacks) and four checks that still use
+/// pre-1.0 column names. A wrong value is caught (ServiceCategory `Bogus`).
+#[test]
+fn the_focus_validator_passes_every_column_the_rollup_has() {
+    let Some(python) = curlew_testkit::focus::venv_python() else {
+        return;
+    };
+    if !curlew_testkit::duckdb::available() {
+        return;
+    }
+    let src = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    write_sample(&SampleSpec::new(SampleFormat::Cur1Csv, 5_000), src.path()).unwrap();
+    summaries(&ingest_dir(src.path(), out.path(), |_| {}));
+    let rollup = walk_files(out.path())
+        .into_iter()
+        .find(|p| p.ends_with("rollup.parquet"))
+        .expect("a rollup");
+    let v = curlew_testkit::focus::validate(&python, &rollup, None);
+    assert_eq!(v.tests, 133, "{v:?}");
+    // Absent by design (README: the rollup's deviations).
+    let absent_by_design = [
+        "BillingAccountName",
+        "SubAccountName",
+        "ChargeDescription",
+        "CommitmentDiscountCategory",
+        "CommitmentDiscountId",
+        "CommitmentDiscountName",
+        "CommitmentDiscountStatus",
+        "CommitmentDiscountType",
+        "ConsumedUnit",
+        "ContractedUnitPrice",
+        "ListUnitPrice",
+        "PricingCategory",
+        "PricingQuantity",
+        "PricingUnit",
+        "ResourceName",
+        "ResourceType",
+        "SkuId",
+        "SkuPriceId",
+        "Tags",
+    ];
+    // The validator's own mistakes: FOCUS 1.0 renamed these to ProviderName,
+    // PublisherName, InvoiceIssuerName and ResourceId.
+    let pre_1_0_names = ["Provider", "Publisher", "InvoiceIssuer", "ResourceID"];
+    let mut allowed: Vec<String> = absent_by_design
+        .iter()
+        .chain(&pre_1_0_names)
+        .map(|c| format!("{c}_Required"))
+        .collect();
+    allowed.sort();
+    assert_eq!(v.failed, allowed, "anything else is a real failure");
+
+    let broken = curlew_testkit::focus::validate(&python, &rollup, Some("ServiceCategory=Bogus"));
+    assert!(
+        broken.failed.iter().any(|f| f == "ServiceCategory_Enum"),
+        "{broken:?}"
+    );
+}
+
+fn walk_files(p: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(p).unwrap().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk_files(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}

@@ -203,3 +203,81 @@ fn legacy_cur_region_falls_back_per_row_to_product_region() {
     summaries(&ingest_dir(pq.path(), out.path(), |_| {}));
     assert_eq!(rollup_by_region(out.path()), want, "Parquet");
 }
+
+/// A peer nobody here wrote: the FinOps Foundation's focus-converter 1.0.0
+/// on the shared legacy CSV agrees with curlew's rollup by ChargeCategory,
+/// service (its ServiceName is the product code, curlew's x_ServiceCode),
+/// SubAccountId, RegionId and day, within 1e-6 (it sums doubles, and its
+/// ListCost is rate x amount where curlew sums publicOnDemandCost). The
+/// shared CSV has no credits or refunds, where the two deliberately differ
+/// (README: Credit vs its Adjustment).
+#[test]
+fn focus_converter_agrees_with_the_rollup_by_category_service_account_region_and_day() {
+    let Some(file) = shared_data("cur1-csv-anonymised/sample-anonymous-aws-export-dataset.csv")
+    else {
+        return;
+    };
+    let Some(python) = curlew_testkit::focus::venv_python() else {
+        return;
+    };
+    if !curlew_testkit::duckdb::available() {
+        return;
+    }
+    let converted = tempfile::tempdir().unwrap();
+    let run = std::process::Command::new(python.with_file_name("focus-converter"))
+        .args([
+            "convert",
+            "--provider",
+            "aws-cur",
+            "--data-format",
+            "csv",
+            "--data-path",
+        ])
+        .arg(&file)
+        .arg("--export-path")
+        .arg(converted.path())
+        .args([
+            "--no-export-include-source-columns",
+            "--basename-template",
+            "focus-{i}.parquet",
+        ])
+        .output()
+        .expect("focus-converter runs");
+    assert!(
+        run.status.success(),
+        "focus-converter: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let root = copy_to_temp(&file);
+    let out = tempfile::tempdir().unwrap();
+    summaries(&ingest_dir(root.path(), out.path(), |_| {}));
+    let ours = format!(
+        "read_parquet('{}/tenant=*/billing_period=*/payer=*/report=*/revision=*/rollup.parquet', hive_partitioning = false)",
+        out.path().display()
+    );
+    let theirs = format!("read_parquet('{}/*.parquet')", converted.path().display());
+    let key = "ChargeCategory, service, account, coalesce(RegionId, '') AS region, usage_day";
+    let sql = format!(
+        "with c as (select {key}, sum(BilledCost::DOUBLE) b, sum(EffectiveCost::DOUBLE) e, sum(ListCost::DOUBLE) l, count(*) n from \
+           (select *, x_ServiceCode AS service, SubAccountId AS account, cast(timezone('UTC', ChargePeriodStart) as date) AS usage_day from {ours}) group by all), \
+         p as (select {key}, sum(BilledCost::DOUBLE) b, sum(EffectiveCost::DOUBLE) e, sum(ListCost::DOUBLE) l, count(*) n from \
+           (select *, ServiceName AS service, SubAccountId::VARCHAR AS account, cast(timezone('UTC', ChargePeriodStart) as date) AS usage_day from {theirs}) group by all) \
+         select (select count(*) from c), (select count(*) from p), \
+           count(*) filter (where c.b is null or p.b is null), \
+           max(greatest(abs(c.b - p.b), abs(c.e - p.e), abs(c.l - p.l)))::VARCHAR, \
+           (select sum(b)::VARCHAR from p) \
+         from c full outer join p using (ChargeCategory, service, account, region, usage_day)"
+    );
+    let r = &curlew_testkit::duckdb::query(&sql).expect("duckdb")[0];
+    let groups: u64 = r[0].as_deref().unwrap().parse().unwrap();
+    assert!(groups > 100, "{r:?}");
+    assert_eq!(r[1], r[0], "as many groups on both sides: {r:?}");
+    assert_eq!(
+        r[2].as_deref(),
+        Some("0"),
+        "every group on both sides: {r:?}"
+    );
+    let worst: f64 = r[3].as_deref().unwrap().parse().unwrap();
+    assert!(worst <= 1e-6, "largest difference {worst}: {r:?}");
+    close(dec("1.68230869740"), r[4].as_deref().unwrap(), 1e-9);
+}

@@ -8,6 +8,7 @@
 //! - [`events`]: the files of `events/`.
 //! - [`data`]: `../shared/data` (a failure under CI=true when missing).
 //! - [`duckdb`]: DuckDB queries over billing files and curlew's output.
+//! - [`focus`]: the FinOps Foundation's focus_validator on a rollup.
 //! - [`upload`]: walking and uploading local trees.
 //! - [`net`]: a hanging endpoint on 127.0.0.1.
 //! - [`template`]: infra/template.yaml decoded, its intrinsics resolved.
@@ -17,6 +18,7 @@ pub mod aws_mocks;
 pub mod data;
 pub mod duckdb;
 pub mod events;
+pub mod focus;
 pub mod moto;
 pub mod net;
 pub mod template;
