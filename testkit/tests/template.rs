@@ -232,7 +232,7 @@ fn secrets_are_under_a_kms_key_only_key_readers_decrypt() {
         {
             assert_eq!(
                 st["Condition"]["StringEquals"]["kms:ViaService"],
-                json!({"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"})
+                json!({"Fn::Sub": "s3.${AWS::Region}.${AWS::URLSuffix}"})
             );
             decrypters.extend(st["Principal"]["AWS"].as_array().unwrap().clone());
         }
