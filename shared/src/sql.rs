@@ -69,7 +69,10 @@ pub fn duckdb(index_url: &str) -> String {
     let file_cols: Vec<String> = cols.iter().map(|(c, _)| ident(c)).collect();
     let hive_cols: Vec<String> = HIVE_COLUMNS.iter().map(|c| ident(c)).collect();
     let read = format!(
-        "SELECT {}, {} FROM read_parquet(getvariable({}), hive_partitioning = true, hive_types_autocast = false)",
+        // union_by_name: revisions written before the columns followed FOCUS
+        // 1.2 (DATE periods, fewer columns) read beside new ones, their
+        // missing columns NULL.
+        "SELECT {}, {} FROM read_parquet(getvariable({}), hive_partitioning = true, hive_types_autocast = false, union_by_name = true)",
         file_cols.join(", "),
         hive_cols.join(", "),
         literal(FILES_VAR)
@@ -269,7 +272,7 @@ mod tests {
         assert!(stmts[1]
             .starts_with("CREATE OR REPLACE VIEW curlew_rollup AS SELECT * FROM query(CASE"));
         assert!(stmts[1].contains(
-            "FROM read_parquet(getvariable(''curlew_current_files''), hive_partitioning = true, hive_types_autocast = false)"
+            "FROM read_parquet(getvariable(''curlew_current_files''), hive_partitioning = true, hive_types_autocast = false, union_by_name = true)"
         ));
         // Both branches name every column, in file order, then the partition columns.
         let mut read: Vec<String> = ALL_COLUMNS.iter().map(|c| format!("\"{c}\"")).collect();

@@ -878,3 +878,45 @@ async fn without_recent_manifests_only_a_small_prefix_is_searched_whole() {
     );
     assert!(r.reports.is_empty(), "{table}");
 }
+
+/// curlew's own store refusing the tenant's External ID (here: its bucket is
+/// gone; in AWS: an operator's credentials that the store or the secrets KMS
+/// key refuse) is not the connection's problem: the sweep fails with a
+/// permanent error naming the store and records nothing against the
+/// connection, however often it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_by_curlews_own_store_is_never_counted_against_the_connection() {
+    let w = world("own-refused").await;
+    let payer = "496987654321";
+    let registry = connect(&w, "acme", payer, &w.billing).await;
+    let (before, _) = registry.get("acme", payer).await.unwrap();
+    let notify = Recorded::default();
+    let ledger = Ledger::new(w.own.clone(), "curlew");
+    let dispatch = LocalDispatch {
+        ledger: ledger.clone(),
+        notify: &notify,
+    };
+    let ctx = SweepCtx {
+        clients: &w.clients,
+        own: Store::S3(S3Store::new(w.s3.clone(), format!("{}-gone", w.billing))),
+        own_prefix: "curlew".into(),
+        ledger,
+        registry: registry.clone(),
+        dispatch: &dispatch,
+        notify: &notify,
+        stale_after: chrono::Duration::hours(DEFAULT_STALE_HOURS),
+        max_files: curlew::pipeline::DEFAULT_MAX_FILES,
+        min_interval: chrono::Duration::zero(),
+    };
+    for _ in 0..3 {
+        let err = sweep_connection(&ctx, "acme", payer, Utc::now())
+            .await
+            .unwrap_err();
+        assert_eq!(err.class(), curlew::failure::Class::Permanent, "{err}");
+        assert!(err.to_string().contains("curlew's store"), "{err}");
+    }
+    let (after, _) = registry.get("acme", payer).await.unwrap();
+    assert_eq!(after.status, before.status);
+    assert_eq!(after.version, before.version, "nothing written");
+    assert!(notify.take().is_empty());
+}

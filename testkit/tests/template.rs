@@ -143,6 +143,7 @@ fn each_function_writes_only_its_own_prefixes() {
                 s("registry-by-account/*"),
                 s("onboarding/*"),
                 s("onboard-answers/*"),
+                s("onboard-claims/*"),
                 s("onboard-bindings/*"),
             ],
         ),

@@ -533,4 +533,37 @@ async fn the_daily_poll_publishes_what_a_push_missed_and_records_no_support_plan
     assert_eq!(out["polled"][0]["published"], 0);
     assert!(notices(&w).await.is_empty());
     assert_eq!(events.num_calls(), 4);
+
+    // The same state pushed through EventBridge (with a communicationId,
+    // which a polled event lacks): not announced a second time. A new
+    // communication that changes the state is.
+    let pushed = |communication: &str, description: &str| {
+        json!({
+            "version": "0", "id": "push-1", "detail-type": "AWS Health Event", "source": "aws.health",
+            "account": LINKED, "time": "2024-01-08T14:00:00Z", "region": "eu-west-1", "resources": [],
+            "detail": {
+                "eventArn": arn, "service": "EC2",
+                "eventTypeCode": "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED",
+                "eventTypeCategory": "scheduledChange", "eventScopeCode": "ACCOUNT_SPECIFIC",
+                "communicationId": communication,
+                "lastUpdatedTime": "Mon, 08 Jan 2024 14:00:00 GMT",
+                "statusCode": "upcoming", "eventRegion": "eu-west-1",
+                "eventDescription": if description.is_empty() { json!([]) } else {
+                    json!([{"language": "en_US", "latestDescription": description}])
+                },
+                "affectedAccount": LINKED
+            }
+        })
+    };
+    assert_eq!(outcome(&w, pushed("c0ffee", "")).await, "duplicate");
+    assert!(notices(&w).await.is_empty(), "pushed after polled: once");
+    assert_eq!(
+        outcome(
+            &w,
+            pushed("beef01", "The instance will be retired on 1 February.")
+        )
+        .await,
+        "published"
+    );
+    assert_eq!(notices(&w).await.len(), 1);
 }

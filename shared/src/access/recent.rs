@@ -9,8 +9,8 @@ use crate::access::CallError;
 use crate::store::key_prefix;
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 
-/// Objects listed per period folder at most (a month of create-new
-/// deliveries is a few hundred keys).
+/// Keys and subfolders listed per period folder at most (its manifest, its
+/// data files in the overwrite layout, one subfolder per create-new delivery).
 const MAX_KEYS_PER_FOLDER: i32 = 1000;
 /// Report folders looked at when the connection names no report.
 const MAX_REPORTS: i32 = 20;
@@ -108,10 +108,15 @@ async fn list_manifests(
     folder: &str,
     out: &mut Vec<ManifestSeen>,
 ) -> Result<(), CallError> {
+    // Only the folder's own keys (the delimiter folds each assembly or
+    // execution folder into one common prefix): the top-level manifest of a
+    // month of create-new deliveries is never pushed past the page by the
+    // thousands of data files below it.
     let page = s3
         .list_objects_v2()
         .bucket(bucket)
         .prefix(folder)
+        .delimiter("/")
         .max_keys(MAX_KEYS_PER_FOLDER)
         .send()
         .await

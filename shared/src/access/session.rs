@@ -9,7 +9,7 @@ use crate::onboard::keys::{KeyVault, KeyVaultError};
 use crate::onboard::policy::{session_policy, ReadExtras};
 use crate::onboard::{OnboardingError, Onboardings};
 use crate::registry::{AccessMode, Connection};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use aws_sdk_s3::config::Credentials;
 
 /// What curlew reaches a connection's bucket for: the session's name
@@ -111,6 +111,22 @@ impl SessionError {
 
     pub fn is_retryable(&self) -> bool {
         self.class().is_retryable()
+    }
+
+    /// Whether curlew's own store refused to hand over the tenant's External
+    /// ID or stored keys (IAM, the secrets KMS key): the caller's or the
+    /// deployment's problem, not the connection's.
+    pub fn is_own_store_refusal(&self) -> bool {
+        matches!(
+            self,
+            SessionError::Onboarding {
+                source: OnboardingError::Store(StoreError::Access { .. }),
+                ..
+            } | SessionError::Keys {
+                source: KeyVaultError::Store(StoreError::Access { .. }),
+                ..
+            }
+        )
     }
 }
 

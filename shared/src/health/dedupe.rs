@@ -1,6 +1,8 @@
-//! De-duplication records: one JSON document per (eventArn, account,
-//! communication without its page suffix) under `<prefix>health/dedupe/`,
-//! named by the SHA-256 of that key. The record holds the merged state (status,
+//! De-duplication records: one JSON document per (eventArn, account) under
+//! `<prefix>health/dedupe/`, named by the SHA-256 of that key. Not per
+//! communication: a polled event has no communicationId, and the same state
+//! pushed and polled must publish once (a new communication that changes
+//! the state is a new fingerprint, so it still publishes). The record holds the merged state (status,
 //! description digest, affected entities, pages seen), the fingerprint last
 //! published, a publishing lease and an expiry; it changes only by
 //! conditional put ([`crate::store::Store`]'s If-None-Match / If-Match), so
@@ -26,7 +28,8 @@ pub struct DedupeRecord {
     pub event_arn: String,
     /// The affected account (empty: a PUBLIC event routed by spend).
     pub account_id: String,
-    /// `communicationId` without its `-N` page suffix.
+    /// The last `communicationId` seen, without its `-N` page suffix
+    /// (empty for a polled event). Informational: not part of the key.
     pub communication: String,
     pub status_code: Option<String>,
     /// SHA-256 of the description (the text itself is in the notice).
@@ -112,12 +115,12 @@ impl DedupeStore {
         format!("{}health/dedupe/", self.prefix)
     }
 
-    /// `health/dedupe/<sha256 of "eventArn\naccount\ncommunication">.json`.
-    pub fn key(&self, event_arn: &str, account: &str, communication: &str) -> String {
+    /// `health/dedupe/<sha256 of "eventArn\naccount">.json`.
+    pub fn key(&self, event_arn: &str, account: &str) -> String {
         format!(
             "{}{}.json",
             self.dir(),
-            sha256_hex(&format!("{event_arn}\n{account}\n{communication}"))
+            sha256_hex(&format!("{event_arn}\n{account}"))
         )
     }
 

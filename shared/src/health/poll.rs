@@ -13,9 +13,9 @@
 //! the connection, not a failure. Its limits are low: the client retries
 //! throttling with adaptive backoff ([`health_client`]).
 //!
-//! A polled event has no `communicationId`, so its dedupe key differs from a
-//! pushed delivery of the same event: an event both pushed and polled may be
-//! announced once by each.
+//! A polled event has no `communicationId`; dedupe is keyed by (eventArn,
+//! account) and decides by the state's fingerprint, so an event both pushed
+//! and polled in the same state is announced once.
 
 use super::detail::{AffectedEntity, EventDescription, HealthDetail, Incoming};
 use aws_sdk_health::config::retry::RetryConfig;

@@ -171,9 +171,7 @@ pub async fn process(
     }
 
     let communication = d.communication();
-    let key = ctx
-        .dedupe
-        .key(&event_arn, account.as_deref().unwrap_or(""), &communication);
+    let key = ctx.dedupe.key(&event_arn, account.as_deref().unwrap_or(""));
     let (page, total) = d.pages();
     let description_sha256 = sha256_hex(d.description().unwrap_or(""));
     let incoming: BTreeSet<String> = d.entity_values().map(str::to_owned).collect();

@@ -7,7 +7,7 @@ use crate::money::Money;
 use crate::rollup::{Measure, PeriodRollup, Sums, KEY_COLUMNS};
 use arrow_array::builder::{Decimal128Builder, Int64Builder, StringBuilder};
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Decimal128Type, Int64Type, TimestampMillisecondType};
+use arrow_array::types::{Date32Type, Decimal128Type, Int64Type, TimestampMillisecondType};
 use arrow_array::{ArrayRef, TimestampMillisecondArray};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -425,7 +425,31 @@ fn from_i128(v: i128) -> Option<Money> {
     Some(int.checked_add(frac)?.normalize())
 }
 
-/// Decode a rollup file written by [`write_rollup`].
+/// Days since the epoch of each row of a ChargePeriodStart column: a UTC
+/// timestamp (ms), or a DATE in rollups written before the columns followed
+/// FOCUS 1.2 (stores keep those revisions; they must still read).
+fn epoch_days(a: &ArrayRef) -> Result<Vec<i64>, String> {
+    match a.data_type() {
+        DataType::Timestamp(TimeUnit::Millisecond, _) => Ok(a
+            .as_primitive::<TimestampMillisecondType>()
+            .values()
+            .iter()
+            .map(|v| v.div_euclid(MS_PER_DAY))
+            .collect()),
+        DataType::Date32 => Ok(a
+            .as_primitive::<Date32Type>()
+            .values()
+            .iter()
+            .map(|v| i64::from(*v))
+            .collect()),
+        other => Err(format!(
+            "ChargePeriodStart is {other}, neither a timestamp (ms) nor a date"
+        )),
+    }
+}
+
+/// Decode a rollup file written by [`write_rollup`] (or by a version of
+/// curlew whose periods were DATE columns).
 pub fn read_rollup(key: &str, bytes: Vec<u8>) -> Result<Vec<RollupRow>, OutputError> {
     let err = |e: &dyn std::fmt::Display| OutputError::Read {
         key: key.into(),
@@ -443,9 +467,7 @@ pub fn read_rollup(key: &str, bytes: Vec<u8>) -> Result<Vec<RollupRow>, OutputEr
                 .column_by_name(name)
                 .ok_or_else(|| err(&format!("column {name} missing")))
         };
-        let day = col("ChargePeriodStart")?
-            .as_primitive::<TimestampMillisecondType>()
-            .clone();
+        let day = epoch_days(col("ChargePeriodStart")?).map_err(|e| err(&e))?;
         let texts: Vec<_> = KEY_COLUMNS[1..]
             .iter()
             .map(|c| col(c).map(|a| a.as_string::<i32>().clone()))
@@ -455,9 +477,9 @@ pub fn read_rollup(key: &str, bytes: Vec<u8>) -> Result<Vec<RollupRow>, OutputEr
             .map(|m| col(m.column()).map(|a| a.as_primitive::<Decimal128Type>().clone()))
             .collect::<Result<_, _>>()?;
         let count = col("x_LineItemCount")?.as_primitive::<Int64Type>().clone();
-        for i in 0..batch.num_rows() {
+        for (i, days) in day.iter().enumerate() {
             let d = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
-                + chrono::Duration::days(day.value(i).div_euclid(MS_PER_DAY));
+                + chrono::Duration::days(*days);
             let mut values = [None; Measure::ALL.len()];
             for (v, (a, m)) in values.iter_mut().zip(money.iter().zip(Measure::ALL)) {
                 if arrow_array::Array::is_valid(a, i) {
@@ -564,6 +586,60 @@ mod tests {
         assert_eq!(got, want);
         // Deterministic: the same groups, the same bytes.
         assert_eq!(write_rollup("2024-01", &r).expect("write"), one);
+    }
+
+    /// A revision written before the periods were FOCUS Date/Time (DATE
+    /// columns, no derived columns) still reads, with the same rows.
+    #[test]
+    fn a_rollup_with_date_columns_of_an_older_version_still_reads() {
+        use arrow_array::builder::Date32Builder;
+        let r = rollup();
+        let rows = read_rollup("new", write_rollup("2024-01", &r).expect("write")).unwrap();
+        let groups = &r.groups;
+        let n = groups.len();
+        let mut fields = vec![
+            Field::new("BillingPeriodStart", DataType::Date32, false),
+            Field::new("ChargePeriodStart", DataType::Date32, false),
+        ];
+        let mut arrays: Vec<ArrayRef> = Vec::new();
+        let mut bp = Date32Builder::new();
+        bp.append_value_n(days_of("2024-01-01").unwrap(), n);
+        arrays.push(Arc::new(bp.finish()));
+        let mut cp = Date32Builder::new();
+        for i in 0..n {
+            cp.append_value(days_of(&groups.strings()[groups.ids(i)[0] as usize]).unwrap());
+        }
+        arrays.push(Arc::new(cp.finish()));
+        for (k, c) in KEY_COLUMNS.iter().enumerate().skip(1) {
+            fields.push(Field::new(*c, DataType::Utf8, true));
+            arrays.push(texts(0..n, |i| {
+                let v = groups.strings()[groups.ids(i)[k] as usize].as_str();
+                (!v.is_empty()).then_some(v)
+            }));
+        }
+        for m in Measure::ALL {
+            fields.push(Field::new(m.column(), money_type(), true));
+            let mut b = Decimal128Builder::new();
+            for i in 0..n {
+                b.append_option(groups.get(i).units(m).unwrap());
+            }
+            arrays.push(Arc::new(
+                b.finish().with_precision_and_scale(38, 18).unwrap(),
+            ));
+        }
+        fields.push(Field::new("x_LineItemCount", DataType::Int64, false));
+        let mut c = Int64Builder::new();
+        for i in 0..n {
+            c.append_value(groups.get(i).rows() as i64);
+        }
+        arrays.push(Arc::new(c.finish()));
+        let schema = Arc::new(Schema::new(fields));
+        let batch = arrow_array::RecordBatch::try_new(schema.clone(), arrays).unwrap();
+        let mut old = Vec::new();
+        let mut w = ArrowWriter::try_new(&mut old, schema, None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        assert_eq!(read_rollup("old", old).unwrap(), rows);
     }
 
     #[test]

@@ -120,6 +120,11 @@ pub enum SweepError {
     Dispatch { key: String, message: String },
     #[error("publishing a notice: {0}")]
     Notify(String),
+    /// curlew's own store refused what this sweep needs of it (the tenant's
+    /// External ID, stored keys under the secrets KMS key): a problem of the
+    /// deployment or of the caller's credentials, never of the connection.
+    #[error("{0}. What to do: run the sweep with credentials that may read curlew's store (the sweep function's role: stored keys are decrypted only by the functions' roles)")]
+    OwnStore(String),
 }
 
 impl SweepError {
@@ -128,6 +133,7 @@ impl SweepError {
             SweepError::Registry(e) => e.class(),
             SweepError::Plan { source, .. } => source.class(),
             SweepError::Dispatch { .. } | SweepError::Notify(_) => Class::Transient,
+            SweepError::OwnStore(_) => Class::Permanent,
         }
     }
 }
@@ -201,6 +207,8 @@ pub async fn sweep_connection(
     .await
     {
         Ok(c) => Some(c),
+        // Not the connection's problem: nothing is recorded against it.
+        Err(e) if e.is_own_store_refusal() => return Err(SweepError::OwnStore(e.to_string())),
         Err(e) => {
             findings.push(session_finding(&e));
             None
