@@ -115,9 +115,13 @@ fn inflate(file: &Path) -> Result<Figures> {
     })
 }
 
+/// The tag dimensions of the "with tags" cases: the generator's user tags
+/// `team` (5 values with untagged) and `environment` (4).
+const BENCH_TAGS: [&str; 2] = ["team", "environment"];
+
 /// Whole `curlew ingest` of the folder holding `file` into a fresh output
-/// store: discovery, read, staging, commit, output.
-async fn ingest_case(file: &Path) -> Result<Figures> {
+/// store: discovery, read, staging, commit, output; grouped by `tags` too.
+async fn ingest_case(file: &Path, tags: &[&str]) -> Result<Figures> {
     let root = file.parent().context("input has no folder")?;
     let out = tempfile::tempdir()?;
     let t = Instant::now();
@@ -125,7 +129,10 @@ async fn ingest_case(file: &Path) -> Result<Figures> {
     let source = Source { store, prefix };
     let (out_store, out_prefix) = Store::open(&out.path().display().to_string()).await;
     let ledger = Ledger::new(out_store, &out_prefix);
-    let report = ingest(&source, &ledger, &IngestOptions::new("bench"), &Silent).await?;
+    let mut opts = IngestOptions::new("bench");
+    let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+    opts.dimensions = curlew::dimensions::Dimensions::from_args(&tags, &[])?;
+    let report = ingest(&source, &ledger, &opts, &Silent).await?;
     let secs = t.elapsed().as_secs_f64();
     let (mut rows, mut groups) = (0, 0);
     let (mut billed, mut effective) = (Money::ZERO, Money::ZERO);
@@ -244,7 +251,8 @@ pub async fn run(a: BenchArgs) -> Result<i32> {
     if let (Some(case), Some(file)) = (&a.case, &a.file) {
         let f = match case.as_str() {
             "inflate" => inflate(file)?,
-            "ingest" => ingest_case(file).await?,
+            "ingest" => ingest_case(file, &[]).await?,
+            "ingest-tags" => ingest_case(file, &BENCH_TAGS).await?,
             c => bail!("unknown benchmark case {c:?}"),
         };
         print_figures(f);
@@ -288,6 +296,8 @@ pub async fn run(a: BenchArgs) -> Result<i32> {
         let floor = child(&exe, "inflate", &csv)?;
         let c = child(&exe, "ingest", &csv)?;
         let p = child(&exe, "ingest", &pq)?;
+        let ct = child(&exe, "ingest-tags", &csv)?;
+        let pt = child(&exe, "ingest-tags", &pq)?;
         let (dcsv, dpq, dpq_out) = if a.no_duckdb {
             (None, None, None)
         } else {
@@ -328,7 +338,17 @@ pub async fn run(a: BenchArgs) -> Result<i32> {
                 &format!("(curlew = {:.2}x DuckDB)", c.secs / d.secs),
             );
         }
+        let tagged = |f: Figures, plain: Figures| {
+            format!(
+                "(--tag {}: {:.2}x the time, {:.2}x the groups)",
+                BENCH_TAGS.join(" --tag "),
+                f.secs / plain.secs,
+                f.groups as f64 / plain.groups.max(1) as f64
+            )
+        };
+        line("curlew ingest + 2 tags, gzip CSV", ct, &tagged(ct, c));
         line("curlew ingest, Parquet", p, "");
+        line("curlew ingest + 2 tags, Parquet", pt, &tagged(pt, p));
         if let Some(d) = dpq {
             let r = p.secs / d.secs;
             line(
@@ -350,7 +370,10 @@ pub async fn run(a: BenchArgs) -> Result<i32> {
         }
         // DuckDB is an independent check of the grain and the money: the same
         // groups and, to the last digit, the same BilledCost and EffectiveCost.
-        let mut agree = totals_agree(c, p, false) == Some(true);
+        // Tags split groups, never money: the same totals with and without.
+        let mut agree = totals_agree(c, p, false) == Some(true)
+            && totals_agree(ct, c, false) == Some(true)
+            && totals_agree(pt, p, false) == Some(true);
         for (d, theirs, f64_input) in [(dcsv, c, false), (dpq, p, true), (dpq_out, p, true)] {
             let Some(d) = d else { continue };
             if d.groups != theirs.groups || totals_agree(d, theirs, f64_input) != Some(true) {

@@ -40,6 +40,29 @@ pub struct IngestArgs {
     /// Data files read in parallel.
     #[arg(long)]
     pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub dimensions: DimensionArgs,
+}
+
+/// Tag and cost category keys that become rollup dimensions.
+#[derive(Args, Default)]
+pub struct DimensionArgs {
+    /// A tag key to group by (repeatable): `team` is the user tag user:team,
+    /// `aws:createdBy` an AWS tag. Rows without it are their own (untagged) group.
+    #[arg(long = "tag", value_name = "KEY")]
+    pub tags: Vec<String>,
+    /// A cost category to group by (repeatable).
+    #[arg(long = "cost-category", value_name = "NAME")]
+    pub cost_categories: Vec<String>,
+}
+
+impl DimensionArgs {
+    pub fn dimensions(&self) -> Result<curlew::dimensions::Dimensions> {
+        Ok(curlew::dimensions::Dimensions::from_args(
+            &self.tags,
+            &self.cost_categories,
+        )?)
+    }
 }
 
 #[derive(Args)]
@@ -52,7 +75,9 @@ pub struct ReportArgs {
     /// Only this billing period (YYYY-MM).
     #[arg(long)]
     pub period: Option<String>,
-    /// Group by: period, day, payer, account, service, region, category, type, usage-type (repeatable).
+    /// Group by: period, day, payer, account, service, region, category, type,
+    /// usage-type, tag:KEY, cost-category:NAME (repeatable; a tag or cost
+    /// category the rollups were grouped by at ingest: `--tag`).
     #[arg(long = "by", default_values_t = vec!["service".to_string()])]
     pub by: Vec<String>,
     /// billed, amortized (effective), list, contracted, unblended, net-unblended, blended, usage.
@@ -150,6 +175,7 @@ pub async fn ingest(a: IngestArgs) -> Result<i32> {
     }
     opts.since = a.since.clone();
     opts.report = a.report.clone();
+    opts.dimensions = a.dimensions.dimensions()?;
     if let Some(p) = &a.payer {
         check_payer(p)?;
         opts.payer = Some(p.clone());
@@ -205,7 +231,7 @@ pub async fn report(a: ReportArgs) -> Result<i32> {
     let dims = a
         .by
         .iter()
-        .map(|d| Dim::parse(d).with_context(|| format!("--by {d:?} is not a dimension; use period, day, payer, account, service, region, category, type or usage-type")))
+        .map(|d| Dim::parse(d).with_context(|| format!("--by {d:?} is not a dimension; use period, day, payer, account, service, region, category, type, usage-type, tag:KEY or cost-category:NAME")))
         .collect::<Result<Vec<_>>>()?;
     let (out_store, out_prefix) = Store::open(&a.out).await;
     let ledger = Ledger::new(out_store, &out_prefix);
@@ -303,6 +329,7 @@ pub async fn demo(rows: u64, keep: Option<PathBuf>) -> Result<i32> {
         report: None,
         payer: None,
         jobs: None,
+        dimensions: DimensionArgs::default(),
     };
     let code = ingest(args).await?;
     if code != 0 {

@@ -42,6 +42,8 @@ pub struct ConnectArgs {
     /// Bill processing start (YYYY-MM): earlier periods are not ingested.
     #[arg(long)]
     pub since: Option<String>,
+    #[command(flatten)]
+    pub dimensions: crate::commands::DimensionArgs,
     /// curlew's store (directory or s3://bucket/prefix): the registry, the
     /// tenant's External ID, the keys.
     #[arg(long = "store", visible_alias = "out", default_value = "curlew-out")]
@@ -63,6 +65,7 @@ pub async fn run(a: ConnectArgs) -> Result<i32> {
     if let Some(s) = &a.since {
         crate::commands::check_period(s, "--since")?;
     }
+    let dimensions = a.dimensions.dimensions()?;
     let (store, prefix) = Store::open(&a.store).await;
     let mut target = AccessTarget {
         expected_account: Some(a.payer_account.clone()),
@@ -119,6 +122,7 @@ pub async fn run(a: ConnectArgs) -> Result<i32> {
     conn.role_arn = a.role_arn.clone();
     conn.report = a.report.clone();
     conn.since = a.since.clone();
+    conn.dimensions = dimensions;
     conn.status = ConnectionStatus::Connected;
     conn.status_detail = Some(report.summary());
     Registry::new(store, &prefix).connect(&conn).await?;

@@ -247,7 +247,7 @@ pub fn table(
 
 pub fn csv(dims: &[Dim], rows: &[(Vec<String>, Sums)]) -> Result<()> {
     let mut w = csv::Writer::from_writer(std::io::stdout());
-    let mut header: Vec<String> = dims.iter().map(|d| d.header().to_string()).collect();
+    let mut header: Vec<String> = dims.iter().map(|d| d.header()).collect();
     header.extend(Measure::ALL.iter().map(|m| m.column().to_string()));
     header.push("x_LineItemCount".into());
     w.write_record(&header)?;
@@ -271,7 +271,7 @@ pub fn json(dims: &[Dim], rows: &[(Vec<String>, Sums)]) -> Result<()> {
         .map(|(k, s)| {
             let mut o = serde_json::Map::new();
             for (d, v) in dims.iter().zip(k) {
-                o.insert(d.header().into(), v.clone().into());
+                o.insert(d.header(), v.clone().into());
             }
             for m in Measure::ALL {
                 if let Some(v) = s.measure(m) {

@@ -114,7 +114,21 @@ fields! {
     ConsumedQuantity => ["consumedquantity"],
     XServiceCode => ["xservicecode"],
     XUsageType => ["xusagetype"],
+    // --- tag and cost category maps: CUR 2.0 `resource_tags` / `cost_category`
+    // (a map in Parquet, JSON text in CSV), FOCUS `Tags` / `x_CostCategories` ---
+    TagsMap => ["tags", "resourcetags"],
+    CostCategoriesMap => ["xcostcategories", "costcategory"],
+    // --- the tenant's dimensions (crate::dimensions), by position: never
+    // found by name ("-" is no canonical name), only by ColumnMap::resolve_with ---
+    Dim0 => ["-"],
+    Dim1 => ["-"],
+    Dim2 => ["-"],
+    Dim3 => ["-"],
 }
+
+/// The field of the `i`th dimension ([`crate::dimensions::MAX_DIMENSIONS`] of them).
+pub const DIMS: [Field; crate::dimensions::MAX_DIMENSIONS] =
+    [Field::Dim0, Field::Dim1, Field::Dim2, Field::Dim3];
 
 impl Field {
     /// Money and quantities (read as numbers); everything else is text.
@@ -140,6 +154,20 @@ impl Field {
                 | ConsumedQuantity
         )
     }
+}
+
+use crate::dimensions::{Dimensions, Kind};
+
+/// The map column a dimension is read from when no flat column holds it:
+/// cost categories from their own map, else (FOCUS 1.2) from the tag map.
+pub fn map_of(kind: Kind, columns: &ColumnMap) -> Option<Field> {
+    match kind {
+        Kind::Tag => Some(Field::TagsMap),
+        Kind::CostCategory => Some(Field::CostCategoriesMap)
+            .filter(|f| columns.get(*f).is_some())
+            .or(Some(Field::TagsMap)),
+    }
+    .filter(|f| columns.get(*f).is_some())
 }
 
 /// Fields that CUR 2.0 may only carry inside a map column: (field, map column, key).
@@ -214,7 +242,43 @@ pub struct ColumnMap {
 impl ColumnMap {
     /// Resolve every field against the file's column names (in file order).
     pub fn resolve<'a>(names: impl IntoIterator<Item = &'a str>) -> ColumnMap {
-        let canon: Vec<String> = names.into_iter().map(canonical).collect();
+        Self::resolve_with(names, &Dimensions::default())
+    }
+
+    /// [`ColumnMap::resolve`], and each dimension to the flat column that
+    /// holds it (legacy CUR); a dimension in a map column stays unresolved
+    /// here (see [`ColumnMap::set`]).
+    pub fn resolve_with<'a>(
+        names: impl IntoIterator<Item = &'a str>,
+        dims: &Dimensions,
+    ) -> ColumnMap {
+        let names: Vec<&str> = names.into_iter().collect();
+        let mut map = Self::resolve_names(&names);
+        for (d, field) in dims.iter().zip(DIMS) {
+            map.index[field as usize] = names.iter().position(|n| d.is_column(n));
+        }
+        // A map column is read only for a dimension that may be in it (a
+        // cost category may be in the combined tag map: FOCUS 1.2 `Tags`).
+        let any = |kind: Kind| dims.iter().any(|d| d.kind == kind);
+        for (wanted, field) in [
+            (!dims.is_empty(), Field::TagsMap),
+            (any(Kind::CostCategory), Field::CostCategoriesMap),
+        ] {
+            if !wanted {
+                map.index[field as usize] = None;
+                map.alternate[field as usize] = None;
+            }
+        }
+        map
+    }
+
+    /// Point `field` at column `index` (a dimension read out of a map column).
+    pub fn set(&mut self, field: Field, index: usize) {
+        self.index[field as usize] = Some(index);
+    }
+
+    fn resolve_names(names: &[&str]) -> ColumnMap {
+        let canon: Vec<String> = names.iter().map(|n| canonical(n)).collect();
         let present = |f: &Field| -> Vec<usize> {
             f.candidates()
                 .iter()
@@ -327,6 +391,41 @@ mod tests {
             m.missing_required(Dialect::Cur1Slash),
             Some(Field::LineItemType)
         );
+    }
+
+    #[test]
+    fn dimensions_resolve_to_their_flat_columns_only() {
+        let dims = Dimensions::from_args(&["team".into(), "app".into()], &["Env".into()]).unwrap();
+        let m = ColumnMap::resolve_with(
+            [
+                "lineItem/UnblendedCost",
+                "resourceTags/user:app",
+                "costCategory/Env",
+                "resourceTags/user:Team",
+            ],
+            &dims,
+        );
+        assert_eq!(m.get(Field::Dim0), Some(3));
+        assert_eq!(m.get(Field::Dim1), Some(1));
+        assert_eq!(m.get(Field::Dim2), Some(2));
+        assert_eq!(m.get(Field::Dim3), None);
+        let plain = ColumnMap::resolve(["resourceTags/user:Team", "-"]);
+        assert_eq!(plain.get(Field::Dim0), None, "no dimension, no column");
+        let cur2 = ColumnMap::resolve_with(["resource_tags", "cost_category"], &dims);
+        assert_eq!(cur2.get(Field::TagsMap), Some(0));
+        assert_eq!(cur2.get(Field::CostCategoriesMap), Some(1));
+        assert_eq!(
+            cur2.get(Field::Dim0),
+            None,
+            "in a map: the reader's to find"
+        );
+        let untouched = ColumnMap::resolve(["resource_tags", "cost_category"]);
+        assert_eq!(
+            untouched.get(Field::TagsMap),
+            None,
+            "no dimension: not read"
+        );
+        assert!(untouched.used_columns().is_empty());
     }
 
     #[test]

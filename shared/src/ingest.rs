@@ -2,6 +2,7 @@
 //! stands in for the S3 events, a bounded task pool for SQS. Every decision
 //! is the pipeline's; this module only orchestrates and reports.
 
+use crate::dimensions::Dimensions;
 use crate::discover::{discover, Delivery, Source};
 use crate::ledger::{CommitOutcome, Ledger, SourceId};
 use crate::manifest::DeliveryKind;
@@ -29,6 +30,8 @@ pub struct IngestOptions {
     pub since: Option<String>,
     /// Only this report/export (when a root holds several).
     pub report: Option<String>,
+    /// Tag and cost category dimensions of the rollups.
+    pub dimensions: Dimensions,
     /// Data files read at once.
     pub parallelism: usize,
     pub threaded_decompression: bool,
@@ -43,6 +46,7 @@ impl IngestOptions {
             accounts: None,
             since: None,
             report: None,
+            dimensions: Dimensions::default(),
             parallelism: std::thread::available_parallelism().map_or(2, |n| n.get()),
             threaded_decompression: true,
             progress: None,
@@ -56,6 +60,7 @@ impl IngestOptions {
         s.report = self.report.clone();
         s.accounts = self.accounts.clone();
         s.since = self.since.clone();
+        s.dimensions = self.dimensions.clone();
         s
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod charge;
+pub mod dimensions;
 pub mod discover;
 pub mod failure;
 pub mod fields;

@@ -2,6 +2,7 @@
 //! changed only by conditional writes, so concurrent writers never lose each
 //! other's update (a conflict re-reads and re-applies the change).
 
+use crate::dimensions::Dimensions;
 use crate::pipeline::Notice;
 use crate::store::key_prefix;
 use crate::store::{Store, StoreError};
@@ -87,6 +88,9 @@ pub struct Connection {
     pub status_detail: Option<String>,
     #[serde(default)]
     pub linked_accounts: Vec<String>,
+    /// Tag and cost category keys its rollups are grouped by (`tag:team`).
+    #[serde(default, skip_serializing_if = "Dimensions::is_empty")]
+    pub dimensions: Dimensions,
     /// Bill processing start date (`YYYY-MM`): earlier periods are not ingested.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<String>,
@@ -160,6 +164,7 @@ impl Connection {
             status: ConnectionStatus::Pending,
             status_detail: None,
             linked_accounts: Vec::new(),
+            dimensions: Dimensions::default(),
             since: None,
             cause: None,
             remedy: None,
@@ -371,6 +376,9 @@ impl Registry {
                     }
                     if conn.since.is_some() {
                         c.since = conn.since.clone();
+                    }
+                    if !conn.dimensions.is_empty() {
+                        c.dimensions = conn.dimensions.clone();
                     }
                     c.status = conn.status;
                     c.status_detail = conn.status_detail.clone();

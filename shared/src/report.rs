@@ -1,5 +1,6 @@
 //! Reading committed rollups back (only through CURRENT) and re-aggregating them.
 
+use crate::dimensions::value_in;
 use crate::ledger::{Current, Ledger, LedgerError, SourceId};
 use crate::money::Money;
 use crate::output::{read_rollup, OutputError, RollupRow, Summary};
@@ -7,8 +8,11 @@ use crate::rollup::{Measure, Sums};
 use crate::store::StoreError;
 use std::collections::BTreeMap;
 
+/// What an untagged row shows under a tag or cost category dimension.
+pub const UNTAGGED: &str = "(untagged)";
+
 /// A report dimension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dim {
     Period,
     Day,
@@ -19,10 +23,20 @@ pub enum Dim {
     Category,
     Type,
     UsageType,
+    /// `tag:KEY`: the key's value in the rollup's `Tags`.
+    Tag(String),
+    /// `cost-category:NAME`: in `x_CostCategories`.
+    CostCategory(String),
 }
 
 impl Dim {
     pub fn parse(s: &str) -> Option<Dim> {
+        if let Some(k) = s.strip_prefix("tag:").filter(|k| !k.is_empty()) {
+            return Some(Dim::Tag(k.into()));
+        }
+        if let Some(k) = s.strip_prefix("cost-category:").filter(|k| !k.is_empty()) {
+            return Some(Dim::CostCategory(k.into()));
+        }
         Some(match s {
             "period" => Dim::Period,
             "day" => Dim::Day,
@@ -36,7 +50,15 @@ impl Dim {
             _ => return None,
         })
     }
-    pub fn header(self) -> &'static str {
+    pub fn header(&self) -> String {
+        match self {
+            Dim::Tag(k) => format!("tag:{k}"),
+            Dim::CostCategory(k) => format!("cost-category:{k}"),
+            other => other.fixed_header().into(),
+        }
+    }
+
+    fn fixed_header(&self) -> &'static str {
         match self {
             Dim::Period => "BillingPeriod",
             Dim::Day => "ChargePeriodStart",
@@ -47,11 +69,17 @@ impl Dim {
             Dim::Category => "ChargeCategory",
             Dim::Type => "x_LineItemType",
             Dim::UsageType => "x_UsageType",
+            Dim::Tag(_) | Dim::CostCategory(_) => "",
         }
     }
-    fn value(self, period: &str, r: &RollupRow) -> String {
-        // r.key = KEY_COLUMNS[1..]: payer, account, service code, service name, region, category, type, usage type, currency
+
+    fn value(&self, period: &str, r: &RollupRow) -> String {
+        // r.key = KEY_COLUMNS[1..]: payer, account, service code, service name,
+        // region, category, type, usage type, currency, Tags, x_CostCategories
+        let keyed = |json: &str, k: &str| value_in(json, k).unwrap_or_else(|| UNTAGGED.into());
         match self {
+            Dim::Tag(k) => keyed(&r.key[9], k),
+            Dim::CostCategory(k) => keyed(&r.key[10], k),
             Dim::Period => period.to_owned(),
             Dim::Day => r.day.clone(),
             Dim::Payer => r.key[0].clone(),

@@ -143,6 +143,8 @@ fn columns() -> Vec<Column> {
         text("x_LineItemType"),
         text("x_UsageType"),
         text("BillingCurrency"),
+        text("Tags"),
+        text("x_CostCategories"),
     ];
     c.extend(Measure::ALL.iter().map(|m| Column::Money(*m)));
     c.push(Column::Count);
@@ -468,9 +470,16 @@ pub fn read_rollup(key: &str, bytes: Vec<u8>) -> Result<Vec<RollupRow>, OutputEr
                 .ok_or_else(|| err(&format!("column {name} missing")))
         };
         let day = epoch_days(col("ChargePeriodStart")?).map_err(|e| err(&e))?;
+        // Tags and x_CostCategories came with dimensions: a rollup written
+        // before them has neither (no dimension: null).
         let texts: Vec<_> = KEY_COLUMNS[1..]
             .iter()
-            .map(|c| col(c).map(|a| a.as_string::<i32>().clone()))
+            .map(|c| match batch.column_by_name(c) {
+                None if matches!(*c, "Tags" | "x_CostCategories") => {
+                    Ok(arrow_array::StringArray::new_null(batch.num_rows()))
+                }
+                _ => col(c).map(|a| a.as_string::<i32>().clone()),
+            })
             .collect::<Result<_, _>>()?;
         let money: Vec<_> = Measure::ALL
             .iter()
@@ -551,6 +560,8 @@ mod tests {
                     line_item_type: b"Usage",
                     usage_type: b"BoxUsage:t3.micro",
                     currency: b"USD",
+                    tags: b"",
+                    cost_categories: b"",
                 },
                 measures: Measures {
                     billed: dec(&cost),
@@ -659,6 +670,8 @@ mod tests {
                 line_item_type: b"Usage",
                 usage_type: b"Requests-Tier1",
                 currency: b"USD",
+                tags: br#"{"team":"a"}"#,
+                cost_categories: b"",
             },
             measures: Measures {
                 usage_amount: big,

@@ -1,5 +1,6 @@
 //! `summary.json`: what a committed revision of one billing period is made of.
 
+use crate::dimensions::Dimensions;
 use crate::manifest::DeliveryKind;
 use crate::pipeline::OffPeriod;
 use crate::rollup::{PeriodRollup, ProviderSkip, Sums};
@@ -61,6 +62,10 @@ pub struct Summary {
     /// counted here, never committed into those periods.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub off_period: BTreeMap<String, OffPeriod>,
+    /// The tag and cost category dimensions the rollup is grouped by (its
+    /// `Tags` and `x_CostCategories` columns hold these keys only).
+    #[serde(default, skip_serializing_if = "Dimensions::is_empty")]
+    pub dimensions: Dimensions,
 }
 
 impl Summary {
@@ -95,6 +100,7 @@ impl Summary {
             unknown_line_item_types: r.unknown_types.iter().cloned().collect(),
             rollup_rows: r.groups.len() as u64,
             off_period: BTreeMap::new(),
+            dimensions: Dimensions::default(),
         }
     }
 }

@@ -145,6 +145,7 @@ pub(super) async fn commit_parts(
         );
         summary.payer_account = Some(plan.source.payer.clone());
         summary.off_period = off_period.clone();
+        summary.dimensions = plan.dimensions.clone();
         let current = Current {
             revision: rev_name.clone(),
             time: delivery.revision.time,

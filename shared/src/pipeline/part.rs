@@ -2,6 +2,7 @@
 //! streamed into a partial rollup of the plan's period, staged compactly.
 
 use super::{PipelineError, Plan, WIRE_VERSION};
+use crate::dimensions::Dimensions;
 use crate::discover::Source;
 use crate::fields::Dialect;
 use crate::ledger::Ledger;
@@ -113,9 +114,10 @@ fn read_input(
     name: &str,
     input: Input,
     accounts: Option<&BTreeSet<String>>,
+    dims: Dimensions,
     opts: &ReadOptions,
 ) -> Result<(FileReport, BTreeMap<String, PeriodRollup>), PipelineError> {
-    let mut b = RollupBuilder::new(accounts);
+    let mut b = RollupBuilder::new(accounts).with_dimensions(dims);
     let report = match input {
         Input::Path(path) => read_path(name, &path, &mut b, opts)?,
         Input::Stream(reader) => read_stream(name, reader, &mut b, opts)?,
@@ -182,8 +184,9 @@ pub async fn process_part(
         }
     };
     let accounts = plan.accounts.clone();
+    let dims = plan.dimensions.clone();
     let opts = read_opts.clone();
-    let job = move || read_input(&name, input, accounts.as_ref(), &opts);
+    let job = move || read_input(&name, input, accounts.as_ref(), dims, &opts);
     let (report, mut periods) = match tokio::task::spawn_blocking(job)
         .await
         .map_err(|e| PipelineError::Task(e.to_string()))?

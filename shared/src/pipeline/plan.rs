@@ -4,6 +4,7 @@
 //! inside the connection's prefix, the file-count cap.
 
 use super::{PartJob, PipelineError, WIRE_VERSION};
+use crate::dimensions::Dimensions;
 use crate::discover::{Delivery, Source};
 use crate::ledger::{Layout, Ledger, SourceId, UNKNOWN_PAYER};
 use crate::registry::Connection;
@@ -26,6 +27,8 @@ pub struct Scope {
     /// Bill processing start date: periods before this `YYYY-MM` are not ingested.
     pub since: Option<String>,
     pub max_files: usize,
+    /// Tag and cost category dimensions of the rollup.
+    pub dimensions: Dimensions,
 }
 
 impl Scope {
@@ -37,6 +40,7 @@ impl Scope {
             accounts: None,
             since: None,
             max_files: DEFAULT_MAX_FILES,
+            dimensions: Dimensions::default(),
         }
     }
 
@@ -57,6 +61,7 @@ impl Scope {
             accounts,
             since: conn.since.clone(),
             max_files: DEFAULT_MAX_FILES,
+            dimensions: conn.dimensions.clone(),
         }
     }
 
@@ -91,6 +96,9 @@ pub struct Plan {
     pub delivery: Delivery,
     pub accounts: Option<BTreeSet<String>>,
     pub since: Option<String>,
+    /// The rollup's tag and cost category dimensions (absent: none).
+    #[serde(default, skip_serializing_if = "Dimensions::is_empty")]
+    pub dimensions: Dimensions,
 }
 
 impl Plan {
@@ -280,6 +288,7 @@ pub async fn plan_delivery(
         delivery,
         accounts: scope.accounts.clone(),
         since: scope.since.clone(),
+        dimensions: scope.dimensions.clone(),
     })))
 }
 

@@ -4,7 +4,8 @@
 use crate::charge::{
     amortized_input, charge_category, cur_measures, AmortizedInput, CurValues, Measures,
 };
-use crate::fields::{ColumnMap, Dialect, Field};
+use crate::dimensions::{render_json, Dimensions, Kind};
+use crate::fields::{map_of, ColumnMap, Dialect, Field, DIMS};
 use crate::money::{BadNumber, Money};
 use crate::read::quoted;
 use crate::rollup::{GroupKey, LineItem, RollupBuilder};
@@ -66,6 +67,119 @@ pub struct Normaliser {
     has_net: bool,
     /// The file is FOCUS with several providers; non-AWS rows are skipped.
     pub other_provider_rows: u64,
+    dims: DimValues,
+}
+
+/// Where each dimension of a file is, and the row's rendered JSON columns.
+#[derive(Default)]
+struct DimValues {
+    dims: Dimensions,
+    /// Per dimension: its own column ([`DIMS`]`[i]`, a flat column or a map
+    /// read out per row by the Parquet reader), or a JSON text column.
+    from: Vec<DimFrom>,
+    /// The last JSON text parsed per map field, and its entries.
+    parsed: [ParsedJson; 2],
+    values: Vec<Vec<u8>>,
+    tags: Vec<u8>,
+    cost_categories: Vec<u8>,
+}
+
+/// A JSON text column's last value and its (key, value) entries.
+type ParsedJson = (Vec<u8>, Vec<(String, String)>);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DimFrom {
+    Column(Field),
+    Json(Field),
+    Nowhere,
+}
+
+impl DimValues {
+    fn new(columns: &ColumnMap, dims: &Dimensions) -> Self {
+        let from = dims
+            .iter()
+            .zip(DIMS)
+            .map(|(d, field)| {
+                if columns.get(field).is_some() {
+                    DimFrom::Column(field)
+                } else if let Some(map) = map_of(d.kind, columns) {
+                    DimFrom::Json(map)
+                } else {
+                    DimFrom::Nowhere
+                }
+            })
+            .collect();
+        DimValues {
+            dims: dims.clone(),
+            from,
+            values: vec![Vec::new(); dims.len()],
+            ..Default::default()
+        }
+    }
+
+    /// Render the row's `Tags` and `x_CostCategories` (empty: null).
+    fn fill<R: RowAccess>(&mut self, r: &R) -> Result<(), BadField> {
+        self.tags.clear();
+        self.cost_categories.clear();
+        if self.dims.is_empty() {
+            return Ok(());
+        }
+        for i in 0..self.dims.len() {
+            let mut v = std::mem::take(&mut self.values[i]);
+            v.clear();
+            match self.from[i] {
+                DimFrom::Column(f) => v.extend_from_slice(nullish(r.text(f))),
+                DimFrom::Json(f) => {
+                    let slot = usize::from(f == Field::CostCategoriesMap);
+                    let text = nullish(r.text(f));
+                    if self.parsed[slot].0 != text {
+                        self.parsed[slot] = (text.to_vec(), json_entries(f, text)?);
+                    }
+                    let d = &self.dims.get(i).expect("dimension").clone();
+                    if let Some((_, val)) = self.parsed[slot]
+                        .1
+                        .iter()
+                        .filter(|(k, val)| !val.is_empty() && d.map_key_match(k) > 0)
+                        .max_by_key(|(k, _)| d.map_key_match(k))
+                    {
+                        v.extend_from_slice(val.as_bytes());
+                    }
+                }
+                DimFrom::Nowhere => {}
+            }
+            self.values[i] = v;
+        }
+        let values: Vec<&[u8]> = self.values.iter().map(Vec::as_slice).collect();
+        render_json(&self.dims, Kind::Tag, &values, &mut self.tags);
+        render_json(
+            &self.dims,
+            Kind::CostCategory,
+            &values,
+            &mut self.cost_categories,
+        );
+        Ok(())
+    }
+}
+
+/// The string entries of a JSON object column (CUR 2.0 CSV `resource_tags`,
+/// FOCUS `Tags`), in the order written; empty text is no entries.
+fn json_entries(field: Field, text: &[u8]) -> Result<Vec<(String, String)>, BadField> {
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(text).map_err(|e| BadField {
+            field,
+            problem: format!("{} is not a JSON object of tags ({e})", quoted(text)),
+        })?;
+    Ok(map
+        .into_iter()
+        .filter_map(|(k, v)| match v {
+            serde_json::Value::String(s) => Some((k, s)),
+            serde_json::Value::Null => None,
+            other => Some((k, other.to_string())),
+        })
+        .collect())
 }
 
 fn nullish(b: &[u8]) -> &[u8] {
@@ -93,11 +207,12 @@ fn region_of_az(az: &[u8]) -> &[u8] {
 }
 
 impl Normaliser {
-    pub fn new(dialect: Dialect, columns: &ColumnMap) -> Self {
+    pub fn new(dialect: Dialect, columns: &ColumnMap, dims: &Dimensions) -> Self {
         Normaliser {
             dialect,
             has_net: columns.get(Field::NetUnblendedCost).is_some(),
             other_provider_rows: 0,
+            dims: DimValues::new(columns, dims),
         }
     }
 
@@ -119,8 +234,11 @@ impl Normaliser {
         r: &R,
         builder: &mut RollupBuilder,
     ) -> Result<(), BadField> {
-        let g = self.cur_group(r)?;
+        let mut g = self.cur_group(r)?;
         let v = self.cur_values(r, g.rule)?;
+        self.dims.fill(r)?;
+        g.key.tags = &self.dims.tags;
+        g.key.cost_categories = &self.dims.cost_categories;
         builder.add(&LineItem {
             group: g.key,
             measures: cur_measures(g.rule, &v),
@@ -163,6 +281,8 @@ impl Normaliser {
                 line_item_type: lit,
                 usage_type: r.text(Field::UsageType),
                 currency: r.text(Field::Currency),
+                tags: b"",
+                cost_categories: b"",
             },
             rule,
             known_type: category.is_some(),
@@ -236,6 +356,7 @@ impl Normaliser {
             blended: None,
             usage_amount: num(Field::ConsumedQuantity)?.unwrap_or_default(),
         };
+        self.dims.fill(r)?;
         builder.add(&LineItem {
             group: GroupKey {
                 period,
@@ -249,6 +370,8 @@ impl Normaliser {
                 line_item_type: b"",
                 usage_type: nullish(r.text(Field::XUsageType)),
                 currency: nullish(r.text(Field::Currency)),
+                tags: &self.dims.tags,
+                cost_categories: &self.dims.cost_categories,
             },
             measures,
         });
@@ -298,7 +421,7 @@ mod tests {
     #[test]
     fn cur_group_reads_only_the_group_fields() {
         let columns = ColumnMap::resolve(["lineItem/UnblendedCost"]);
-        let norm = Normaliser::new(Dialect::Cur1Slash, &columns);
+        let norm = Normaliser::new(Dialect::Cur1Slash, &columns, &Dimensions::default());
         let r = Recording {
             read: Default::default(),
         };

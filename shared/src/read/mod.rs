@@ -20,6 +20,7 @@ pub use ranged::{
     coalesce, read_parquet_ranges, RangeSource, RangedError, COALESCE_GAP, MAX_REQUEST, TAIL_BYTES,
 };
 
+use crate::dimensions::Dimensions;
 use crate::fields::{display_name, ColumnMap, Dialect};
 use crate::rollup::RollupBuilder;
 use std::io::Read;
@@ -148,6 +149,7 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 pub(super) fn columns_of(
     name: &str,
     names: &[String],
+    dims: &Dimensions,
     at: Location,
     not_billing: impl FnOnce() -> String,
 ) -> Result<(Dialect, ColumnMap), ReadError> {
@@ -160,7 +162,7 @@ pub(super) fn columns_of(
             "point curlew at AWS Cost and Usage Report, Data Export or FOCUS files",
         )
     })?;
-    let columns = ColumnMap::resolve(names.iter().map(String::as_str));
+    let columns = ColumnMap::resolve_with(names.iter().map(String::as_str), dims);
     if let Some(f) = columns.missing_required(dialect) {
         return Err(ReadError::new(
             name,

@@ -8,7 +8,8 @@ use super::items::{BadField, Normaliser, RowAccess};
 use super::parquet_groups::CurGroups;
 use super::ranged::RangedError;
 use super::{FileReport, ReadOptions};
-use crate::fields::{display_name, ColumnMap, Dialect, Field, MAP_FALLBACKS};
+use crate::dimensions::{Dimension, Dimensions};
+use crate::fields::{display_name, map_of, ColumnMap, Dialect, Field, DIMS, MAP_FALLBACKS};
 use crate::money::{from_f64, parse_money, BadNumber, Money};
 use crate::rollup::RollupBuilder;
 use arrow_array::cast::AsArray;
@@ -217,7 +218,7 @@ pub(super) fn read_parquet_by(
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
         .map_err(|e| corrupt(name, e))?;
-    let p = Projection::of(name, meta)?;
+    let p = Projection::of(name, meta, builder.dimensions())?;
     let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, p.meta.clone())
         .with_projection(p.mask.clone())
         .with_batch_size(BATCH_ROWS)
@@ -240,6 +241,8 @@ pub(super) struct Projection {
     roots: Vec<usize>,
     /// Fields read out of a map column instead (field, root, keys).
     fallbacks: Vec<(Field, usize, &'static [&'static str])>,
+    /// Dimensions read out of a map column (field, root, dimension).
+    dim_maps: Vec<(Field, usize, Dimension)>,
     /// The file's metadata, text columns hinted to arrive as dictionaries.
     pub(super) meta: ArrowReaderMetadata,
     pub(super) mask: ProjectionMask,
@@ -247,10 +250,14 @@ pub(super) struct Projection {
 }
 
 impl Projection {
-    pub(super) fn of(name: &str, meta: ArrowReaderMetadata) -> Result<Projection, ReadError> {
+    pub(super) fn of(
+        name: &str,
+        meta: ArrowReaderMetadata,
+        dims: &Dimensions,
+    ) -> Result<Projection, ReadError> {
         let schema = meta.schema().clone();
         let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-        let (dialect, columns) = super::columns_of(name, &names, Location::File, || {
+        let (dialect, mut columns) = super::columns_of(name, &names, dims, Location::File, || {
             format!(
                 "the schema is not CUR, CUR 2.0 or FOCUS (first columns: {})",
                 names
@@ -261,6 +268,20 @@ impl Projection {
                     .join(", ")
             )
         })?;
+        // A dimension in a map column (CUR 2.0 `resource_tags`): read per row
+        // out of the map, as if it were a column of its own.
+        let mut dim_maps: Vec<(Field, usize, Dimension)> = Vec::new();
+        for (i, d) in dims.iter().enumerate() {
+            let field = DIMS[i];
+            if columns.get(field).is_none() {
+                if let Some(m) = map_of(d.kind, &columns).and_then(|f| columns.get(f)) {
+                    if matches!(schema.field(m).data_type(), DataType::Map(..)) {
+                        columns.set(field, m);
+                        dim_maps.push((field, m, d.clone()));
+                    }
+                }
+            }
+        }
         let mut roots = columns.used_columns();
         let mut fallbacks: Vec<(Field, usize, &'static [&'static str])> = Vec::new();
         for (field, map_col, keys) in MAP_FALLBACKS {
@@ -318,6 +339,7 @@ impl Projection {
             columns,
             roots,
             fallbacks,
+            dim_maps,
             meta,
             mask,
             row_group_rows,
@@ -341,12 +363,17 @@ pub(super) fn consume<E>(
         columns,
         roots: projected,
         fallbacks,
+        dim_maps,
         row_group_rows,
         ..
     } = p;
     let dialect = *dialect;
-    let mut norm = Normaliser::new(dialect, columns);
-    let mut groups = (path == Path::Grouped && !dialect.is_focus()).then(CurGroups::new);
+    let mut norm = Normaliser::new(dialect, columns, builder.dimensions());
+    // The fast path's packed key has no room for dimensions: with any, rows
+    // are grouped one by one (same results; the benchmark shows the cost).
+    let mut groups =
+        (path == Path::Grouped && !dialect.is_focus() && builder.dimensions().is_empty())
+            .then(CurGroups::new);
     let mut rows_done: u64 = 0;
     let total_rows: i64 = row_group_rows.iter().sum();
     for batch in batches {
@@ -383,7 +410,17 @@ pub(super) fn consume<E>(
         }
         for (field, root, keys) in fallbacks {
             let a = col_of(*root);
-            text[*field as usize] = map_values(a.as_map(), keys);
+            text[*field as usize] = map_values(a.as_map(), |k| {
+                keys.iter()
+                    .position(|want| k == *want)
+                    .map(|p| u8::MAX - p as u8)
+            });
+        }
+        for (field, root, dim) in dim_maps {
+            let a = col_of(*root);
+            text[*field as usize] = map_values(a.as_map(), |k| {
+                Some(dim.map_key_match(k)).filter(|m| *m > 0)
+            });
         }
         let n = batch.num_rows();
         let taken = groups.as_mut().is_some_and(|g| g.takes(&text));
@@ -578,8 +615,9 @@ fn num_col(a: &ArrayRef) -> NumCol {
     }
 }
 
-/// Per row, the value of the first of `keys` present in a map<string,string> column.
-fn map_values(m: &MapArray, keys: &[&str]) -> TextCol {
+/// Per row, the non-empty value of the best-ranked key of a map<string,string>
+/// column (`rank`: `None` for a key that does not count, higher is better).
+fn map_values(m: &MapArray, rank: impl Fn(&str) -> Option<u8>) -> TextCol {
     let (Some(k), Some(v)) = (
         m.keys().as_string_opt::<i32>(),
         m.values().as_string_opt::<i32>(),
@@ -594,11 +632,11 @@ fn map_values(m: &MapArray, keys: &[&str]) -> TextCol {
         let (s, e) = (offsets[row] as usize, offsets[row + 1] as usize);
         let found = (!m.is_null(row))
             .then(|| {
-                keys.iter().find_map(|want| {
-                    (s..e)
-                        .find(|j| k.value(*j) == *want)
-                        .and_then(|j| (v.is_valid(j) && !v.value(j).is_empty()).then(|| v.value(j)))
-                })
+                (s..e)
+                    .filter(|j| v.is_valid(*j) && !v.value(*j).is_empty())
+                    .filter_map(|j| rank(k.value(j)).map(|r| (r, j)))
+                    .min_by_key(|(r, j)| (u8::MAX - r, *j))
+                    .map(|(_, j)| v.value(j))
             })
             .flatten();
         idx.push(match found {

@@ -98,7 +98,7 @@ pub fn read_parquet_ranges<S: RangeSource>(
     let metadata = fetcher.metadata()?;
     let meta = ArrowReaderMetadata::try_new(Arc::new(metadata), ArrowReaderOptions::new())
         .map_err(|e| RangedError::Read(corrupt(name, e)))?;
-    let p = Projection::of(name, meta).map_err(RangedError::Read)?;
+    let p = Projection::of(name, meta, builder.dimensions()).map_err(RangedError::Read)?;
     let decoder = ParquetPushDecoderBuilder::new_with_metadata(p.meta.clone())
         .with_projection(p.mask.clone())
         .with_batch_size(BATCH_ROWS)

@@ -338,7 +338,8 @@ pub fn read_csv(
             }
         })
         .collect();
-    let (dialect, columns) = super::columns_of(name, &names, Location::Line(1), || {
+    let dims = builder.dimensions().clone();
+    let (dialect, columns) = super::columns_of(name, &names, &dims, Location::Line(1), || {
         format!(
             "the header is not a CUR, CUR 2.0 or FOCUS header (first columns: {})",
             header
@@ -351,7 +352,7 @@ pub fn read_csv(
     })?;
     let idx: Vec<Option<usize>> = Field::ALL.iter().map(|f| columns.get(*f)).collect();
     let alt: Vec<Option<usize>> = Field::ALL.iter().map(|f| columns.alternate(*f)).collect();
-    let mut norm = Normaliser::new(dialect, &columns);
+    let mut norm = Normaliser::new(dialect, &columns, &dims);
     let mut owned = simd_csv::ByteRecord::new();
     let mut rows = 0u64;
     let focus = dialect.is_focus();

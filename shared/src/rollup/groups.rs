@@ -1,5 +1,5 @@
 //! A rollup's groups, compact from the first row to the output: a group key is
-//! ten interned string ids, its sums eight `i64` integers of 1e-12 ([`Fixed`]
+//! twelve interned string ids, its sums eight `i64` integers of 1e-12 ([`Fixed`]
 //! units: AWS writes at most 12 decimals). About 130 bytes a group, whatever
 //! the keys' lengths.
 //!
@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 
 /// Key columns of a group ([`super::KEY_COLUMNS`] order; the period is the rollup's).
-pub const KEY_LEN: usize = 10;
+pub const KEY_LEN: usize = 12;
 /// Where the charge category and line item type are in a key.
 pub(super) const CATEGORY: usize = 6;
 pub(super) const LINE_ITEM_TYPE: usize = 7;
@@ -312,7 +312,7 @@ impl GroupTable {
                 *x = rank[*x as usize];
             }
         }
-        let mut perm = sort_order(&keys, sorted.len());
+        let mut perm = sort_order(&keys);
         let spill = if spill.is_empty() {
             BTreeMap::new()
         } else {
@@ -367,11 +367,19 @@ impl From<Groups> for GroupTable {
     }
 }
 
-/// The order of `keys` (positions, smallest key first). With few enough
-/// strings the ids are packed into one `u128` per key and sorted as integers.
-fn sort_order(keys: &[Ids], strings: usize) -> Vec<u32> {
-    let bits = usize::BITS - strings.saturating_sub(1).leading_zeros();
-    if bits as usize * KEY_LEN > 128 {
+/// The order of `keys` (positions, smallest key first). When each column's
+/// largest id fits its share, the ids are packed into one `u128` per key
+/// (each column only as wide as its largest id needs: a column that is
+/// always empty, as `Tags` without dimensions, takes no bits) and sorted as integers.
+fn sort_order(keys: &[Ids]) -> Vec<u32> {
+    let mut max = [0u32; KEY_LEN];
+    for k in keys {
+        for (m, id) in max.iter_mut().zip(k) {
+            *m = (*m).max(*id);
+        }
+    }
+    let widths = max.map(|m| u32::BITS - m.leading_zeros());
+    if widths.iter().sum::<u32>() > 128 {
         let mut perm: Vec<u32> = (0..keys.len() as u32).collect();
         perm.sort_unstable_by(|a, b| keys[*a as usize].cmp(&keys[*b as usize]));
         return perm;
@@ -380,9 +388,9 @@ fn sort_order(keys: &[Ids], strings: usize) -> Vec<u32> {
         .iter()
         .enumerate()
         .map(|(i, k)| {
-            let p = k
-                .iter()
-                .fold(0u128, |acc, id| acc << bits | u128::from(*id));
+            let p = k.iter().zip(widths).fold(0u128, |acc, (id, w)| {
+                acc.checked_shl(w).unwrap_or(0) | u128::from(*id)
+            });
             (p, i as u32)
         })
         .collect();

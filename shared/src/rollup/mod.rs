@@ -7,6 +7,7 @@ mod groups;
 pub use groups::{Group, GroupSums, Groups, KEY_LEN};
 
 use crate::charge::{Measures, MeasuresOf};
+use crate::dimensions::Dimensions;
 use crate::money::{Accumulator, Fixed, Money};
 use groups::GroupTable;
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,11 @@ pub struct GroupKey<'a> {
     pub line_item_type: &'a [u8],
     pub usage_type: &'a [u8],
     pub currency: &'a [u8],
+    /// FOCUS `Tags` of the tenant's tag dimensions: a JSON object, empty when
+    /// the row has none of them (or none are named).
+    pub tags: &'a [u8],
+    /// `x_CostCategories`, the same for cost category dimensions.
+    pub cost_categories: &'a [u8],
 }
 
 /// The grouping columns of a rollup row, in output order.
@@ -49,6 +55,8 @@ pub const KEY_COLUMNS: [&str; KEY_LEN] = [
     "x_LineItemType",
     "x_UsageType",
     "BillingCurrency",
+    "Tags",
+    "x_CostCategories",
 ];
 
 /// Running sums of one group. Optional measures stay `None` until a row has them.
@@ -314,6 +322,8 @@ pub enum Slot {
 pub struct RollupBuilder {
     accounts: Option<BTreeSet<Vec<u8>>>,
     periods: Vec<PeriodBuilder>,
+    /// The tag and cost category dimensions the readers fill in.
+    dims: Dimensions,
 }
 
 struct PeriodBuilder {
@@ -424,7 +434,19 @@ impl RollupBuilder {
         RollupBuilder {
             accounts: accounts.map(|a| a.iter().map(|s| s.as_bytes().to_vec()).collect()),
             periods: Vec::new(),
+            dims: Dimensions::default(),
         }
+    }
+
+    /// Group by these tag and cost category dimensions too.
+    pub fn with_dimensions(mut self, dims: Dimensions) -> Self {
+        self.dims = dims;
+        self
+    }
+
+    /// The dimensions rows are grouped by, besides the fixed key.
+    pub fn dimensions(&self) -> &Dimensions {
+        &self.dims
     }
 
     fn period(&mut self, period: &[u8]) -> u32 {
@@ -494,6 +516,8 @@ impl RollupBuilder {
             g.line_item_type,
             g.usage_type,
             g.currency,
+            g.tags,
+            g.cost_categories,
         ]);
         Slot::Group { period, group }
     }
@@ -606,6 +630,8 @@ mod tests {
                 line_item_type: b"Usage",
                 usage_type: b"BoxUsage:t3.micro",
                 currency: b"USD",
+                tags: b"",
+                cost_categories: b"",
             },
             measures: Measures {
                 billed: dec(cost),
