@@ -528,6 +528,17 @@ const CLAIMS: &[Claim] = &[
         },
     },
     Claim {
+        // Tags as dimensions: the report splits spend by the sample's user:team tag.
+        block: "--tag team",
+        check: |_, o| {
+            let out = &o.stdout;
+            assert!(out.contains("tag:team"), "{out}");
+            for team in ["payments", "search", "platform", "data", "(untagged)"] {
+                assert!(out.contains(team), "{team} in {out}");
+            }
+        },
+    },
+    Claim {
         // --accounts: spend of other accounts is not attributed but counted as unattributed.
         block: "-- ingest ./billing",
         check: |ctx, o| {

@@ -163,7 +163,7 @@ mod tests {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     /// FOCUS 1.2 columns first, then curlew's and AWS's own (`x_`).
-    const ALL_COLUMNS: [&str; 28] = [
+    const ALL_COLUMNS: [&str; 30] = [
         "BillingPeriodStart",
         "BillingPeriodEnd",
         "ChargePeriodStart",
@@ -183,6 +183,8 @@ mod tests {
         "x_LineItemType",
         "x_UsageType",
         "BillingCurrency",
+        "Tags",
+        "x_CostCategories",
         "BilledCost",
         "EffectiveCost",
         "ListCost",
