@@ -235,3 +235,49 @@ fn every_format_exports_with_the_rollups_totals_one_file_per_input_same_bytes() 
         assert_duckdb_reads(out.path(), &report);
     }
 }
+
+/// Tags (FOCUS 1.2: a JSON object): the same generated rows as legacy CSV
+/// (`resourceTags/user:team` columns), legacy Parquet
+/// (`resource_tags_user_team`) and CUR 2.0 Parquet (the `resource_tags`
+/// map) give the same Tags, keyed as CUR 2.0 keys them (`user_team`).
+/// Expected values: DuckDB over the CUR 2.0 source's map.
+#[test]
+fn tags_have_one_key_whatever_the_input_format() {
+    let mut tags = Vec::new();
+    for format in [
+        SampleFormat::Cur1Csv,
+        SampleFormat::Cur1Parquet,
+        SampleFormat::Cur2Parquet,
+    ] {
+        let src = tempfile::tempdir().unwrap();
+        write_sample(&SampleSpec::new(format, 3_000), src.path()).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        export(src.path(), out.path());
+        let Some(t) = curlew_testkit::duckdb::query(&format!(
+            "select Tags, count(*)::varchar from read_parquet('{}/**/*.parquet') group by all order by all",
+            out.path().display()
+        )) else {
+            return;
+        };
+        if format == SampleFormat::Cur2Parquet {
+            let source = walk(src.path())
+                .into_iter()
+                .find(|p| p.extension().is_some_and(|e| e == "parquet"))
+                .unwrap();
+            let want = curlew_testkit::duckdb::query(&format!(
+                "select case when cardinality(resource_tags) = 0 then null else to_json(map_from_entries(list_sort(map_entries(resource_tags))))::varchar end t, \
+                 count(*)::varchar from read_parquet('{}/**/*.parquet') group by all order by all",
+                source.parent().unwrap().display()
+            ))
+            .unwrap();
+            assert_eq!(t, want, "CUR 2.0 map -> Tags");
+        }
+        assert!(
+            t.iter().any(|r| r[0].as_deref().is_some_and(|j| j.contains("\"user_team\":"))),
+            "{format:?}: {t:?}"
+        );
+        tags.push(t);
+    }
+    assert_eq!(tags[0], tags[1], "legacy CSV and Parquet");
+    assert_eq!(tags[0], tags[2], "legacy and CUR 2.0");
+}

@@ -281,7 +281,9 @@ mod tests {
         assert_eq!(units_text(1_500_000_000_000_000_000), "1.5");
         assert_eq!(units_text(-1), "-0.000000000000000001");
         assert_eq!(units_text(0), "0");
-        assert_eq!(legacy_tag_key("resourceTags/user:team"), "user:team");
-        assert_eq!(legacy_tag_key("resource_tags_user_team"), "user_team");
+        assert_eq!(legacy_tag_key("resourceTags/user:team"), "user_team");
+        assert_eq!(legacy_tag_key("resourceTags/user:CostCenter"), "user_cost_center");
+        assert_eq!(legacy_tag_key("resource_tags_user_cost_center"), "user_cost_center");
+        assert_eq!(legacy_tag_key("resourceTags/aws:createdBy"), "aws_created_by");
     }
 }

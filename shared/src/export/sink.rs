@@ -60,13 +60,17 @@ fn units(v: Money, column: &str, f: Field) -> Result<i128, BadField> {
     })
 }
 
-/// The export's name of a legacy tag column: `resourceTags/user:team` ->
-/// `user:team`, `resource_tags_user_team` -> `user_team`.
-pub fn legacy_tag_key(column: &str) -> &str {
-    column
-        .strip_prefix("resourceTags/")
-        .or_else(|| column.strip_prefix("resource_tags_"))
-        .unwrap_or(column)
+/// The export's key of a legacy tag column: the key CUR 2.0's
+/// `resource_tags` map has for it, AWS's Athena renaming without the
+/// `resource_tags_` prefix (`resourceTags/user:CostCenter` and
+/// `resource_tags_user_cost_center` -> `user_cost_center`), so a tag has one
+/// key whatever the input format.
+pub fn legacy_tag_key(column: &str) -> String {
+    let athena = crate::sample::athena_name(column);
+    match athena.strip_prefix("resource_tags_") {
+        Some(key) => key.to_owned(),
+        None => athena,
+    }
 }
 
 impl<'a> FocusSink<'a> {
@@ -118,10 +122,10 @@ impl<'a> FocusSink<'a> {
         self.tags.clear();
         let tags = &mut self.tags;
         r.legacy_tags(&mut |column, v| {
-            tags.insert(
-                legacy_tag_key(column).to_owned(),
-                serde_json::Value::String(String::from_utf8_lossy(v).into_owned()),
-            );
+            // Two columns with one key: the first wins (as AWS's renaming).
+            tags.entry(legacy_tag_key(column)).or_insert_with(|| {
+                serde_json::Value::String(String::from_utf8_lossy(v).into_owned())
+            });
         });
         let raw = r.text(Field::Tags);
         if !raw.is_empty() {
