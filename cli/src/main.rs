@@ -5,6 +5,7 @@ mod check;
 mod commands;
 mod connect;
 mod connections;
+mod export;
 mod health;
 mod onboard;
 mod render;
@@ -26,6 +27,9 @@ struct Cli {
 enum Command {
     /// Ingest every new revision under ROOT (a directory standing in for s3://bucket/prefix).
     Ingest(commands::IngestArgs),
+    /// Line-level exports: `curlew export focus ROOT --out DIR` (FOCUS 1.2 Parquet).
+    #[command(subcommand)]
+    Export(export::ExportCommand),
     /// Report on committed rollups (only what CURRENT names).
     Report(commands::ReportArgs),
     /// Write a realistic month of billing data in AWS's layout.
@@ -90,6 +94,7 @@ fn run() -> anyhow::Result<()> {
     let code = rt.block_on(async {
         match cli.command {
             Command::Ingest(a) => commands::ingest(a).await,
+            Command::Export(c) => export::run(c).await,
             Command::Report(a) => commands::report(a).await,
             Command::Sample(a) => commands::sample(a),
             Command::Demo { rows, keep } => commands::demo(rows, keep).await,

@@ -167,6 +167,9 @@ impl<'de> serde::Deserialize<'de> for Dimension {
     }
 }
 
+/// No dimensions (what a reader that groups nothing asks for).
+pub static NO_DIMENSIONS: Dimensions = Dimensions(Vec::new());
+
 /// The dimensions of a rollup, in the order named (duplicates dropped).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]

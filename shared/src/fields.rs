@@ -85,7 +85,7 @@ fields! {
     ProductName => ["productproductname"],
     UsageType => ["lineitemusagetype"],
     Region => ["productregioncode", "productregion"],
-    AvailabilityZone => ["lineitemavailabilityzone"],
+    AvailabilityZone => ["lineitemavailabilityzone", "availabilityzone"],
     Currency => ["lineitemcurrencycode", "billingcurrency"],
     UsageAmount => ["lineitemusageamount"],
     UnblendedCost => ["lineitemunblendedcost"],
@@ -124,6 +124,31 @@ fields! {
     Dim1 => ["-"],
     Dim2 => ["-"],
     Dim3 => ["-"],
+    // --- read only by the line-level export (`crate::export`), never projected
+    // for a rollup: see [`Field::is_export_only`]. CUR and FOCUS names share a
+    // field where they mean the same.
+    UsageEnd => ["lineitemusageenddate", "chargeperiodend"],
+    BillingPeriodEnd => ["billbillingperiodenddate", "billingperiodend"],
+    InvoiceId => ["billinvoiceid", "invoiceid"],
+    InvoicingEntity => ["billinvoicingentity", "invoiceissuername"],
+    LegalEntity => ["lineitemlegalentity", "publishername"],
+    Description => ["lineitemlineitemdescription", "chargedescription"],
+    Operation => ["lineitemoperation", "xoperation"],
+    ResourceId => ["lineitemresourceid", "resourceid"],
+    SkuId => ["productsku", "skuid"],
+    PricingUnit => ["pricingunit"],
+    ConsumedUnit => ["consumedunit"],
+    SavingsPlanArn => ["savingsplansavingsplanarn"],
+    CommitmentDiscountId => ["commitmentdiscountid"],
+    FocusChargeClass => ["chargeclass"],
+    FocusChargeFrequency => ["chargefrequency"],
+    FocusServiceCategory => ["servicecategory"],
+    FocusRegionName => ["regionname"],
+    FocusLineItemType => ["xlineitemtype"],
+    // FOCUS `Tags`, CUR 2.0 `resource_tags` (a map in Parquet, JSON in CSV).
+    Tags => ["tags", "resourcetags"],
+    PricingQuantity => ["pricingquantity"],
+    ListUnitPrice => ["pricingpublicondemandrate", "listunitprice"],
 }
 
 /// The field of the `i`th dimension ([`crate::dimensions::MAX_DIMENSIONS`] of them).
@@ -152,7 +177,15 @@ impl Field {
                 | ListCost
                 | ContractedCost
                 | ConsumedQuantity
+                | PricingQuantity
+                | ListUnitPrice
         )
+    }
+
+    /// Columns only the line-level export reads: a rollup never projects or
+    /// decodes them.
+    pub fn is_export_only(self) -> bool {
+        (self as usize) >= (Field::UsageEnd as usize)
     }
 }
 
@@ -318,12 +351,16 @@ impl ColumnMap {
 
     /// Every column index this map uses, sorted (the Parquet projection).
     pub fn used_columns(&self) -> Vec<usize> {
-        let mut v: Vec<usize> = self
-            .index
-            .iter()
-            .chain(&self.alternate)
+        self.used_columns_for(false)
+    }
+
+    /// [`ColumnMap::used_columns`], with the export's own fields when `export`.
+    pub fn used_columns_for(&self, export: bool) -> Vec<usize> {
+        let wanted = |i: &usize| export || !Field::ALL[*i].is_export_only();
+        let mut v: Vec<usize> = (0..Field::ALL.len())
+            .filter(wanted)
+            .flat_map(|i| [self.index[i], self.alternate[i]])
             .flatten()
-            .copied()
             .collect();
         v.sort_unstable();
         v.dedup();

@@ -7,6 +7,7 @@ pub mod access;
 pub mod charge;
 pub mod dimensions;
 pub mod discover;
+pub mod export;
 pub mod failure;
 pub mod fields;
 pub mod focus;

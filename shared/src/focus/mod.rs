@@ -130,6 +130,18 @@ pub fn charge_class(line_item_type: &str, day: &str, billing_period: &str) -> Op
         .then_some("Correction")
 }
 
+/// The FOCUS ChargeFrequency of a CUR line item type: `Recurring` for the
+/// monthly fees of a commitment, `One-Time` for fees, upfront fees, credits
+/// and tax, `Usage-Based` for everything else (usage, its discounts and
+/// refunds, and types curlew does not know, which it ingests as usage).
+pub fn charge_frequency(line_item_type: &str) -> &'static str {
+    match line_item_type {
+        "RIFee" | "SavingsPlanRecurringFee" => "Recurring",
+        "Fee" | "SavingsPlanUpfrontFee" | "Credit" | "Tax" => "One-Time",
+        _ => "Usage-Based",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +164,15 @@ mod tests {
         assert_eq!(region_name("us-east-1"), Some("US East (N. Virginia)"));
         assert_eq!(region_name("us-west-2-lax-1"), Some("us-west-2-lax-1"));
         assert_eq!(region_name(""), None);
+    }
+
+    #[test]
+    fn charge_frequencies() {
+        assert_eq!(charge_frequency("RIFee"), "Recurring");
+        assert_eq!(charge_frequency("SavingsPlanUpfrontFee"), "One-Time");
+        assert_eq!(charge_frequency("Credit"), "One-Time");
+        assert_eq!(charge_frequency("DiscountedUsage"), "Usage-Based");
+        assert_eq!(charge_frequency(""), "Usage-Based");
     }
 
     #[test]

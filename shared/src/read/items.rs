@@ -4,7 +4,7 @@
 use crate::charge::{
     amortized_input, charge_category, cur_measures, AmortizedInput, CurValues, Measures,
 };
-use crate::dimensions::{render_json, Dimensions, Kind};
+use crate::dimensions::{render_json, Dimensions, Kind, NO_DIMENSIONS};
 use crate::fields::{map_of, ColumnMap, Dialect, Field, DIMS};
 use crate::money::{BadNumber, Money};
 use crate::read::quoted;
@@ -16,6 +16,68 @@ pub trait RowAccess {
     fn text(&self, f: Field) -> &[u8];
     /// The value of a money/quantity field, `None` if absent or null.
     fn number(&self, f: Field) -> Result<Option<Money>, BadNumber>;
+    /// Legacy CUR's tag columns (`resourceTags/user:team`,
+    /// `resource_tags_user_team`): `each(column name, value)` for every
+    /// non-empty one. Only the export reads them; readers not in export mode
+    /// have none.
+    fn legacy_tags(&self, each: &mut dyn FnMut(&str, &[u8])) {
+        let _ = each;
+    }
+}
+
+/// Where a reader hands each row: a [`RollupBuilder`] (through
+/// [`Normaliser::add_row`]) or the line-level export.
+pub trait RowSink {
+    /// Take the current row.
+    fn row<R: RowAccess>(&mut self, norm: &mut Normaliser, r: &R) -> Result<(), BadField>;
+    /// The rollup under construction, for the Parquet fast path that groups
+    /// rows without visiting each; `None` (rows one by one) by default.
+    fn rollup(&mut self) -> Option<&mut RollupBuilder> {
+        None
+    }
+    /// Whether the reader must provide the export's fields
+    /// ([`Field::is_export_only`], legacy tag columns, whole timestamps).
+    fn export(&self) -> bool {
+        false
+    }
+    /// The tag and cost category dimensions rows are grouped by (none by default).
+    fn dimensions(&self) -> &Dimensions {
+        &NO_DIMENSIONS
+    }
+}
+
+impl RowSink for RollupBuilder {
+    fn row<R: RowAccess>(&mut self, norm: &mut Normaliser, r: &R) -> Result<(), BadField> {
+        norm.add_row(r, self)
+    }
+    fn rollup(&mut self) -> Option<&mut RollupBuilder> {
+        Some(self)
+    }
+    fn dimensions(&self) -> &Dimensions {
+        RollupBuilder::dimensions(self)
+    }
+}
+
+/// What one row is, by the rules of [`Normaliser`]: a line item of AWS spend
+/// (its group key and measures), or a FOCUS row of another provider (counted,
+/// never ingested).
+// Built per row and consumed at once, on the stack: boxing the large variant
+// would allocate per row.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, Copy)]
+pub enum Line<'r> {
+    Item {
+        item: LineItem<'r>,
+        /// Whether curlew knows the line item type (an unknown one is Usage).
+        known_type: bool,
+        /// The CUR amortized rule that gave the measures (`None` for FOCUS).
+        rule: Option<AmortizedInput>,
+    },
+    OtherProvider {
+        period: &'r [u8],
+        provider: &'r [u8],
+        billed: Money,
+    },
 }
 
 /// A value that failed to parse: which field, and why.
@@ -222,31 +284,46 @@ impl Normaliser {
         r: &R,
         builder: &mut RollupBuilder,
     ) -> Result<(), BadField> {
-        if self.dialect.is_focus() {
-            self.add_focus(r, builder)
-        } else {
-            self.add_cur(r, builder)
-        }
-    }
-
-    fn add_cur<R: RowAccess>(
-        &mut self,
-        r: &R,
-        builder: &mut RollupBuilder,
-    ) -> Result<(), BadField> {
-        let mut g = self.cur_group(r)?;
-        let v = self.cur_values(r, g.rule)?;
-        self.dims.fill(r)?;
-        g.key.tags = &self.dims.tags;
-        g.key.cost_categories = &self.dims.cost_categories;
-        builder.add(&LineItem {
-            group: g.key,
-            measures: cur_measures(g.rule, &v),
-        });
-        if !g.known_type {
-            builder.note_unknown_type(g.key.period, g.key.line_item_type);
+        match self.line(r)? {
+            Line::Item {
+                mut item,
+                known_type,
+                ..
+            } => {
+                self.dims.fill(r)?;
+                item.group.tags = &self.dims.tags;
+                item.group.cost_categories = &self.dims.cost_categories;
+                builder.add(&item);
+                if !known_type {
+                    builder.note_unknown_type(item.group.period, item.group.line_item_type);
+                }
+            }
+            Line::OtherProvider {
+                period,
+                provider,
+                billed,
+            } => builder.note_other_provider(period, provider, billed),
         }
         Ok(())
+    }
+
+    /// What the current row is: the one place a row of any dialect gets its
+    /// key and measures (the rollup and the line-level export alike).
+    pub fn line<'r, R: RowAccess>(&mut self, r: &'r R) -> Result<Line<'r>, BadField> {
+        if self.dialect.is_focus() {
+            self.focus_line(r)
+        } else {
+            let g = self.cur_group(r)?;
+            let v = self.cur_values(r, g.rule)?;
+            Ok(Line::Item {
+                item: LineItem {
+                    group: g.key,
+                    measures: cur_measures(g.rule, &v),
+                },
+                known_type: g.known_type,
+                rule: Some(g.rule),
+            })
+        }
     }
 
     /// The grouping part of a CUR row: everything but its numbers. Reads only the
@@ -322,11 +399,7 @@ impl Normaliser {
         Ok(v)
     }
 
-    fn add_focus<R: RowAccess>(
-        &mut self,
-        r: &R,
-        builder: &mut RollupBuilder,
-    ) -> Result<(), BadField> {
+    fn focus_line<'r, R: RowAccess>(&mut self, r: &'r R) -> Result<Line<'r>, BadField> {
         let num = |f: Field| r.number(f).map_err(|e| BadField::number(f, e));
         let start = r.text(Field::ChargePeriodStart);
         let day = day_of(start).ok_or_else(|| BadField {
@@ -339,8 +412,11 @@ impl Normaliser {
         if !provider.is_empty() && !is_aws(provider) {
             self.other_provider_rows += 1;
             let billed = num(Field::BilledCost)?.unwrap_or_default();
-            builder.note_other_provider(period, provider, billed);
-            return Ok(());
+            return Ok(Line::OtherProvider {
+                period,
+                provider,
+                billed,
+            });
         }
         let billed = num(Field::BilledCost)?.unwrap_or_default();
         let measures = Measures {
@@ -356,8 +432,7 @@ impl Normaliser {
             blended: None,
             usage_amount: num(Field::ConsumedQuantity)?.unwrap_or_default(),
         };
-        self.dims.fill(r)?;
-        builder.add(&LineItem {
+        let item = LineItem {
             group: GroupKey {
                 period,
                 day,
@@ -370,12 +445,17 @@ impl Normaliser {
                 line_item_type: b"",
                 usage_type: nullish(r.text(Field::XUsageType)),
                 currency: nullish(r.text(Field::Currency)),
-                tags: &self.dims.tags,
-                cost_categories: &self.dims.cost_categories,
+                // The tenant's dimensions are the rollup's: `add_row` fills them.
+                tags: b"",
+                cost_categories: b"",
             },
             measures,
-        });
-        Ok(())
+        };
+        Ok(Line::Item {
+            item,
+            known_type: true,
+            rule: None,
+        })
     }
 }
 

@@ -16,13 +16,13 @@ mod text;
 
 pub use decompress::{open_data, Compression, DataStream};
 pub use error::{escaped, quoted, Location, ReadError, ReadErrorKind, NAME_CHARS, QUOTED_CHARS};
+pub use items::{BadField, Line, Normaliser, RowAccess, RowSink};
 pub use ranged::{
     coalesce, read_parquet_ranges, RangeSource, RangedError, COALESCE_GAP, MAX_REQUEST, TAIL_BYTES,
 };
 
 use crate::dimensions::Dimensions;
 use crate::fields::{display_name, ColumnMap, Dialect};
-use crate::rollup::RollupBuilder;
 use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
@@ -80,10 +80,10 @@ pub struct FileReport {
 
 /// Read a data file at a local path: CSV (plain, gzip, zip) or Parquet,
 /// detected from its first bytes. `name` is how errors refer to it.
-pub fn read_path(
+pub fn read_path<S: RowSink>(
     name: &str,
     path: &Path,
-    builder: &mut RollupBuilder,
+    builder: &mut S,
     opts: &ReadOptions,
 ) -> Result<FileReport, ReadError> {
     let file = std::fs::File::open(path).map_err(|e| ReadError::io(name, e))?;
@@ -102,20 +102,20 @@ pub fn read_path(
 
 /// Read a non-seekable CSV stream (plain, gzip or zip). Parquet needs
 /// [`read_path`] or [`read_parquet_ranges`].
-pub fn read_stream(
+pub fn read_stream<S: RowSink>(
     name: &str,
     input: Box<dyn Read + Send>,
-    builder: &mut RollupBuilder,
+    builder: &mut S,
     opts: &ReadOptions,
 ) -> Result<FileReport, ReadError> {
     read_stream_with(name, input, builder, opts, &CsvLimits::default())
 }
 
 /// [`read_stream`] with other caps than the default [`CsvLimits`].
-pub fn read_stream_with(
+pub fn read_stream_with<S: RowSink>(
     name: &str,
     input: Box<dyn Read + Send>,
-    builder: &mut RollupBuilder,
+    builder: &mut S,
     opts: &ReadOptions,
     limits: &CsvLimits,
 ) -> Result<FileReport, ReadError> {
@@ -130,6 +130,18 @@ pub fn read_stream_with(
         ));
     }
     text::read_csv(name, stream, builder, limits)
+}
+
+/// Legacy CUR's tag columns among a file's column names: (name, index) of
+/// each `resourceTags/...` (CSV) or `resource_tags_...` (Athena/Parquet)
+/// column; CUR 2.0's one `resource_tags` map column is not among them.
+pub(super) fn legacy_tag_columns(names: &[String]) -> Vec<(String, usize)> {
+    names
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.starts_with("resourceTags/") || n.starts_with("resource_tags_"))
+        .map(|(i, n)| (n.clone(), i))
+        .collect()
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -4,14 +4,13 @@
 //! ([`super::ranged`]) through the same [`Projection`] and [`consume`].
 
 use super::error::{quoted, Location, ReadError, ReadErrorKind};
-use super::items::{BadField, Normaliser, RowAccess};
+use super::items::{BadField, Normaliser, RowAccess, RowSink};
 use super::parquet_groups::CurGroups;
 use super::ranged::RangedError;
 use super::{FileReport, ReadOptions};
 use crate::dimensions::{Dimension, Dimensions};
 use crate::fields::{display_name, map_of, ColumnMap, Dialect, Field, DIMS, MAP_FALLBACKS};
 use crate::money::{from_f64, parse_money, BadNumber, Money};
-use crate::rollup::RollupBuilder;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
     Date32Type, Decimal128Type, Float32Type, Float64Type, Int32Type, Int64Type,
@@ -174,6 +173,33 @@ impl RowAccess for BatchRow<'_> {
     }
 }
 
+/// A row in export mode: a [`BatchRow`] and the batch's legacy tag columns.
+struct ExportRow<'a> {
+    row: BatchRow<'a>,
+    tags: &'a [(String, TextCol)],
+}
+
+impl RowAccess for ExportRow<'_> {
+    #[inline]
+    fn text(&self, f: Field) -> &[u8] {
+        self.row.text(f)
+    }
+
+    #[inline]
+    fn number(&self, f: Field) -> Result<Option<Money>, BadNumber> {
+        self.row.number(f)
+    }
+
+    fn legacy_tags(&self, each: &mut dyn FnMut(&str, &[u8])) {
+        for (name, col) in self.tags {
+            let v = col.value(self.row.row);
+            if !v.is_empty() {
+                each(name, v);
+            }
+        }
+    }
+}
+
 pub(super) fn corrupt(name: &str, e: impl std::fmt::Display) -> ReadError {
     ReadError::new(
         name,
@@ -196,10 +222,10 @@ pub(super) enum Path {
 }
 
 /// Read a Parquet file into `builder`, decoding only the columns curlew uses.
-pub fn read_parquet(
+pub fn read_parquet<S: RowSink>(
     name: &str,
     file: File,
-    builder: &mut RollupBuilder,
+    builder: &mut S,
     opts: &ReadOptions,
 ) -> Result<FileReport, ReadError> {
     read_parquet_by(name, file, builder, opts, Path::Grouped)
@@ -208,24 +234,24 @@ pub fn read_parquet(
 /// Rows per record batch.
 pub(super) const BATCH_ROWS: usize = 8192;
 
-pub(super) fn read_parquet_by(
+pub(super) fn read_parquet_by<S: RowSink>(
     name: &str,
     file: File,
-    builder: &mut RollupBuilder,
+    builder: &mut S,
     opts: &ReadOptions,
     path: Path,
 ) -> Result<FileReport, ReadError> {
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
         .map_err(|e| corrupt(name, e))?;
-    let p = Projection::of(name, meta, builder.dimensions())?;
+    let p = Projection::of(name, meta, builder.export(), builder.dimensions())?;
     let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, p.meta.clone())
         .with_projection(p.mask.clone())
         .with_batch_size(BATCH_ROWS)
         .build()
         .map_err(|e| corrupt(name, e))?;
     let batches = reader.map(|b| b.map_err(|e| RangedError::Read(corrupt(name, e))));
-    consume::<Infallible>(name, &p, size, batches, builder, opts, path).map_err(|e| match e {
+    consume::<Infallible, S>(name, &p, size, batches, builder, opts, path).map_err(|e| match e {
         RangedError::Read(e) => e,
         RangedError::Source(never) => match never {},
     })
@@ -243,6 +269,10 @@ pub(super) struct Projection {
     fallbacks: Vec<(Field, usize, &'static [&'static str])>,
     /// Dimensions read out of a map column (field, root, dimension).
     dim_maps: Vec<(Field, usize, Dimension)>,
+    /// Export mode: the export's fields, legacy tag columns and whole timestamps.
+    export: bool,
+    /// Legacy tag columns read (export mode only): (name, root).
+    tags: Vec<(String, usize)>,
     /// The file's metadata, text columns hinted to arrive as dictionaries.
     pub(super) meta: ArrowReaderMetadata,
     pub(super) mask: ProjectionMask,
@@ -253,6 +283,7 @@ impl Projection {
     pub(super) fn of(
         name: &str,
         meta: ArrowReaderMetadata,
+        export: bool,
         dims: &Dimensions,
     ) -> Result<Projection, ReadError> {
         let schema = meta.schema().clone();
@@ -282,7 +313,13 @@ impl Projection {
                 }
             }
         }
-        let mut roots = columns.used_columns();
+        let mut roots = columns.used_columns_for(export);
+        let tags = if export {
+            super::legacy_tag_columns(&names)
+        } else {
+            Vec::new()
+        };
+        roots.extend(tags.iter().map(|(_, i)| *i));
         let mut fallbacks: Vec<(Field, usize, &'static [&'static str])> = Vec::new();
         for (field, map_col, keys) in MAP_FALLBACKS {
             if columns.get(*field).is_none() {
@@ -300,7 +337,7 @@ impl Projection {
         // in Parquet, so this skips materialising a string per row.
         let text_roots: Vec<usize> = Field::ALL
             .iter()
-            .filter(|f| !f.is_numeric())
+            .filter(|f| !f.is_numeric() && (export || !f.is_export_only()))
             .flat_map(|f| [columns.get(*f), columns.alternate(*f)])
             .flatten()
             .collect();
@@ -340,6 +377,8 @@ impl Projection {
             roots,
             fallbacks,
             dim_maps,
+            export,
+            tags,
             meta,
             mask,
             row_group_rows,
@@ -348,12 +387,12 @@ impl Projection {
 }
 
 /// The projected record batches of a file (of `size` bytes) into `builder`.
-pub(super) fn consume<E>(
+pub(super) fn consume<E, S: RowSink>(
     name: &str,
     p: &Projection,
     size: u64,
     batches: impl Iterator<Item = Result<RecordBatch, RangedError<E>>>,
-    builder: &mut RollupBuilder,
+    builder: &mut S,
     opts: &ReadOptions,
     path: Path,
 ) -> Result<FileReport, RangedError<E>> {
@@ -365,15 +404,20 @@ pub(super) fn consume<E>(
         fallbacks,
         dim_maps,
         row_group_rows,
+        export,
+        tags: tag_roots,
         ..
     } = p;
     let dialect = *dialect;
+    let export = *export;
     let mut norm = Normaliser::new(dialect, columns, builder.dimensions());
     // The fast path's packed key has no room for dimensions: with any, rows
     // are grouped one by one (same results; the benchmark shows the cost).
-    let mut groups =
-        (path == Path::Grouped && !dialect.is_focus() && builder.dimensions().is_empty())
-            .then(CurGroups::new);
+    let mut groups = (path == Path::Grouped
+        && !dialect.is_focus()
+        && builder.rollup().is_some()
+        && builder.dimensions().is_empty())
+    .then(CurGroups::new);
     let mut rows_done: u64 = 0;
     let total_rows: i64 = row_group_rows.iter().sum();
     for batch in batches {
@@ -389,10 +433,13 @@ pub(super) fn consume<E>(
         let mut num: Vec<NumCol> = Vec::with_capacity(Field::ALL.len());
         for f in Field::ALL {
             let (t, n) = match columns.get(*f) {
+                Some(_) if f.is_export_only() && !export => (TextCol::None, NumCol::None),
                 Some(root) => {
                     let a = col_of(root);
                     if f.is_numeric() {
                         (TextCol::None, num_col(&a))
+                    } else if export {
+                        (export_text_col(&a), NumCol::None)
                     } else {
                         (text_col(&a), NumCol::None)
                     }
@@ -403,7 +450,7 @@ pub(super) fn consume<E>(
             num.push(n);
         }
         for (field, alt) in columns.with_alternates() {
-            if !field.is_numeric() {
+            if !field.is_numeric() && (export || !field.is_export_only()) {
                 let own = std::mem::replace(&mut text[field as usize], TextCol::None);
                 text[field as usize] = own.or_else(&text_col(&col_of(alt)), batch.num_rows());
             }
@@ -422,11 +469,15 @@ pub(super) fn consume<E>(
                 Some(dim.map_key_match(k)).filter(|m| *m > 0)
             });
         }
+        let tags: Vec<(String, TextCol)> = tag_roots
+            .iter()
+            .map(|(name, root)| (name.clone(), export_text_col(&col_of(*root))))
+            .collect();
         let n = batch.num_rows();
         let taken = groups.as_mut().is_some_and(|g| g.takes(&text));
-        let added = match groups.as_mut() {
-            Some(g) if taken => g.add_batch(&norm, builder, &text, &num, n),
-            _ => add_rows(&mut norm, &text, &num, n, builder),
+        let added = match (groups.as_mut(), builder.rollup()) {
+            (Some(g), Some(rollup)) if taken => g.add_batch(&norm, rollup, &text, &num, n),
+            _ => add_rows(&mut norm, &text, &num, &tags, n, builder),
         };
         if let Err((row, BadField { field, problem })) = added {
             let abs = rows_done + row as u64;
@@ -461,18 +512,105 @@ pub(super) fn consume<E>(
 }
 
 /// Rows `0..n` of a batch, one by one; on a bad value, its row and field.
-fn add_rows(
+fn add_rows<S: RowSink>(
     norm: &mut Normaliser,
     text: &[TextCol],
     num: &[NumCol],
+    tags: &[(String, TextCol)],
     n: usize,
-    builder: &mut RollupBuilder,
+    sink: &mut S,
 ) -> Result<(), (usize, BadField)> {
     for row in 0..n {
-        norm.add_row(&BatchRow { text, num, row }, builder)
-            .map_err(|e| (row, e))?;
+        let r = ExportRow {
+            row: BatchRow { text, num, row },
+            tags,
+        };
+        sink.row(norm, &r).map_err(|e| (row, e))?;
     }
     Ok(())
+}
+
+/// A text column as the export reads it: timestamps whole (ISO 8601, UTC,
+/// milliseconds), a map<string, string> as a JSON object (keys sorted),
+/// everything else as [`text_col`] does.
+fn export_text_col(a: &ArrayRef) -> TextCol {
+    match a.data_type() {
+        DataType::Timestamp(..) => {
+            let ms = match arrow_cast::cast(a, &DataType::Timestamp(TimeUnit::Millisecond, None)) {
+                Ok(c) => c,
+                Err(_) => return TextCol::None,
+            };
+            let t = ms.as_primitive::<TimestampMillisecondType>();
+            let mut seen: hashbrown::HashMap<i64, u32> = hashbrown::HashMap::new();
+            let mut values: Vec<Box<[u8]>> = Vec::new();
+            let idx = (0..t.len())
+                .map(|i| {
+                    if t.is_null(i) {
+                        return NO_VALUE;
+                    }
+                    let v = t.value(i);
+                    *seen.entry(v).or_insert_with(|| {
+                        values.push(format_ms(v).into_bytes().into());
+                        (values.len() - 1) as u32
+                    })
+                })
+                .collect();
+            TextCol::Indexed(idx, values)
+        }
+        DataType::Map(..) => map_json(a.as_map()),
+        _ => text_col(a),
+    }
+}
+
+/// Milliseconds since the epoch -> `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+fn format_ms(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let rest = ms.rem_euclid(86_400_000);
+    let day = format_day(i32::try_from(days).unwrap_or(0));
+    format!(
+        "{}T{:02}:{:02}:{:02}.{:03}Z",
+        String::from_utf8_lossy(&day),
+        rest / 3_600_000,
+        rest / 60_000 % 60,
+        rest / 1000 % 60,
+        rest % 1000
+    )
+}
+
+/// Per row, a map<string, string> column as a JSON object (keys sorted;
+/// null and empty values left out; an empty map is null).
+fn map_json(m: &MapArray) -> TextCol {
+    let (Some(k), Some(v)) = (
+        m.keys().as_string_opt::<i32>(),
+        m.values().as_string_opt::<i32>(),
+    ) else {
+        return TextCol::None;
+    };
+    let offsets = m.value_offsets();
+    let mut values: Vec<Box<[u8]>> = Vec::new();
+    let mut seen: hashbrown::HashMap<String, u32> = hashbrown::HashMap::new();
+    let idx = (0..m.len())
+        .map(|row| {
+            if m.is_null(row) {
+                return NO_VALUE;
+            }
+            let (s, e) = (offsets[row] as usize, offsets[row + 1] as usize);
+            let pairs: std::collections::BTreeMap<&str, &str> = (s..e)
+                .filter(|j| v.is_valid(*j) && !v.value(*j).is_empty())
+                .map(|j| (k.value(j), v.value(j)))
+                .collect();
+            if pairs.is_empty() {
+                return NO_VALUE;
+            }
+            let json = serde_json::to_string(&pairs).unwrap_or_default();
+            let n = values.len() as u32;
+            *seen.entry(json).or_insert_with_key(|json| {
+                values.push(json.as_bytes().into());
+                n
+            })
+        })
+        .collect();
+    TextCol::Indexed(idx, values)
 }
 
 /// Row group index and row within it of absolute row `abs`.

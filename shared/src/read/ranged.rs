@@ -11,7 +11,6 @@
 use super::error::ReadError;
 use super::parquet_file::{consume, corrupt, Path, Projection, BATCH_ROWS};
 use super::{FileReport, ReadOptions};
-use crate::rollup::RollupBuilder;
 use arrow_array::RecordBatch;
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
@@ -87,10 +86,10 @@ pub fn coalesce(ranges: &[Range<u64>], gap: u64, max: u64) -> Vec<Range<u64>> {
 
 /// Read a Parquet file by byte ranges into `builder`, decoding only the
 /// columns curlew uses (the same projection and rows as [`super::read_path`]).
-pub fn read_parquet_ranges<S: RangeSource>(
+pub fn read_parquet_ranges<S: RangeSource, K: super::RowSink>(
     name: &str,
     source: &mut S,
-    builder: &mut RollupBuilder,
+    builder: &mut K,
     opts: &ReadOptions,
 ) -> Result<FileReport, RangedError<S::Error>> {
     let mut fetcher = Fetcher::new(name, source);
@@ -98,7 +97,8 @@ pub fn read_parquet_ranges<S: RangeSource>(
     let metadata = fetcher.metadata()?;
     let meta = ArrowReaderMetadata::try_new(Arc::new(metadata), ArrowReaderOptions::new())
         .map_err(|e| RangedError::Read(corrupt(name, e)))?;
-    let p = Projection::of(name, meta, builder.dimensions()).map_err(RangedError::Read)?;
+    let p = Projection::of(name, meta, builder.export(), builder.dimensions())
+        .map_err(RangedError::Read)?;
     let decoder = ParquetPushDecoderBuilder::new_with_metadata(p.meta.clone())
         .with_projection(p.mask.clone())
         .with_batch_size(BATCH_ROWS)
@@ -271,6 +271,7 @@ impl<S: RangeSource> Iterator for Batches<'_, S> {
 mod tests {
     use super::*;
     use crate::read::read_path;
+    use crate::rollup::RollupBuilder;
     use crate::sample::{write_sample, SampleFormat, SampleSpec};
 
     #[test]

@@ -6,11 +6,10 @@
 
 use super::decompress::DataStream;
 use super::error::{classify_io, escaped, quoted, Location, ReadError, ReadErrorKind};
-use super::items::{BadField, Normaliser, RowAccess};
+use super::items::{BadField, Normaliser, RowAccess, RowSink};
 use super::{CsvLimits, FileReport};
 use crate::fields::{display_name, Field};
 use crate::money::{parse_money, BadNumber, Money};
-use crate::rollup::RollupBuilder;
 use simd_csv::{ZeroCopyByteRecord, ZeroCopyReaderBuilder};
 use std::cell::Cell;
 use std::io::{self, Read};
@@ -236,6 +235,8 @@ struct CsvRow<'a> {
     /// Per field, the column a row falls back to when its own is empty.
     alt: &'a [Option<usize>],
     focus: bool,
+    /// Legacy tag columns (name, index); empty unless the sink exports.
+    tags: &'a [(String, usize)],
 }
 
 impl CsvRow<'_> {
@@ -281,13 +282,22 @@ impl RowAccess for CsvRow<'_> {
             None => Ok(None),
         }
     }
+
+    fn legacy_tags(&self, each: &mut dyn FnMut(&str, &[u8])) {
+        for (name, i) in self.tags {
+            let v = self.cell(*i);
+            if !v.is_empty() {
+                each(name, v);
+            }
+        }
+    }
 }
 
-/// Read a decompressed CSV stream into `builder`.
-pub fn read_csv(
+/// Read a decompressed CSV stream into `sink`.
+pub fn read_csv<S: RowSink>(
     name: &str,
     stream: DataStream,
-    builder: &mut RollupBuilder,
+    sink: &mut S,
     limits: &CsvLimits,
 ) -> Result<FileReport, ReadError> {
     let record_start = Rc::new(Cell::new(0));
@@ -338,7 +348,7 @@ pub fn read_csv(
             }
         })
         .collect();
-    let dims = builder.dimensions().clone();
+    let dims = sink.dimensions().clone();
     let (dialect, columns) = super::columns_of(name, &names, &dims, Location::Line(1), || {
         format!(
             "the header is not a CUR, CUR 2.0 or FOCUS header (first columns: {})",
@@ -353,6 +363,11 @@ pub fn read_csv(
     let idx: Vec<Option<usize>> = Field::ALL.iter().map(|f| columns.get(*f)).collect();
     let alt: Vec<Option<usize>> = Field::ALL.iter().map(|f| columns.alternate(*f)).collect();
     let mut norm = Normaliser::new(dialect, &columns, &dims);
+    let tags: Vec<(String, usize)> = if sink.export() {
+        super::legacy_tag_columns(&names)
+    } else {
+        Vec::new()
+    };
     let mut owned = simd_csv::ByteRecord::new();
     let mut rows = 0u64;
     let focus = dialect.is_focus();
@@ -384,8 +399,9 @@ pub fn read_csv(
             idx: &idx,
             alt: &alt,
             focus,
+            tags: &tags,
         };
-        if let Err(BadField { field, problem }) = norm.add_row(&row, builder) {
+        if let Err(BadField { field, problem }) = sink.row(&mut norm, &row) {
             let column = columns
                 .get(field)
                 .map_or_else(|| display_name(field, dialect), |i| names[i].clone());
