@@ -43,7 +43,11 @@ fn export_focus_writes_the_hive_layout_and_prints_exact_totals() {
     let out = tempfile::tempdir().unwrap();
     let o = export(root.path(), &out.path().join("focus"));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(
         stdout.contains("exported 1 input files to 1 FOCUS 1.2 files, 1281 rows"),
         "{stdout}"
@@ -82,11 +86,21 @@ fn a_bad_value_is_one_line_naming_file_line_column_and_what_to_do() {
     ] {
         assert!(err.contains(want), "{want:?} in {err}");
     }
-    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
-    assert!(files(out.path()).is_empty(), "nothing left of a failed file: {:?}", files(out.path()));
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+    assert!(
+        files(out.path()).is_empty(),
+        "nothing left of a failed file: {:?}",
+        files(out.path())
+    );
 
     let o = export(&root.path().join("nope"), out.path());
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("is not a directory; point `curlew export focus` at"), "{err}");
+    assert!(
+        err.contains("is not a directory; point `curlew export focus` at"),
+        "{err}"
+    );
 }

@@ -65,15 +65,31 @@ fn assert_totals_equal(report: &ExportReport, rollups: &[Summary]) {
             .unwrap_or_else(|| panic!("{} exported", s.billing_period));
         let p = &s.billing_period;
         assert_eq!(t.rows, s.attributed.rows, "{p} rows");
-        assert_eq!(money(t.billed), s.totals.billed_cost.normalize(), "{p} BilledCost");
-        assert_eq!(money(t.effective), s.totals.effective_cost.normalize(), "{p} EffectiveCost");
-        assert_eq!(money(t.list), s.totals.list_cost.normalize(), "{p} ListCost");
+        assert_eq!(
+            money(t.billed),
+            s.totals.billed_cost.normalize(),
+            "{p} BilledCost"
+        );
+        assert_eq!(
+            money(t.effective),
+            s.totals.effective_cost.normalize(),
+            "{p} EffectiveCost"
+        );
+        assert_eq!(
+            money(t.list),
+            s.totals.list_cost.normalize(),
+            "{p} ListCost"
+        );
         assert_eq!(
             Some(money(t.contracted)),
             s.totals.contracted_cost.map(|c| c.normalize()),
             "{p} ContractedCost"
         );
-        assert_eq!(money(t.consumed), s.totals.usage_amount.normalize(), "{p} ConsumedQuantity");
+        assert_eq!(
+            money(t.consumed),
+            s.totals.usage_amount.normalize(),
+            "{p} ConsumedQuantity"
+        );
     }
 }
 
@@ -95,7 +111,10 @@ fn assert_duckdb_reads(out: &Path, report: &ExportReport) {
         types,
         [
             ("BilledCost".into(), "DECIMAL(38,18)".into()),
-            ("ChargePeriodStart".into(), "TIMESTAMP WITH TIME ZONE".into()),
+            (
+                "ChargePeriodStart".into(),
+                "TIMESTAMP WITH TIME ZONE".into()
+            ),
             ("ConsumedQuantity".into(), "DECIMAL(38,18)".into()),
             ("billing_period".into(), "VARCHAR".into()),
         ]
@@ -108,7 +127,13 @@ fn assert_duckdb_reads(out: &Path, report: &ExportReport) {
     .expect("duckdb");
     assert_eq!(rows.len(), report.periods.len());
     for (r, (period, t)) in rows.iter().zip(&report.periods) {
-        let d = |i: usize| -> Money { r[i].as_deref().unwrap().parse::<Money>().unwrap().normalize() };
+        let d = |i: usize| -> Money {
+            r[i].as_deref()
+                .unwrap()
+                .parse::<Money>()
+                .unwrap()
+                .normalize()
+        };
         assert_eq!(r[0].as_deref(), Some(period.as_str()));
         assert_eq!(r[1].as_deref(), Some(t.rows.to_string().as_str()));
         assert_eq!(d(2), money(t.billed), "{period} BilledCost");
@@ -166,7 +191,10 @@ fn shared_workshop_parquet_exports_with_the_rollups_totals() {
     let rollups = summaries(&ingest_dir(&dir, store.path(), |_| {}));
     assert_totals_equal(&report, &rollups);
     let pq = dir.join("year=2018/month=10/Oct2018-WorkshopCUR-00001.snappy.parquet");
-    if let Some(n) = duck_count(&format!("select count(*) from read_parquet('{}')", pq.display())) {
+    if let Some(n) = duck_count(&format!(
+        "select count(*) from read_parquet('{}')",
+        pq.display()
+    )) {
         assert_eq!(report.periods["2018-10"].rows, n);
     }
     assert_eq!(report.files.len(), 1);
@@ -230,7 +258,10 @@ fn every_format_exports_with_the_rollups_totals_one_file_per_input_same_bytes() 
                 a.strip_prefix(out.path()).unwrap(),
                 b.strip_prefix(again.path()).unwrap()
             );
-            assert!(std::fs::read(a).unwrap() == std::fs::read(b).unwrap(), "{a:?}: same bytes");
+            assert!(
+                std::fs::read(a).unwrap() == std::fs::read(b).unwrap(),
+                "{a:?}: same bytes"
+            );
         }
         assert_duckdb_reads(out.path(), &report);
     }
@@ -273,7 +304,9 @@ fn tags_have_one_key_whatever_the_input_format() {
             assert_eq!(t, want, "CUR 2.0 map -> Tags");
         }
         assert!(
-            t.iter().any(|r| r[0].as_deref().is_some_and(|j| j.contains("\"user_team\":"))),
+            t.iter().any(|r| r[0]
+                .as_deref()
+                .is_some_and(|j| j.contains("\"user_team\":"))),
             "{format:?}: {t:?}"
         );
         tags.push(t);
@@ -301,7 +334,11 @@ fn the_focus_validator_passes_every_column_the_export_writes() {
     };
     let shared = copy_to_temp(&file);
     let generated = tempfile::tempdir().unwrap();
-    write_sample(&SampleSpec::new(SampleFormat::Cur2Parquet, 5_000), generated.path()).unwrap();
+    write_sample(
+        &SampleSpec::new(SampleFormat::Cur2Parquet, 5_000),
+        generated.path(),
+    )
+    .unwrap();
     // Not written (README: the export's deviations): names the CUR lacks,
     // and columns with no CUR source.
     let not_written = [
@@ -332,7 +369,10 @@ fn the_focus_validator_passes_every_column_the_export_writes() {
         let file = walk(out.path()).into_iter().next().expect("an export file");
         let v = curlew_testkit::focus::validate(&python, &file, None);
         assert!(v.tests > 100, "{v:?}");
-        assert_eq!(v.failed, allowed, "{root:?}: anything else is a real failure");
+        assert_eq!(
+            v.failed, allowed,
+            "{root:?}: anything else is a real failure"
+        );
     }
     let out = tempfile::tempdir().unwrap();
     export(shared.path(), out.path());
@@ -365,7 +405,14 @@ fn focus_converter_agrees_with_the_export_by_category_service_account_region_and
     }
     let converted = tempfile::tempdir().unwrap();
     let run = std::process::Command::new(python.with_file_name("focus-converter"))
-        .args(["convert", "--provider", "aws-cur", "--data-format", "csv", "--data-path"])
+        .args([
+            "convert",
+            "--provider",
+            "aws-cur",
+            "--data-format",
+            "csv",
+            "--data-path",
+        ])
         .arg(&file)
         .arg("--export-path")
         .arg(converted.path())
@@ -384,7 +431,10 @@ fn focus_converter_agrees_with_the_export_by_category_service_account_region_and
     let root = copy_to_temp(&file);
     let out = tempfile::tempdir().unwrap();
     export(root.path(), out.path());
-    let ours = format!("read_parquet('{}/**/*.parquet', hive_partitioning = true)", out.path().display());
+    let ours = format!(
+        "read_parquet('{}/**/*.parquet', hive_partitioning = true)",
+        out.path().display()
+    );
     let theirs = format!("read_parquet('{}/*.parquet')", converted.path().display());
     let key = "ChargeCategory, service, account, coalesce(RegionId, '') AS region, usage_day";
     let sql = format!(
@@ -403,10 +453,18 @@ fn focus_converter_agrees_with_the_export_by_category_service_account_region_and
     let groups: u64 = r[0].as_deref().unwrap().parse().unwrap();
     assert!(groups > 100, "{r:?}");
     assert_eq!(r[1], r[0], "as many groups on both sides: {r:?}");
-    assert_eq!(r[2].as_deref(), Some("0"), "every group on both sides: {r:?}");
+    assert_eq!(
+        r[2].as_deref(),
+        Some("0"),
+        "every group on both sides: {r:?}"
+    );
     let worst: f64 = r[3].as_deref().unwrap().parse().unwrap();
     assert!(worst <= 1e-6, "largest difference {worst}: {r:?}");
-    assert_eq!(r[4].as_deref(), Some("0"), "the same rows in every group: {r:?}");
+    assert_eq!(
+        r[4].as_deref(),
+        Some("0"),
+        "the same rows in every group: {r:?}"
+    );
     assert_eq!(r[5].as_deref(), Some("1281"), "{r:?}");
     assert_eq!(r[5], r[6], "{r:?}");
 }

@@ -143,7 +143,9 @@ pub enum ExportError {
 pub fn stem(key: &str) -> &str {
     let name = key.rsplit('/').next().unwrap_or(key);
     let mut s = name;
-    for suffix in [".gz", ".zip", ".csv", ".parquet", ".snappy", ".zstd", ".gzip"] {
+    for suffix in [
+        ".gz", ".zip", ".csv", ".parquet", ".snappy", ".zstd", ".gzip",
+    ] {
         s = s.strip_suffix(suffix).unwrap_or(s);
     }
     for suffix in [".csv", ".parquet", ".snappy"] {
@@ -275,15 +277,27 @@ mod tests {
     #[test]
     fn names_and_units() {
         assert_eq!(stem("a/b/report-00001.csv.gz"), "report-00001");
-        assert_eq!(stem("x/Oct2018-WorkshopCUR-00001.snappy.parquet"), "Oct2018-WorkshopCUR-00001");
+        assert_eq!(
+            stem("x/Oct2018-WorkshopCUR-00001.snappy.parquet"),
+            "Oct2018-WorkshopCUR-00001"
+        );
         assert_eq!(stem("focus_sample.csv"), "focus_sample");
         assert_eq!(stem("data.zip"), "data");
         assert_eq!(units_text(1_500_000_000_000_000_000), "1.5");
         assert_eq!(units_text(-1), "-0.000000000000000001");
         assert_eq!(units_text(0), "0");
         assert_eq!(legacy_tag_key("resourceTags/user:team"), "user_team");
-        assert_eq!(legacy_tag_key("resourceTags/user:CostCenter"), "user_cost_center");
-        assert_eq!(legacy_tag_key("resource_tags_user_cost_center"), "user_cost_center");
-        assert_eq!(legacy_tag_key("resourceTags/aws:createdBy"), "aws_created_by");
+        assert_eq!(
+            legacy_tag_key("resourceTags/user:CostCenter"),
+            "user_cost_center"
+        );
+        assert_eq!(
+            legacy_tag_key("resource_tags_user_cost_center"),
+            "user_cost_center"
+        );
+        assert_eq!(
+            legacy_tag_key("resourceTags/aws:createdBy"),
+            "aws_created_by"
+        );
     }
 }

@@ -224,7 +224,11 @@ impl RowSink for FocusSink<'_> {
         let billed = units(m.billed, "BilledCost", f_billed)?;
         let effective = units(m.effective, "EffectiveCost", f_effective)?;
         let list = units(m.list, "ListCost", f_list)?;
-        let contracted = units(m.contracted.unwrap_or(m.billed), "ContractedCost", f_contracted)?;
+        let contracted = units(
+            m.contracted.unwrap_or(m.billed),
+            "ContractedCost",
+            f_contracted,
+        )?;
         let consumed = if is_focus {
             number(r, Field::ConsumedQuantity)?
         } else {

@@ -33,7 +33,10 @@ pub fn parse_ms(text: &[u8]) -> Option<i64> {
 pub fn period_bounds_ms(period: &str) -> Option<(i64, i64)> {
     let first = NaiveDate::parse_from_str(&format!("{period}-01"), "%Y-%m-%d").ok()?;
     let next = first.checked_add_months(chrono::Months::new(1))?;
-    let ms = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis());
+    let ms = |d: NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_millis())
+    };
     Some((ms(first)?, ms(next)?))
 }
 

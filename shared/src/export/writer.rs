@@ -84,7 +84,8 @@ fn new_builders() -> Vec<Builder> {
             ),
             Kind::Text => Builder::Text(StringBuilder::with_capacity(BATCH, BATCH * 16)),
             Kind::Decimal => Builder::Decimal(
-                Decimal128Builder::with_capacity(BATCH).with_data_type(DataType::Decimal128(38, SCALE)),
+                Decimal128Builder::with_capacity(BATCH)
+                    .with_data_type(DataType::Decimal128(38, SCALE)),
             ),
         })
         .collect()

@@ -53,6 +53,9 @@ impl RowSink for RollupBuilder {
 /// What one row is, by the rules of [`Normaliser`]: a line item of AWS spend
 /// (its group key and measures), or a FOCUS row of another provider (counted,
 /// never ingested).
+// Lives on the stack for one row and is matched at once; boxing the item
+// would cost an allocation per row on the ingestion path.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy)]
 pub enum Line<'r> {
     Item {
@@ -179,6 +182,7 @@ impl Normaliser {
 
     /// What the current row is: the one place a row of any dialect gets its
     /// key and measures (the rollup and the line-level export alike).
+    #[inline]
     pub fn line<'r, R: RowAccess>(&mut self, r: &'r R) -> Result<Line<'r>, BadField> {
         if self.dialect.is_focus() {
             self.focus_line(r)

@@ -15,8 +15,8 @@ mod ranged;
 mod text;
 
 pub use decompress::{open_data, Compression, DataStream};
-pub use items::{BadField, Line, Normaliser, RowAccess, RowSink};
 pub use error::{escaped, quoted, Location, ReadError, ReadErrorKind, NAME_CHARS, QUOTED_CHARS};
+pub use items::{BadField, Line, Normaliser, RowAccess, RowSink};
 pub use ranged::{
     coalesce, read_parquet_ranges, RangeSource, RangedError, COALESCE_GAP, MAX_REQUEST, TAIL_BYTES,
 };

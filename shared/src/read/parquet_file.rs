@@ -501,10 +501,7 @@ fn add_rows<S: RowSink>(
 fn export_text_col(a: &ArrayRef) -> TextCol {
     match a.data_type() {
         DataType::Timestamp(..) => {
-            let ms = match arrow_cast::cast(
-                a,
-                &DataType::Timestamp(TimeUnit::Millisecond, None),
-            ) {
+            let ms = match arrow_cast::cast(a, &DataType::Timestamp(TimeUnit::Millisecond, None)) {
                 Ok(c) => c,
                 Err(_) => return TextCol::None,
             };
