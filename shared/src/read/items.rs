@@ -309,6 +309,7 @@ impl Normaliser {
 
     /// What the current row is: the one place a row of any dialect gets its
     /// key and measures (the rollup and the line-level export alike).
+    #[inline]
     pub fn line<'r, R: RowAccess>(&mut self, r: &'r R) -> Result<Line<'r>, BadField> {
         if self.dialect.is_focus() {
             self.focus_line(r)
