@@ -42,6 +42,11 @@ pub struct IngestArgs {
     pub jobs: Option<usize>,
     #[command(flatten)]
     pub dimensions: DimensionArgs,
+    /// Also write the line items as FOCUS 1.2 Parquet into DIR (as
+    /// `curlew export focus ROOT --out DIR`; a local ROOT only), after the
+    /// rollups are committed.
+    #[arg(long, value_name = "DIR")]
+    pub export_focus: Option<PathBuf>,
 }
 
 /// Tag and cost category keys that become rollup dimensions.
@@ -160,6 +165,9 @@ pub async fn ingest(a: IngestArgs) -> Result<i32> {
     if let Some(s) = &a.since {
         check_period(s, "--since")?;
     }
+    if a.export_focus.is_some() && a.root.starts_with("s3://") {
+        bail!("--export-focus reads a local copy of the report; sync {} to a folder first (aws s3 sync), or drop --export-focus", a.root);
+    }
     let (store, prefix) = Store::open(&a.root).await;
     let source = Source { store, prefix };
     let (out_store, out_prefix) = Store::open(&a.out).await;
@@ -219,7 +227,23 @@ pub async fn ingest(a: IngestArgs) -> Result<i32> {
         started.elapsed(),
         progress.load(Ordering::Relaxed),
     );
-    Ok(if report.failed() { 1 } else { 0 })
+    if report.failed() {
+        return Ok(1);
+    }
+    if let Some(dir) = &a.export_focus {
+        let exported = curlew::export::export_focus(
+            &source,
+            dir,
+            &curlew::export::ExportOptions {
+                report: a.report.clone(),
+            },
+        )
+        .await
+        .with_context(|| format!("exporting line-level FOCUS to {}", dir.display()))?;
+        println!("\nline-level FOCUS 1.2 in {}:", dir.display());
+        print!("{}", crate::export::summary(&exported));
+    }
+    Ok(0)
 }
 
 pub async fn report(a: ReportArgs) -> Result<i32> {
@@ -330,6 +354,7 @@ pub async fn demo(rows: u64, keep: Option<PathBuf>) -> Result<i32> {
         payer: None,
         jobs: None,
         dimensions: DimensionArgs::default(),
+        export_focus: None,
     };
     let code = ingest(args).await?;
     if code != 0 {

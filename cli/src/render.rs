@@ -24,6 +24,27 @@ fn money(m: Money) -> String {
     format!("{sign}{grouped}.{frac}")
 }
 
+/// Estimated or final, and a restatement said plainly.
+pub fn finality(s: &curlew::output::Summary, restates: Option<&str>) -> String {
+    use curlew::output::Finality;
+    let mut line = match s.finality {
+        Some(Finality::Final) => format!("final: invoiced ({})", s.invoice_ids.join(", ")),
+        Some(Finality::Estimated) if s.invoice_ids.is_empty() => {
+            "estimated: no invoice yet (AWS revises estimated months)".to_string()
+        }
+        Some(Finality::Estimated) => format!(
+            "estimated: {} row(s) without an invoice id beside invoice {}",
+            s.rows_without_invoice,
+            s.invoice_ids.join(", ")
+        ),
+        None => "finality not recorded (summary from an older curlew)".to_string(),
+    };
+    if let Some(r) = restates {
+        line.push_str(&format!("; RESTATEMENT: replaces {r}, which was final"));
+    }
+    line
+}
+
 pub fn ingest_summary(r: &IngestReport, out: &str, took: Duration, bytes: u64) {
     println!(
         "curlew ingest: {} deliver{} in {:.2?} ({} read)",
@@ -75,6 +96,7 @@ pub fn ingest_summary(r: &IngestReport, out: &str, took: Duration, bytes: u64) {
                         .map(|(k, v)| format!("{k} {v}"))
                         .collect();
                     println!("    rows by type: {}", types.join(", "));
+                    println!("    {}", finality(s, p.restates.as_deref()));
                     if !s.unattributed.accounts.is_empty() {
                         println!(
                             "    unattributed: {} in {} unconnected account(s): {}",

@@ -104,3 +104,68 @@ fn a_bad_value_is_one_line_naming_file_line_column_and_what_to_do() {
         "{err}"
     );
 }
+
+/// The pipeline's option: `curlew ingest ROOT --export-focus DIR` commits the
+/// rollups and writes the same line-level FOCUS as `curlew export focus`
+/// (same files, same bytes); an s3:// ROOT is refused before anything runs.
+#[test]
+fn ingest_with_export_focus_writes_what_export_focus_writes() {
+    let Some(file) = curlew_testkit::data::shared_data(
+        "cur1-csv-anonymised/sample-anonymous-aws-export-dataset.csv",
+    ) else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    std::fs::copy(&file, root.path().join("cur.csv")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_curlew"))
+        .arg("ingest")
+        .arg(root.path())
+        .arg("--store")
+        .arg(out.path().join("store"))
+        .arg("--export-focus")
+        .arg(out.path().join("via-ingest"))
+        .output()
+        .expect("curlew runs");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("period 2023-11: committed"), "{stdout}");
+    assert!(
+        stdout.contains("2023-11: 1281 rows, BilledCost 1.6823086974"),
+        "{stdout}"
+    );
+    let direct = export(root.path(), &out.path().join("direct"));
+    assert!(direct.status.success());
+    let rel = |base: &Path| -> Vec<(PathBuf, Vec<u8>)> {
+        let mut v: Vec<_> = files(base)
+            .into_iter()
+            .map(|p| {
+                let bytes = std::fs::read(&p).unwrap();
+                (p.strip_prefix(base).unwrap().to_path_buf(), bytes)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let (a, b) = (
+        rel(&out.path().join("via-ingest")),
+        rel(&out.path().join("direct")),
+    );
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert!(a == b, "ingest --export-focus and export focus differ");
+
+    let s3 = Command::new(env!("CARGO_BIN_EXE_curlew"))
+        .args(["ingest", "s3://bucket/cur", "--export-focus"])
+        .arg(out.path().join("never"))
+        .output()
+        .expect("curlew runs");
+    let err = String::from_utf8_lossy(&s3.stderr);
+    assert!(!s3.status.success());
+    assert!(err.contains("--export-focus reads a local copy"), "{err}");
+    assert!(!err.contains("backtrace"), "{err}");
+    assert!(!out.path().join("never").exists());
+}

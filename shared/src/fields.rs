@@ -114,6 +114,8 @@ fields! {
     ConsumedQuantity => ["consumedquantity"],
     XServiceCode => ["xservicecode"],
     XUsageType => ["xusagetype"],
+    // Finality: AWS fills it once the month is invoiced.
+    InvoiceId => ["billinvoiceid", "invoiceid"],
     // --- tag and cost category maps: CUR 2.0 `resource_tags` / `cost_category`
     // (a map in Parquet, JSON text in CSV), FOCUS `Tags` / `x_CostCategories` ---
     TagsMap => ["tags", "resourcetags"],
@@ -129,7 +131,6 @@ fields! {
     // field where they mean the same.
     UsageEnd => ["lineitemusageenddate", "chargeperiodend"],
     BillingPeriodEnd => ["billbillingperiodenddate", "billingperiodend"],
-    InvoiceId => ["billinvoiceid", "invoiceid"],
     InvoicingEntity => ["billinvoicingentity", "invoiceissuername"],
     LegalEntity => ["lineitemlegalentity", "publishername"],
     Description => ["lineitemlineitemdescription", "chargedescription"],

@@ -6,4 +6,4 @@ mod summary;
 pub use rollup_parquet::{
     output_columns, read_rollup, write_rollup, ColumnKind, OutputError, RollupRow,
 };
-pub use summary::{InputFile, SourceInfo, Summary};
+pub use summary::{Finality, InputFile, SourceInfo, Summary};

@@ -35,6 +35,34 @@ pub struct Unattributed {
     pub accounts: BTreeMap<String, Sums>,
 }
 
+/// Whether a revision's numbers are AWS's last word on the month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Finality {
+    /// Some or all rows have no invoice id yet: AWS's estimate, it will change.
+    Estimated,
+    /// Every row carries an invoice id: the month is invoiced.
+    Final,
+}
+
+impl Finality {
+    /// Final when every row of the period has an invoice id.
+    pub fn of(r: &PeriodRollup) -> Finality {
+        if !r.invoice_ids.is_empty() && r.rows_without_invoice == 0 {
+            Finality::Final
+        } else {
+            Finality::Estimated
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Finality::Estimated => "estimated",
+            Finality::Final => "final",
+        }
+    }
+}
+
 /// The summary of one (tenant, billing period, revision).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
@@ -66,6 +94,14 @@ pub struct Summary {
     /// `Tags` and `x_CostCategories` columns hold these keys only).
     #[serde(default, skip_serializing_if = "Dimensions::is_empty")]
     pub dimensions: Dimensions,
+    /// Estimated or final (absent in summaries written before curlew told).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finality: Option<Finality>,
+    /// The invoice ids the rows carry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invoice_ids: Vec<String>,
+    #[serde(default)]
+    pub rows_without_invoice: u64,
 }
 
 impl Summary {
@@ -101,6 +137,9 @@ impl Summary {
             rollup_rows: r.groups.len() as u64,
             off_period: BTreeMap::new(),
             dimensions: Dimensions::default(),
+            finality: Some(Finality::of(r)),
+            invoice_ids: r.invoice_ids.iter().cloned().collect(),
+            rows_without_invoice: r.rows_without_invoice,
         }
     }
 }

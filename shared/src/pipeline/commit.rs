@@ -9,9 +9,19 @@ use super::{PipelineError, Plan};
 use crate::discover::Source;
 use crate::ledger::{CommitOutcome, Current, Ledger};
 use crate::manifest::DeliveryKind;
-use crate::output::{write_rollup, InputFile, SourceInfo, Summary};
+use crate::output::{write_rollup, Finality, InputFile, SourceInfo, Summary};
 use crate::rollup::RollupMerge;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// Whether the revision `cur` names was final (a summary from before curlew
+/// recorded finality counts as not final).
+async fn prior_was_final(ledger: &Ledger, cur: &Current) -> Result<bool, PipelineError> {
+    let (_, bytes) = ledger.store.get_bytes(&cur.summary_key).await?;
+    Ok(serde_json::from_slice::<Summary>(&bytes)
+        .ok()
+        .and_then(|s| s.finality)
+        == Some(Finality::Final))
+}
 
 /// Staged parts read at once while merging (memory: this many parts plus the merged rollup).
 const PART_FETCHES: usize = 8;
@@ -22,6 +32,11 @@ pub struct PeriodCommit {
     pub period: String,
     pub outcome: CommitOutcome,
     pub summary: Summary,
+    /// A restatement: the final revision of this month that this one
+    /// replaced. Not in summary.json, which depends on the data alone (what a
+    /// revision replaces depends on the order deliveries arrived in, as
+    /// CURRENT's `previous`); the commit notice carries it.
+    pub restates: Option<String>,
 }
 
 /// What a commit attempt came to.
@@ -154,7 +169,9 @@ pub(super) async fn commit_parts(
             summary_key: summary_key.clone(),
             previous: None,
         };
-        if let Some((cur, _)) = ledger.current(&plan.source, &period).await? {
+        let prior = ledger.current(&plan.source, &period).await?;
+        let mut restates = None;
+        if let Some((cur, _)) = &prior {
             if delivery.revision <= cur.rev() {
                 if cur.revision == rev_name {
                     // A retry after CURRENT moved: the index may not have
@@ -164,11 +181,16 @@ pub(super) async fn commit_parts(
                 out.push(PeriodCommit {
                     period,
                     outcome: CommitOutcome::NotNewer {
-                        current: cur.revision,
+                        current: cur.revision.clone(),
                     },
                     summary,
+                    restates: None,
                 });
                 continue;
+            }
+            // A new revision of a month that was final is a restatement.
+            if prior_was_final(ledger, cur).await? {
+                restates = Some(cur.revision.clone());
             }
         }
         let t = std::time::Instant::now();
@@ -184,7 +206,9 @@ pub(super) async fn commit_parts(
             .await?;
         // The notice goes to the outbox before CURRENT moves, so a crash or a
         // failed publish after the move still leaves it to be sent.
-        outbox_put(ledger, plan, &period, &CommittedNotice::new(plan, &summary)).await?;
+        let mut notice = CommittedNotice::new(plan, &summary);
+        notice.restates = restates.clone();
+        outbox_put(ledger, plan, &period, &notice).await?;
         let outcome = ledger.commit(&plan.source, &period, &current).await?;
         tracing::info!(source = %plan.source, period = %period, revision = %rev_name, ?outcome, "commit");
         if matches!(outcome, CommitOutcome::Committed { .. }) {
@@ -194,6 +218,7 @@ pub(super) async fn commit_parts(
             period,
             outcome,
             summary,
+            restates,
         });
     }
     Ok(CommitResult::Committed(out))

@@ -36,6 +36,12 @@ pub struct CommittedNotice {
     pub unattributed: Sums,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub off_period: BTreeMap<String, OffPeriod>,
+    /// `estimated` or `final` (see [`crate::output::Finality`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finality: Option<crate::output::Finality>,
+    /// Set when this revision restates a final month: the revision it replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restates: Option<String>,
 }
 
 impl CommittedNotice {
@@ -51,6 +57,8 @@ impl CommittedNotice {
             totals: s.totals.clone(),
             unattributed: s.unattributed.total.clone(),
             off_period: s.off_period.clone(),
+            finality: s.finality,
+            restates: None,
         }
     }
 }

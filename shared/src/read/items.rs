@@ -293,7 +293,8 @@ impl Normaliser {
                 self.dims.fill(r)?;
                 item.group.tags = &self.dims.tags;
                 item.group.cost_categories = &self.dims.cost_categories;
-                builder.add(&item);
+                let slot = builder.add(&item);
+                builder.note_invoice(slot, nullish(r.text(Field::InvoiceId)));
                 if !known_type {
                     builder.note_unknown_type(item.group.period, item.group.line_item_type);
                 }

@@ -238,6 +238,7 @@ impl CurGroups {
                     c
                 }
             };
+            builder.note_invoice(slot, text[Field::InvoiceId as usize].value(row));
             if self.odd[row] {
                 let v = norm
                     .cur_values(&BatchRow { text, num, row }, rule)

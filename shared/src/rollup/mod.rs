@@ -226,6 +226,13 @@ pub struct PeriodRollup {
     /// FOCUS rows of other cloud providers: not ingested, counted (rows, BilledCost).
     #[serde(default)]
     pub other_providers: BTreeMap<String, ProviderSkip>,
+    /// Invoice ids on the rows (`bill/InvoiceId`, CUR 2.0 `bill_invoice_id`,
+    /// FOCUS `InvoiceId`): AWS fills them once it has issued the invoice.
+    #[serde(default)]
+    pub invoice_ids: BTreeSet<String>,
+    /// Rows without an invoice id (all of them while the month is estimated).
+    #[serde(default)]
+    pub rows_without_invoice: u64,
 }
 
 /// Rows of another provider that a FOCUS file held.
@@ -251,6 +258,8 @@ impl PeriodRollup {
             e.rows += s.rows;
             e.billed_cost += s.billed_cost;
         }
+        self.invoice_ids.extend(o.invoice_ids.iter().cloned());
+        self.rows_without_invoice += o.rows_without_invoice;
     }
 
     /// Sum of the unattributed spend over all accounts.
@@ -335,6 +344,8 @@ struct PeriodBuilder {
     /// Spend of unconnected usage accounts, per (account, line item type or category).
     unattributed: Vec<(Vec<u8>, Vec<u8>, FastSums)>,
     unattributed_index: hashbrown::HashMap<(Vec<u8>, Vec<u8>), u32>,
+    /// The invoice id last noted (rows come in runs of one).
+    last_invoice: Vec<u8>,
 }
 
 /// [`Sums`] with fixed-point accumulators: the per-row hot path. Exact.
@@ -460,15 +471,32 @@ impl RollupBuilder {
             rest: PeriodRollup::default(),
             unattributed: Vec::new(),
             unattributed_index: Default::default(),
+            last_invoice: Vec::new(),
         });
         self.periods.len() as u32 - 1
     }
 
-    /// Add one line item.
+    /// Add one line item; where it went.
     #[inline]
-    pub fn add(&mut self, li: &LineItem<'_>) {
+    pub fn add(&mut self, li: &LineItem<'_>) -> Slot {
         let s = self.slot(&li.group);
         self.add_to(s, &li.measures);
+        s
+    }
+
+    /// The invoice id of a row added to slot `s` (empty: none yet).
+    #[inline]
+    pub fn note_invoice(&mut self, s: Slot, id: &[u8]) {
+        let (Slot::Group { period, .. } | Slot::Unattributed { period, .. }) = s;
+        let p = &mut self.periods[period as usize];
+        if id.is_empty() {
+            p.rest.rows_without_invoice += 1;
+        } else if p.last_invoice != id {
+            p.last_invoice = id.to_vec();
+            p.rest
+                .invoice_ids
+                .insert(String::from_utf8_lossy(id).into_owned());
+        }
     }
 
     /// Where rows of group `g` go (the same slot for every row of the same key).
