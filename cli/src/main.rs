@@ -5,6 +5,7 @@ mod check;
 mod commands;
 mod connect;
 mod connections;
+mod diff;
 mod export;
 mod health;
 mod onboard;
@@ -34,6 +35,9 @@ enum Command {
     Report(commands::ReportArgs),
     /// Write a realistic month of billing data in AWS's layout.
     Sample(commands::SampleArgs),
+    /// What changed between two revisions of a month, per group, exactly
+    /// (default: CURRENT against the revision it replaced).
+    Diff(diff::DiffArgs),
     /// Sample + ingest + report in a temporary directory.
     Demo {
         /// Rows to generate.
@@ -96,6 +100,7 @@ fn run() -> anyhow::Result<()> {
             Command::Ingest(a) => commands::ingest(a).await,
             Command::Export(c) => export::run(c).await,
             Command::Report(a) => commands::report(a).await,
+            Command::Diff(a) => diff::run(a).await,
             Command::Sample(a) => commands::sample(a),
             Command::Demo { rows, keep } => commands::demo(rows, keep).await,
             Command::Bench(a) => bench::run(a).await,

@@ -8,7 +8,7 @@ use curlew::report::{Committed, Dim};
 use curlew::rollup::{Measure, Sums};
 use std::time::Duration;
 
-fn money(m: Money) -> String {
+pub(crate) fn money(m: Money) -> String {
     // Display rounded to cents; the files keep every digit.
     let r = m.round_dp(2);
     let s = format!("{r:.2}");
@@ -41,6 +41,38 @@ pub fn finality(s: &curlew::output::Summary, restates: Option<&str>) -> String {
     };
     if let Some(r) = restates {
         line.push_str(&format!("; RESTATEMENT: replaces {r}, which was final"));
+    }
+    line
+}
+
+/// What changed against the replaced revision, in one line.
+pub fn changes(c: &curlew::diff::NoticeChanges, period: &str) -> String {
+    let sign = if c.total_delta.is_sign_positive() && !c.total_delta.is_zero() {
+        "+"
+    } else {
+        ""
+    };
+    let mut line = format!(
+        "against {}: BilledCost {sign}{} (exact {sign}{}), {} account/service group(s) changed",
+        c.against,
+        money(c.total_delta),
+        c.total_delta,
+        c.groups_changed
+    );
+    if let Some(top) = c.top_changes.first() {
+        line.push_str(&format!(
+            "; largest {} {}{}",
+            top.key.join(" / "),
+            if top.delta.is_sign_negative() {
+                ""
+            } else {
+                "+"
+            },
+            money(top.delta)
+        ));
+    }
+    if c.groups_changed > 0 {
+        line.push_str(&format!("; `curlew diff --period {period}` shows them"));
     }
     line
 }
@@ -97,6 +129,9 @@ pub fn ingest_summary(r: &IngestReport, out: &str, took: Duration, bytes: u64) {
                         .collect();
                     println!("    rows by type: {}", types.join(", "));
                     println!("    {}", finality(s, p.restates.as_deref()));
+                    if let Some(c) = &p.changes {
+                        println!("    {}", changes(c, &p.period));
+                    }
                     if !s.unattributed.accounts.is_empty() {
                         println!(
                             "    unattributed: {} in {} unconnected account(s): {}",

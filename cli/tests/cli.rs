@@ -434,3 +434,92 @@ fn bench_prints_each_case_beside_its_reference() {
     assert_eq!(groups[2], groups[3]);
     assert!(groups[2] > groups[0], "{groups:?}");
 }
+
+/// `curlew diff` end to end: the second ingest of a month says what changed
+/// against the revision it replaced; `diff --format json` carries the total
+/// delta, equal to the difference of `curlew report`'s totals before and
+/// after, and per-group changes that add up to it; the table shows the
+/// revisions; a first revision gives one readable line and exit 1.
+#[test]
+fn diff_shows_what_a_new_revision_changed() {
+    let src = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let store = out.path().to_str().unwrap();
+    let sample = |seed: &str| {
+        run(curlew()
+            .args([
+                "sample", "--rows", "400", "--payer", PAYER, "--seed", seed, "--out",
+            ])
+            .arg(src.path()));
+    };
+    let ingest = || {
+        run(curlew()
+            .arg("ingest")
+            .arg(src.path())
+            .args(["--store", store]))
+    };
+    let total = || {
+        let r = run(curlew().args([
+            "report", "--store", store, "--by", "period", "--format", "json",
+        ]));
+        let v: serde_json::Value = serde_json::from_str(&r).unwrap();
+        curlew::money::dec(v[0]["BilledCost"].as_str().unwrap())
+    };
+    sample("1");
+    let first = ingest();
+    assert!(!first.contains("against "), "{first}");
+    let before = total();
+    let o = curlew()
+        .args(["diff", "--store", store, "--period", "2024-01"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("replaced no earlier revision"), "{err}");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    sample("3");
+    let second = ingest();
+    let after = total();
+    let delta = after - before;
+    assert!(!delta.is_zero());
+    assert!(
+        second.contains(&format!(
+            "BilledCost {}",
+            if delta > curlew::money::Money::ZERO {
+                "+"
+            } else {
+                ""
+            }
+        )) && second.contains(&format!(
+            "(exact {}{})",
+            if delta > curlew::money::Money::ZERO {
+                "+"
+            } else {
+                ""
+            },
+            delta.normalize()
+        )),
+        "{second}"
+    );
+    let j: serde_json::Value = serde_json::from_str(&run(curlew().args([
+        "diff", "--store", store, "--period", "2024-01", "--by", "account", "--format", "json",
+    ])))
+    .unwrap();
+    assert_eq!(j["total_delta"], delta.normalize().to_string(), "{j}");
+    let changes = j["sources"][0]["changes"].as_array().unwrap();
+    let sum: curlew::money::Money = changes
+        .iter()
+        .map(|c| curlew::money::dec(c["delta"].as_str().unwrap()))
+        .sum();
+    assert_eq!(sum.normalize(), delta.normalize());
+    assert!(changes[0]["key"]["SubAccountId"].is_string(), "{j}");
+    let table = run(curlew().args(["diff", "--store", store, "--period", "2024-01"]));
+    let (r1, r2) = (
+        j["sources"][0]["from"]["revision"].as_str().unwrap(),
+        j["sources"][0]["to"]["revision"].as_str().unwrap(),
+    );
+    assert!(table.contains(&format!("from revision={r1}")), "{table}");
+    assert!(table.contains(&format!("to   revision={r2}")), "{table}");
+    assert!(table.contains("exact delta"), "{table}");
+}

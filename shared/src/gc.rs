@@ -1,7 +1,8 @@
 //! Garbage collection of superseded and abandoned revisions and stale staging.
 //! Never touches what CURRENT names (CURRENT is re-read before each delete);
 //! a revision newer than CURRENT (possibly still being built) is only removed
-//! once it is older than the grace period.
+//! once it is older than the grace period, and a superseded one once the
+//! revision that replaced it is (until then `curlew diff` compares against it).
 
 use crate::ledger::{Ledger, LedgerError};
 use crate::store::ObjectMeta;
@@ -16,7 +17,9 @@ pub struct GcReport {
     /// Staging directories deleted.
     pub deleted_staging: Vec<String>,
     pub objects_deleted: usize,
-    /// Revisions newer than CURRENT kept because they are younger than the grace period.
+    /// Revisions newer than CURRENT kept because they are younger than the
+    /// grace period, and superseded ones replaced less than the grace period
+    /// ago (the base of `curlew diff`).
     pub kept_in_flight: Vec<String>,
 }
 
@@ -62,7 +65,16 @@ async fn gc_observed(
     for (period, source) in ledger.sources(tenant, None).await? {
         let dir = ledger.layout.source_dir(&source, &period);
         let objects = ledger.store.list(&dir).await?;
-        for (sub, objs) in group_by_dir(&objects, &dir, 1) {
+        let revisions = group_by_dir(&objects, &dir, 1);
+        // When each revision was written (its newest object).
+        let written: BTreeMap<&str, DateTime<Utc>> = revisions
+            .iter()
+            .filter_map(|(sub, objs)| {
+                let rev = sub.strip_prefix("revision=")?;
+                Some((rev, objs.iter().map(|o| o.last_modified).max()?))
+            })
+            .collect();
+        for (sub, objs) in &revisions {
             let Some(rev) = sub.strip_prefix("revision=") else {
                 continue;
             };
@@ -74,10 +86,17 @@ async fn gc_observed(
                 continue;
             }
             let superseded = rev < current.revision.as_str();
+            // A superseded revision stays for the grace period after the
+            // revision that replaced it (the next one up to CURRENT) was
+            // written: `curlew diff` compares against it.
+            let replaced_before_cutoff = written
+                .range::<str, _>((std::ops::Bound::Excluded(rev), std::ops::Bound::Unbounded))
+                .find(|(r, _)| **r <= current.revision.as_str())
+                .is_none_or(|(_, t)| *t < cutoff);
             let stale = objs.iter().all(|o| o.last_modified < cutoff);
-            if superseded || stale {
+            if (superseded && replaced_before_cutoff) || (!superseded && stale) {
                 let mut deleted = 0;
-                for o in &objs {
+                for o in objs {
                     // Again before each delete: a slow commit may have made
                     // this revision current since (then the rest is kept).
                     let named = ledger.current(&source, &period).await?;

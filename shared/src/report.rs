@@ -159,11 +159,7 @@ pub async fn load_current(
 ) -> Result<Committed, ReportError> {
     let (_, bytes) = ledger.store.get_bytes(&current.rollup_key).await?;
     let rows = read_rollup(&current.rollup_key, bytes)?;
-    let (_, sbytes) = ledger.store.get_bytes(&current.summary_key).await?;
-    let summary: Summary = serde_json::from_slice(&sbytes).map_err(|e| ReportError::Summary {
-        key: current.summary_key.clone(),
-        problem: e.to_string(),
-    })?;
+    let summary = load_summary(ledger, &current.summary_key).await?;
     Ok(Committed {
         period,
         source,
@@ -173,6 +169,25 @@ pub async fn load_current(
     })
 }
 
+/// A revision's summary.json.
+pub async fn load_summary(ledger: &Ledger, key: &str) -> Result<Summary, ReportError> {
+    let (_, bytes) = ledger.store.get_bytes(key).await?;
+    serde_json::from_slice(&bytes).map_err(|e| ReportError::Summary {
+        key: key.to_owned(),
+        problem: e.to_string(),
+    })
+}
+
+/// Groups of rollup rows by report dimensions, every measure summed exactly.
+pub type Grouped = BTreeMap<Vec<String>, Sums>;
+
+/// Add one committed row of `period` to its group of `dims` (the one
+/// grouping rule of `curlew report` and `curlew diff`).
+pub fn group_row(groups: &mut Grouped, period: &str, dims: &[Dim], r: &RollupRow) {
+    let key: Vec<String> = dims.iter().map(|d| d.value(period, r)).collect();
+    groups.entry(key).or_default().merge(&r.sums);
+}
+
 /// Group committed rows by `dims`, summing every measure exactly. Sorted by
 /// `measure` descending, then key.
 pub fn aggregate(
@@ -180,11 +195,10 @@ pub fn aggregate(
     dims: &[Dim],
     measure: Measure,
 ) -> Vec<(Vec<String>, Sums)> {
-    let mut groups: BTreeMap<Vec<String>, Sums> = BTreeMap::new();
+    let mut groups = Grouped::new();
     for c in committed {
         for r in &c.rows {
-            let key: Vec<String> = dims.iter().map(|d| d.value(&c.period, r)).collect();
-            groups.entry(key).or_default().merge(&r.sums);
+            group_row(&mut groups, &c.period, dims, r);
         }
     }
     let mut v: Vec<(Vec<String>, Sums)> = groups.into_iter().collect();

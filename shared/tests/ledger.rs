@@ -259,17 +259,26 @@ async fn newer_revision_replaces_and_gc_removes_the_old(kind: Kind) {
     let want = &load_committed(&alone_ledger, "acme", None).await.unwrap()[0].summary;
     assert_eq!(committed[0].summary.totals, want.totals);
     assert_eq!(committed[0].summary.input_files.len(), 2);
-    // gc: only CURRENT and what it names remain.
+    // gc keeps the superseded revision while the one that replaced it is
+    // younger than the grace period (the base of `curlew diff`)...
     let before = out.list("tenant=acme/").await.unwrap();
     assert!(before.iter().any(|m| m.key.contains(&d1.revision.name())));
-    let report = gc(
-        &ledger,
-        "acme",
-        chrono::Duration::hours(1),
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
+    let grace = chrono::Duration::hours(1);
+    let report = gc(&ledger, "acme", grace, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert!(report.deleted_revisions.is_empty(), "{report:?}");
+    assert!(
+        report
+            .kept_in_flight
+            .iter()
+            .any(|k| k.contains(&d1.revision.name())),
+        "{report:?}"
+    );
+    assert_eq!(out.list("tenant=acme/").await.unwrap().len(), before.len());
+    // ...then only CURRENT and what it names remain.
+    let later = chrono::Utc::now() + chrono::Duration::hours(2);
+    let report = gc(&ledger, "acme", grace, later).await.unwrap();
     assert_eq!(report.deleted_revisions.len(), 1, "{report:?}");
     let after: Vec<String> = out
         .list("tenant=acme/billing_period=")

@@ -4,6 +4,7 @@ mod rollup_parquet;
 mod summary;
 
 pub use rollup_parquet::{
-    output_columns, read_rollup, write_rollup, ColumnKind, OutputError, RollupRow,
+    for_each_rollup_row, output_columns, read_rollup, write_rollup, ColumnKind, OutputError,
+    RollupRow,
 };
 pub use summary::{Finality, InputFile, SourceInfo, Summary};

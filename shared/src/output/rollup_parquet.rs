@@ -453,15 +453,26 @@ fn epoch_days(a: &ArrayRef) -> Result<Vec<i64>, String> {
 /// Decode a rollup file written by [`write_rollup`] (or by a version of
 /// curlew whose periods were DATE columns).
 pub fn read_rollup(key: &str, bytes: Vec<u8>) -> Result<Vec<RollupRow>, OutputError> {
+    let mut out = Vec::new();
+    for_each_rollup_row(key, bytes, |r| out.push(r))?;
+    Ok(out)
+}
+
+/// Decode a rollup file row by row, handing each to `visit` (memory: one
+/// batch, not the file's rows: how a diff re-aggregates a large rollup).
+pub fn for_each_rollup_row(
+    key: &str,
+    bytes: impl Into<bytes::Bytes>,
+    mut visit: impl FnMut(RollupRow),
+) -> Result<(), OutputError> {
     let err = |e: &dyn std::fmt::Display| OutputError::Read {
         key: key.into(),
         problem: e.to_string(),
     };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes.into())
         .map_err(|e| err(&e))?
         .build()
         .map_err(|e| err(&e))?;
-    let mut out = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| err(&e))?;
         let col = |name: &str| {
@@ -503,7 +514,7 @@ pub fn read_rollup(key: &str, bytes: Vec<u8>) -> Result<Vec<RollupRow>, OutputEr
             }
             let get =
                 |m: Measure| values[Measure::ALL.iter().position(|x| *x == m).expect("measure")];
-            out.push(RollupRow {
+            visit(RollupRow {
                 day: d.format("%Y-%m-%d").to_string(),
                 key: texts
                     .iter()
@@ -519,7 +530,7 @@ pub fn read_rollup(key: &str, bytes: Vec<u8>) -> Result<Vec<RollupRow>, OutputEr
             });
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -23,6 +23,30 @@ async fn prior_was_final(ledger: &Ledger, cur: &Current) -> Result<bool, Pipelin
         == Some(Finality::Final))
 }
 
+/// What changed against the revision `cur` names, for the commit notice. A
+/// notice is worth less than the commit: a prior rollup that cannot be read
+/// (deleted, or from a curlew that wrote another layout) leaves it out.
+async fn replaced_changes(
+    ledger: &Ledger,
+    period: &str,
+    cur: &Current,
+    rollup: &[u8],
+) -> Option<crate::diff::NoticeChanges> {
+    let t = std::time::Instant::now();
+    match crate::diff::notice_changes(ledger, period, cur, bytes::Bytes::copy_from_slice(rollup))
+        .await
+    {
+        Ok(c) => {
+            tracing::debug!(groups_changed = c.groups_changed, elapsed = ?t.elapsed(), "changes against the replaced revision");
+            Some(c)
+        }
+        Err(e) => {
+            tracing::warn!(replaced = %cur.revision, error = %e, "the commit notice goes without changes: the replaced revision could not be compared");
+            None
+        }
+    }
+}
+
 /// Staged parts read at once while merging (memory: this many parts plus the merged rollup).
 const PART_FETCHES: usize = 8;
 
@@ -37,6 +61,8 @@ pub struct PeriodCommit {
     /// revision replaces depends on the order deliveries arrived in, as
     /// CURRENT's `previous`); the commit notice carries it.
     pub restates: Option<String>,
+    /// Against the revision this one replaced (none for a first revision).
+    pub changes: Option<crate::diff::NoticeChanges>,
 }
 
 /// What a commit attempt came to.
@@ -185,6 +211,7 @@ pub(super) async fn commit_parts(
                     },
                     summary,
                     restates: None,
+                    changes: None,
                 });
                 continue;
             }
@@ -196,6 +223,10 @@ pub(super) async fn commit_parts(
         let t = std::time::Instant::now();
         let bytes = write_rollup(&period, &rollup)?;
         tracing::debug!(groups = rollup.groups.len(), bytes = bytes.len(), elapsed = ?t.elapsed(), "rollup written");
+        let changes = match &prior {
+            Some((cur, _)) => replaced_changes(ledger, &period, cur, &bytes).await,
+            None => None,
+        };
         ledger.store.put(&rollup_key, bytes).await?;
         ledger
             .store
@@ -208,6 +239,7 @@ pub(super) async fn commit_parts(
         // failed publish after the move still leaves it to be sent.
         let mut notice = CommittedNotice::new(plan, &summary);
         notice.restates = restates.clone();
+        notice.changes = changes.clone();
         outbox_put(ledger, plan, &period, &notice).await?;
         let outcome = ledger.commit(&plan.source, &period, &current).await?;
         tracing::info!(source = %plan.source, period = %period, revision = %rev_name, ?outcome, "commit");
@@ -219,6 +251,7 @@ pub(super) async fn commit_parts(
             outcome,
             summary,
             restates,
+            changes,
         });
     }
     Ok(CommitResult::Committed(out))

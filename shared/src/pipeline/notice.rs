@@ -42,6 +42,10 @@ pub struct CommittedNotice {
     /// Set when this revision restates a final month: the revision it replaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restates: Option<String>,
+    /// When this revision replaces another: BilledCost's total delta and the
+    /// largest changes by account and service (`curlew diff` shows them all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<crate::diff::NoticeChanges>,
 }
 
 impl CommittedNotice {
@@ -59,6 +63,7 @@ impl CommittedNotice {
             off_period: s.off_period.clone(),
             finality: s.finality,
             restates: None,
+            changes: None,
         }
     }
 }
