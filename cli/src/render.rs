@@ -300,6 +300,21 @@ pub fn table(
             money(unattributed)
         );
     }
+    // Estimated or final, per committed source period (newest last).
+    const FINALITY_LINES: usize = 12;
+    let skipped = committed.len().saturating_sub(FINALITY_LINES);
+    if skipped > 0 {
+        println!("({skipped} earlier source period(s) not shown)");
+    }
+    for c in &committed[skipped..] {
+        println!(
+            "{} payer {} report {}: {}",
+            c.period,
+            c.source.payer,
+            c.source.report,
+            finality(&c.summary, None)
+        );
+    }
 }
 
 pub fn csv(dims: &[Dim], rows: &[(Vec<String>, Sums)]) -> Result<()> {

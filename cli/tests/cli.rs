@@ -522,4 +522,12 @@ fn diff_shows_what_a_new_revision_changed() {
     assert!(table.contains(&format!("from revision={r1}")), "{table}");
     assert!(table.contains(&format!("to   revision={r2}")), "{table}");
     assert!(table.contains("exact delta"), "{table}");
+    // The report says which months are final.
+    let report = run(curlew().args(["report", "--store", store]));
+    assert!(
+        report.contains(&format!(
+            "2024-01 payer {PAYER} report curlew-cur: final: invoiced ("
+        )),
+        "{report}"
+    );
 }
