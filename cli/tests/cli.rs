@@ -60,6 +60,31 @@ fn bad_arguments_say_what_to_do() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not a directory"));
     let dir = tempfile::tempdir().unwrap();
+    // Five dimensions: refused in one line, nothing written.
+    let o = curlew()
+        .arg("ingest")
+        .arg(dir.path())
+        .args([
+            "--tag",
+            "a",
+            "--tag",
+            "b",
+            "--tag",
+            "c",
+            "--cost-category",
+            "d",
+        ])
+        .args(["--cost-category", "e", "--store"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("at most 4 tag and cost category dimensions; 5 were named"),
+        "{err}"
+    );
     for (flag, value, says) in [
         ("--payer", "12345", "is not an AWS account id"),
         ("--report", "my report", "is not a report name"),

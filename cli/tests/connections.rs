@@ -224,11 +224,21 @@ fn connect_stores_the_connection_only_when_the_proof_passes() {
         "cur",
         "--since",
         "2024-01",
+        "--tag",
+        "team",
+        "--cost-category",
+        "Env",
         "--store",
         &store_arg,
     ]);
     assert!(ok.status.success(), "{ok:?}");
     let (c, _) = rt.block_on(registry().get("acme", "123456789012")).unwrap();
+    // The dimensions named at connect are the connection's (the pipeline
+    // groups its deliveries by them).
+    assert_eq!(
+        c.dimensions,
+        curlew::dimensions::Dimensions::from_args(&["team".into()], &["Env".into()]).unwrap()
+    );
     assert_eq!(
         (
             c.access_mode,
@@ -258,4 +268,27 @@ fn connect_stores_the_connection_only_when_the_proof_passes() {
     ]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--role-arn"));
+    // A dimension no column can match is refused in one line before any
+    // access is tried; the stored connection keeps its dimensions.
+    let bad_tag = curlew(&[
+        "connect",
+        "--tenant",
+        "acme",
+        "--payer-account",
+        "123456789012",
+        "--mode",
+        "bucket-policy",
+        "--bucket",
+        &billing,
+        "--tag",
+        "***",
+        "--store",
+        &store_arg,
+    ]);
+    assert_eq!(bad_tag.status.code(), Some(1), "{bad_tag:?}");
+    let err = String::from_utf8_lossy(&bad_tag.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("has no letters or digits"), "{err}");
+    let (after, _) = rt.block_on(registry().get("acme", "123456789012")).unwrap();
+    assert_eq!(after.dimensions, c.dimensions);
 }

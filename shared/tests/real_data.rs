@@ -224,30 +224,7 @@ fn focus_converter_agrees_with_the_rollup_by_category_service_account_region_and
         return;
     }
     let converted = tempfile::tempdir().unwrap();
-    let run = std::process::Command::new(python.with_file_name("focus-converter"))
-        .args([
-            "convert",
-            "--provider",
-            "aws-cur",
-            "--data-format",
-            "csv",
-            "--data-path",
-        ])
-        .arg(&file)
-        .arg("--export-path")
-        .arg(converted.path())
-        .args([
-            "--no-export-include-source-columns",
-            "--basename-template",
-            "focus-{i}.parquet",
-        ])
-        .output()
-        .expect("focus-converter runs");
-    assert!(
-        run.status.success(),
-        "focus-converter: {}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    curlew_testkit::focus::convert_cur_csv(&python, &file, converted.path());
     let root = copy_to_temp(&file);
     let out = tempfile::tempdir().unwrap();
     summaries(&ingest_dir(root.path(), out.path(), |_| {}));

@@ -62,3 +62,51 @@ pub fn validate(python: &Path, rollup: &Path, set: Option<&str>) -> Validation {
             .collect(),
     }
 }
+
+/// Checks of focus_validator 1.0.0 that are wrong for FOCUS 1.0 itself:
+/// they still require the pre-1.0 names FOCUS 1.0 renamed to ProviderName,
+/// PublisherName, InvoiceIssuerName and ResourceId.
+pub const PRE_1_0_NAMES: [&str; 4] = ["Provider", "Publisher", "InvoiceIssuer", "ResourceID"];
+
+/// The validator failures a file of curlew's may show, sorted: `<column>_Required`
+/// for each column it does not write (`not_written`, each a documented
+/// deviation) and for the validator's pre-1.0 names. Anything else is a real failure.
+pub fn allowed_failures(not_written: &[&str]) -> Vec<String> {
+    let mut allowed: Vec<String> = not_written
+        .iter()
+        .chain(&PRE_1_0_NAMES)
+        .map(|c| format!("{c}_Required"))
+        .collect();
+    allowed.sort();
+    allowed
+}
+
+/// Run the FinOps Foundation's focus-converter 1.0.0 (from the venv of
+/// `python`) on a legacy CUR CSV, writing `focus-{i}.parquet` files into
+/// `out` without the source columns. Panics with its stderr when it fails.
+pub fn convert_cur_csv(python: &Path, csv: &Path, out: &Path) {
+    let run = Command::new(python.with_file_name("focus-converter"))
+        .args([
+            "convert",
+            "--provider",
+            "aws-cur",
+            "--data-format",
+            "csv",
+            "--data-path",
+        ])
+        .arg(csv)
+        .arg("--export-path")
+        .arg(out)
+        .args([
+            "--no-export-include-source-columns",
+            "--basename-template",
+            "focus-{i}.parquet",
+        ])
+        .output()
+        .expect("focus-converter runs");
+    assert!(
+        run.status.success(),
+        "focus-converter: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}

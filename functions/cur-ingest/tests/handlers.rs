@@ -68,6 +68,49 @@ async fn delivery_to_commit_through_sns_and_sqs() {
     let notes = notices(&w).await;
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0].1["previous"], c.current.revision.as_str());
+    // It says what changed against the revision it replaced.
+    let delta = c2.summary.totals.billed_cost - c.summary.totals.billed_cost;
+    assert_eq!(
+        notes[0].1["changes"]["total_delta"],
+        delta.normalize().to_string(),
+        "{}",
+        notes[0].1
+    );
+    assert_eq!(
+        notes[0].1["changes"]["against"],
+        c.current.revision.as_str()
+    );
+}
+
+/// Tag dimensions stored on a connection reach the part workers through the
+/// plan: a three-file delivery (parts staged and merged through SNS/SQS)
+/// commits the same rollup rows, Tags included, as a local `curlew ingest
+/// --tag team --tag environment` of the same files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connections_tag_dimensions_group_the_lambda_rollup() {
+    let dims =
+        curlew::dimensions::Dimensions::from_args(&["team".into(), "environment".into()], &[])
+            .unwrap();
+    let for_conn = dims.clone();
+    let w = world_with("dims", "", move |c| c.dimensions = for_conn).await;
+    let (v1, out1) = deliver(&w, 5, 3).await;
+    announce(&w, &out1.manifest_keys[0]).await;
+    let outcomes = drain(&w).await;
+    assert_eq!(count(&outcomes, is_commit), 1, "{outcomes:?}");
+    let c = committed(&w).await;
+    assert_eq!(c.summary.dimensions, dims);
+    let mut opts = curlew::ingest::IngestOptions::new("acme");
+    opts.dimensions = dims.clone();
+    let local = local_ingest(v1.path(), &opts).await;
+    assert_eq!(c.rows, local[0].rows);
+    assert!(
+        c.rows.iter().any(|r| r.key[9].contains("\"team\"")),
+        "some rows are tagged"
+    );
+    assert!(
+        c.rows.iter().any(|r| r.key[9].is_empty()),
+        "and some are not"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -37,6 +37,11 @@ pub async fn world(tag: &str) -> World {
 }
 
 pub async fn world_at(tag: &str, prefix: &str) -> World {
+    world_with(tag, prefix, |_| {}).await
+}
+
+/// [`world_at`], with `f` adjusting tenant acme's connection before it is stored.
+pub async fn world_with(tag: &str, prefix: &str, f: impl FnOnce(&mut Connection)) -> World {
     let conf = aws::sdk_conf();
     let s3 = moto::s3_client();
     let sns = aws_sdk_sns::Client::new(&conf);
@@ -68,7 +73,7 @@ pub async fn world_at(tag: &str, prefix: &str) -> World {
         results_queue,
         billing,
     };
-    connect(&w, "acme", PAYER, prefix, |_| {}).await;
+    connect(&w, "acme", PAYER, prefix, f).await;
     w
 }
 
