@@ -580,6 +580,24 @@ fn format_ms(ms: i64) -> String {
 /// Per row, a map<string, string> column as a JSON object (keys sorted;
 /// null and empty values left out; an empty map is null).
 fn map_json(m: &MapArray) -> TextCol {
+    map_rows(m, |entries| {
+        let pairs: std::collections::BTreeMap<&str, &str> =
+            entries.map(|(_, k, v)| (k, v)).collect();
+        (!pairs.is_empty()).then(|| serde_json::to_string(&pairs).unwrap_or_default())
+    })
+}
+
+/// Per row of a map<string, string> column, what `pick` makes of the row's
+/// entries with a non-empty value (entry index, key, value; in map order),
+/// interned into an indexed column (`None`, a null map: no value). The one
+/// walk over a map column's rows, for [`map_json`] and [`map_values`].
+fn map_rows<'a, V>(
+    m: &'a MapArray,
+    mut pick: impl FnMut(&mut dyn Iterator<Item = (usize, &'a str, &'a str)>) -> Option<V>,
+) -> TextCol
+where
+    V: AsRef<[u8]> + Eq + std::hash::Hash,
+{
     let (Some(k), Some(v)) = (
         m.keys().as_string_opt::<i32>(),
         m.values().as_string_opt::<i32>(),
@@ -587,29 +605,27 @@ fn map_json(m: &MapArray) -> TextCol {
         return TextCol::None;
     };
     let offsets = m.value_offsets();
+    let mut idx = Vec::with_capacity(m.len());
+    let mut seen: hashbrown::HashMap<V, u32> = hashbrown::HashMap::new();
     let mut values: Vec<Box<[u8]>> = Vec::new();
-    let mut seen: hashbrown::HashMap<String, u32> = hashbrown::HashMap::new();
-    let idx = (0..m.len())
-        .map(|row| {
-            if m.is_null(row) {
-                return NO_VALUE;
-            }
+    for row in 0..m.len() {
+        let found = if m.is_null(row) {
+            None
+        } else {
             let (s, e) = (offsets[row] as usize, offsets[row + 1] as usize);
-            let pairs: std::collections::BTreeMap<&str, &str> = (s..e)
+            let mut entries = (s..e)
                 .filter(|j| v.is_valid(*j) && !v.value(*j).is_empty())
-                .map(|j| (k.value(j), v.value(j)))
-                .collect();
-            if pairs.is_empty() {
-                return NO_VALUE;
-            }
-            let json = serde_json::to_string(&pairs).unwrap_or_default();
-            let n = values.len() as u32;
-            *seen.entry(json).or_insert_with_key(|json| {
-                values.push(json.as_bytes().into());
-                n
-            })
-        })
-        .collect();
+                .map(|j| (j, k.value(j), v.value(j)));
+            pick(&mut entries)
+        };
+        idx.push(match found {
+            None => NO_VALUE,
+            Some(val) => *seen.entry(val).or_insert_with_key(|val| {
+                values.push(val.as_ref().into());
+                (values.len() - 1) as u32
+            }),
+        });
+    }
     TextCol::Indexed(idx, values)
 }
 
@@ -754,38 +770,15 @@ fn num_col(a: &ArrayRef) -> NumCol {
 }
 
 /// Per row, the non-empty value of the best-ranked key of a map<string,string>
-/// column (`rank`: `None` for a key that does not count, higher is better).
+/// column (`rank`: `None` for a key that does not count, higher is better;
+/// between equals, the first).
 fn map_values(m: &MapArray, rank: impl Fn(&str) -> Option<u8>) -> TextCol {
-    let (Some(k), Some(v)) = (
-        m.keys().as_string_opt::<i32>(),
-        m.values().as_string_opt::<i32>(),
-    ) else {
-        return TextCol::None;
-    };
-    let offsets = m.value_offsets();
-    let mut idx = Vec::with_capacity(m.len());
-    let mut seen: hashbrown::HashMap<&str, u32> = hashbrown::HashMap::new();
-    let mut values: Vec<Box<[u8]>> = Vec::new();
-    for row in 0..m.len() {
-        let (s, e) = (offsets[row] as usize, offsets[row + 1] as usize);
-        let found = (!m.is_null(row))
-            .then(|| {
-                (s..e)
-                    .filter(|j| v.is_valid(*j) && !v.value(*j).is_empty())
-                    .filter_map(|j| rank(k.value(j)).map(|r| (r, j)))
-                    .min_by_key(|(r, j)| (u8::MAX - r, *j))
-                    .map(|(_, j)| v.value(j))
-            })
-            .flatten();
-        idx.push(match found {
-            None => NO_VALUE,
-            Some(val) => *seen.entry(val).or_insert_with(|| {
-                values.push(val.as_bytes().into());
-                (values.len() - 1) as u32
-            }),
-        });
-    }
-    TextCol::Indexed(idx, values)
+    map_rows(m, |entries| {
+        entries
+            .filter_map(|(j, k, v)| rank(k).map(|r| (r, j, v)))
+            .min_by_key(|(r, j, _)| (u8::MAX - r, *j))
+            .map(|(_, _, v)| v)
+    })
 }
 
 #[cfg(test)]
