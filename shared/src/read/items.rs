@@ -4,7 +4,7 @@
 use crate::charge::{
     amortized_input, charge_category, cur_measures, AmortizedInput, CurValues, Measures,
 };
-use crate::dimensions::{render_json, Dimensions, Kind, NO_DIMENSIONS};
+use crate::dimensions::{render_json, Dimensions, Kind, MAX_DIMENSIONS, NO_DIMENSIONS};
 use crate::fields::{map_of, ColumnMap, Dialect, Field, DIMS};
 use crate::money::{BadNumber, Money};
 use crate::read::quoted;
@@ -197,13 +197,17 @@ impl DimValues {
                     if self.parsed[slot].0 != text {
                         self.parsed[slot] = (text.to_vec(), json_entries(f, text)?);
                     }
-                    let d = &self.dims.get(i).expect("dimension").clone();
-                    if let Some((_, val)) = self.parsed[slot]
-                        .1
-                        .iter()
-                        .filter(|(k, val)| !val.is_empty() && d.map_key_match(k) > 0)
-                        .max_by_key(|(k, _)| d.map_key_match(k))
-                    {
+                    // The best-matching key's non-empty value; between
+                    // equals the first, as in a Parquet map (parquet_file).
+                    let d = self.dims.get(i).expect("dimension");
+                    let mut best: Option<(u8, &str)> = None;
+                    for (k, val) in &self.parsed[slot].1 {
+                        let m = d.map_key_match(k);
+                        if m > 0 && !val.is_empty() && best.is_none_or(|(b, _)| m > b) {
+                            best = Some((m, val));
+                        }
+                    }
+                    if let Some((_, val)) = best {
                         v.extend_from_slice(val.as_bytes());
                     }
                 }
@@ -211,12 +215,16 @@ impl DimValues {
             }
             self.values[i] = v;
         }
-        let values: Vec<&[u8]> = self.values.iter().map(Vec::as_slice).collect();
-        render_json(&self.dims, Kind::Tag, &values, &mut self.tags);
+        let mut values: [&[u8]; MAX_DIMENSIONS] = [&[]; MAX_DIMENSIONS];
+        for (slot, v) in values.iter_mut().zip(&self.values) {
+            *slot = v;
+        }
+        let values = &values[..self.dims.len()];
+        render_json(&self.dims, Kind::Tag, values, &mut self.tags);
         render_json(
             &self.dims,
             Kind::CostCategory,
-            &values,
+            values,
             &mut self.cost_categories,
         );
         Ok(())
