@@ -117,7 +117,8 @@ fields! {
     // Finality: AWS fills it once the month is invoiced.
     InvoiceId => ["billinvoiceid", "invoiceid"],
     // --- tag and cost category maps: CUR 2.0 `resource_tags` / `cost_category`
-    // (a map in Parquet, JSON text in CSV), FOCUS `Tags` / `x_CostCategories` ---
+    // (a map in Parquet, JSON text in CSV), FOCUS `Tags` / `x_CostCategories`;
+    // read for a dimension, and the tag map by the export ---
     TagsMap => ["tags", "resourcetags"],
     CostCategoriesMap => ["xcostcategories", "costcategory"],
     // --- the tenant's dimensions (crate::dimensions), by position: never
@@ -146,8 +147,6 @@ fields! {
     FocusServiceCategory => ["servicecategory"],
     FocusRegionName => ["regionname"],
     FocusLineItemType => ["xlineitemtype"],
-    // FOCUS `Tags`, CUR 2.0 `resource_tags` (a map in Parquet, JSON in CSV).
-    Tags => ["tags", "resourcetags"],
     PricingQuantity => ["pricingquantity"],
     ListUnitPrice => ["pricingpublicondemandrate", "listunitprice"],
 }
@@ -286,6 +285,17 @@ impl ColumnMap {
         names: impl IntoIterator<Item = &'a str>,
         dims: &Dimensions,
     ) -> ColumnMap {
+        Self::resolve_for(names, dims, false)
+    }
+
+    /// [`Self::resolve_with`] for a reader that feeds the line-level export
+    /// (`export`), which also reads the tag map ([`Field::TagsMap`]) whatever
+    /// the dimensions.
+    pub fn resolve_for<'a>(
+        names: impl IntoIterator<Item = &'a str>,
+        dims: &Dimensions,
+        export: bool,
+    ) -> ColumnMap {
         let names: Vec<&str> = names.into_iter().collect();
         let mut map = Self::resolve_names(&names);
         for (d, field) in dims.iter().zip(DIMS) {
@@ -295,7 +305,7 @@ impl ColumnMap {
         // cost category may be in the combined tag map: FOCUS 1.2 `Tags`).
         let any = |kind: Kind| dims.iter().any(|d| d.kind == kind);
         for (wanted, field) in [
-            (!dims.is_empty(), Field::TagsMap),
+            (!dims.is_empty() || export, Field::TagsMap),
             (any(Kind::CostCategory), Field::CostCategoriesMap),
         ] {
             if !wanted {

@@ -127,11 +127,11 @@ impl<'a> FocusSink<'a> {
                 serde_json::Value::String(String::from_utf8_lossy(v).into_owned())
             });
         });
-        let raw = r.text(Field::Tags);
+        let raw = r.text(Field::TagsMap);
         if !raw.is_empty() {
             let parsed: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(raw)
                 .map_err(|e| BadField {
-                    field: Field::Tags,
+                    field: Field::TagsMap,
                     problem: format!("{} is not a JSON object of tags: {e}", quoted(raw)),
                 })?;
             self.tags.extend(parsed);
@@ -142,7 +142,7 @@ impl<'a> FocusSink<'a> {
         serde_json::to_string(&self.tags)
             .map(Some)
             .map_err(|e| BadField {
-                field: Field::Tags,
+                field: Field::TagsMap,
                 problem: e.to_string(),
             })
     }
@@ -358,6 +358,48 @@ impl FocusSink<'_> {
         BadField {
             field: Field::BilledCost,
             problem,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::legacy_tag_key;
+    use crate::dimensions::Dimensions;
+
+    /// The export names a legacy tag column's key by AWS's Athena renaming;
+    /// a dimension finds a tag by canonical name. The two rules agree: the
+    /// dimension that reads a column also finds the key the export gives it,
+    /// so `--tag K` over an exported FOCUS file groups the same rows.
+    #[test]
+    fn the_exports_tag_keys_are_found_by_the_dimension_rule() {
+        for (tag, columns) in [
+            (
+                "CostCenter",
+                [
+                    "resourceTags/user:CostCenter",
+                    "resource_tags_user_cost_center",
+                ],
+            ),
+            (
+                "aws:createdBy",
+                ["resourceTags/aws:createdBy", "resource_tags_aws_created_by"],
+            ),
+            (
+                "team",
+                ["resourceTags/user:team", "resource_tags_user_team"],
+            ),
+        ] {
+            let dims = Dimensions::from_args(&[tag.to_string()], &[]).unwrap();
+            let d = dims.iter().next().unwrap();
+            for column in columns {
+                assert!(d.is_column(column), "{tag} reads {column}");
+                let key = legacy_tag_key(column);
+                assert!(
+                    d.map_key_match(&key) > 0,
+                    "{tag} finds the export's key {key} (of {column})"
+                );
+            }
         }
     }
 }

@@ -162,6 +162,7 @@ pub(super) fn columns_of(
     name: &str,
     names: &[String],
     dims: &Dimensions,
+    export: bool,
     at: Location,
     not_billing: impl FnOnce() -> String,
 ) -> Result<(Dialect, ColumnMap), ReadError> {
@@ -174,7 +175,7 @@ pub(super) fn columns_of(
             "point curlew at AWS Cost and Usage Report, Data Export or FOCUS files",
         )
     })?;
-    let columns = ColumnMap::resolve_with(names.iter().map(String::as_str), dims);
+    let columns = ColumnMap::resolve_for(names.iter().map(String::as_str), dims, export);
     if let Some(f) = columns.missing_required(dialect) {
         return Err(ReadError::new(
             name,

@@ -288,17 +288,18 @@ impl Projection {
     ) -> Result<Projection, ReadError> {
         let schema = meta.schema().clone();
         let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-        let (dialect, mut columns) = super::columns_of(name, &names, dims, Location::File, || {
-            format!(
-                "the schema is not CUR, CUR 2.0 or FOCUS (first columns: {})",
-                names
-                    .iter()
-                    .take(4)
-                    .map(|n| quoted(n.as_bytes()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })?;
+        let (dialect, mut columns) =
+            super::columns_of(name, &names, dims, export, Location::File, || {
+                format!(
+                    "the schema is not CUR, CUR 2.0 or FOCUS (first columns: {})",
+                    names
+                        .iter()
+                        .take(4)
+                        .map(|n| quoted(n.as_bytes()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?;
         // A dimension in a map column (CUR 2.0 `resource_tags`): read per row
         // out of the map, as if it were a column of its own.
         let mut dim_maps: Vec<(Field, usize, Dimension)> = Vec::new();

@@ -349,17 +349,24 @@ pub fn read_csv<S: RowSink>(
         })
         .collect();
     let dims = sink.dimensions().clone();
-    let (dialect, columns) = super::columns_of(name, &names, &dims, Location::Line(1), || {
-        format!(
-            "the header is not a CUR, CUR 2.0 or FOCUS header (first columns: {})",
-            header
-                .iter()
-                .take(4)
-                .map(quoted)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    })?;
+    let (dialect, columns) = super::columns_of(
+        name,
+        &names,
+        &dims,
+        sink.export(),
+        Location::Line(1),
+        || {
+            format!(
+                "the header is not a CUR, CUR 2.0 or FOCUS header (first columns: {})",
+                header
+                    .iter()
+                    .take(4)
+                    .map(quoted)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+    )?;
     let idx: Vec<Option<usize>> = Field::ALL.iter().map(|f| columns.get(*f)).collect();
     let alt: Vec<Option<usize>> = Field::ALL.iter().map(|f| columns.alternate(*f)).collect();
     let mut norm = Normaliser::new(dialect, &columns, &dims);
