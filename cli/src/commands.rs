@@ -6,10 +6,10 @@ use clap::Args;
 use curlew::discover::Source;
 use curlew::ingest::{ingest as run_ingest, IngestOptions};
 use curlew::ledger::Ledger;
+use curlew::registry::Registry;
 use curlew::report::{aggregate, load_committed, Dim};
 use curlew::rollup::Measure;
 use curlew::sample::{write_sample, Cardinality, SampleFormat, SampleSpec, Versioning};
-use curlew::registry::Registry;
 use curlew::store::Store;
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
@@ -283,12 +283,18 @@ pub async fn report(a: ReportArgs) -> Result<i32> {
     };
     if let Some(file) = &a.out_file {
         let registry = Registry::new(out_store, &out_prefix);
-        let view = curlew::report::view::load(&ledger, &registry, &a.tenant, a.period.as_deref(), measure)
-            .await?
-            .ok_or_else(nothing)?;
+        let view =
+            curlew::report::view::load(&ledger, &registry, &a.tenant, a.period.as_deref(), measure)
+                .await?
+                .ok_or_else(nothing)?;
         std::fs::write(file, curlew::report::html::render(&view))
             .with_context(|| format!("writing {}", file.display()))?;
-        println!("wrote the {} report of {} to {}", view.period, a.tenant, file.display());
+        println!(
+            "wrote the {} report of {} to {}",
+            view.period,
+            a.tenant,
+            file.display()
+        );
         return Ok(0);
     }
     let committed = load_committed(&ledger, &a.tenant, a.period.as_deref()).await?;

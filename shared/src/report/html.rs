@@ -123,8 +123,20 @@ pub fn render(v: &ReportView) -> String {
         legend(&mut s, v);
     }
     s.push_str("</section>\n<div class=\"grid2\">");
-    ranked(&mut s, "top-services", "Top services", "Service", &v.top_services);
-    ranked(&mut s, "top-accounts", "Top accounts", "Account", &v.top_accounts);
+    ranked(
+        &mut s,
+        "top-services",
+        "Top services",
+        "Service",
+        &v.top_services,
+    );
+    ranked(
+        &mut s,
+        "top-accounts",
+        "Top accounts",
+        "Account",
+        &v.top_accounts,
+    );
     s.push_str("</div>\n");
     comparison(&mut s, v);
     finality(&mut s, &v.finality);
@@ -160,17 +172,19 @@ fn kpis(s: &mut String, v: &ReportView) {
             r#"<div class="kpi"><div class="label">vs {}</div><div class="value {}">{}{}</div><div class="sub">previous: {}{}</div></div>"#,
             esc(&c.previous_period),
             updown(change),
-            if change.is_sign_positive() && !change.is_zero() { "+" } else { "" },
+            if change.is_sign_positive() && !change.is_zero() {
+                "+"
+            } else {
+                ""
+            },
             esc(&display(change)),
             esc(&display(c.previous_total)),
             esc(&pct)
         );
     }
     let current: Vec<&FinalityRow> = v.finality.iter().filter(|f| f.period == v.period).collect();
-    let all_final = !current.is_empty()
-        && current
-            .iter()
-            .all(|f| f.finality == Some(Finality::Final));
+    let all_final =
+        !current.is_empty() && current.iter().all(|f| f.finality == Some(Finality::Final));
     let _ = write!(
         s,
         r#"<div class="kpi"><div class="label">Status</div><div class="value">{}</div><div class="sub">{} source(s)</div></div>"#,
@@ -191,10 +205,7 @@ fn updown(change: Money) -> &'static str {
 }
 
 fn badge(state: &str) -> String {
-    format!(
-        r#"<span class="badge b-{0}">{0}</span>"#,
-        esc(state)
-    )
+    format!(r#"<span class="badge b-{0}">{0}</span>"#, esc(state))
 }
 
 fn legend(s: &mut String, v: &ReportView) {
@@ -216,7 +227,11 @@ fn legend(s: &mut String, v: &ReportView) {
 
 fn bar(share: Option<Money>) -> String {
     let w = share
-        .map(|f| (f * Money::ONE_HUNDRED).round_dp(1).clamp(Money::ZERO, Money::ONE_HUNDRED))
+        .map(|f| {
+            (f * Money::ONE_HUNDRED)
+                .round_dp(1)
+                .clamp(Money::ZERO, Money::ONE_HUNDRED)
+        })
         .unwrap_or(Money::ZERO);
     format!(r#"<div class="bar"><span style="width:{w}%"></span></div>"#)
 }
@@ -275,7 +290,11 @@ fn delta_row(s: &mut String, class: &str, name: &str, previous: Money, current: 
         esc(&display(previous)),
         esc(&display(current)),
         updown(change),
-        if change.is_sign_positive() && !change.is_zero() { "+" } else { "" },
+        if change.is_sign_positive() && !change.is_zero() {
+            "+"
+        } else {
+            ""
+        },
         esc(&display(change)),
         esc(&pct)
     );
@@ -303,7 +322,11 @@ fn finality(s: &mut String, rows: &[FinalityRow]) {
             state,
             esc(&f.period),
             esc(&f.payer),
-            esc(if f.report.is_empty() { "(bare files)" } else { &f.report }),
+            esc(if f.report.is_empty() {
+                "(bare files)"
+            } else {
+                &f.report
+            }),
             esc(&f.revision),
             badge(state),
             esc(&invoices),
@@ -396,7 +419,10 @@ mod tests {
 
     #[test]
     fn every_string_from_the_data_is_escaped() {
-        assert_eq!(esc(r#"<a href="x">&'"#), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            esc(r#"<a href="x">&'"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
         let page = render(&view());
         assert!(!page.contains("<acme"), "tenant escaped");
         assert!(page.contains("&lt;acme &amp; co&gt;"));
@@ -411,7 +437,10 @@ mod tests {
         assert!(!page.contains("http"), "no URL of any kind in the page");
         assert!(page.contains("default-src 'none'"));
         assert!(page.contains("no commitment data"));
-        assert!(!page.contains(r#"id="connections""#), "no registry, no section");
+        assert!(
+            !page.contains(r#"id="connections""#),
+            "no registry, no section"
+        );
         v.commitments = Some(CommitmentsView {
             rows: vec![CommitmentRow {
                 name: "Savings Plans <compute>".into(),
