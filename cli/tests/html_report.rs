@@ -158,9 +158,15 @@ fn setup(src: &Path, out: &Path) {
     assert!(listed.contains("\"degraded\""), "{listed}");
 }
 
-/// DuckDB over the sample's CSV files: BilledCost (net unblended, else
-/// unblended) per (period, day), and rows without an invoice id per period.
-fn source_truth(src: &Path) -> Option<(BTreeMap<(String, String), Money>, BTreeMap<String, u64>)> {
+/// What DuckDB reads in the sample's CSV files.
+struct Truth {
+    /// BilledCost (net unblended, else unblended) per (period, day).
+    days: BTreeMap<(String, String), Money>,
+    /// Rows without an invoice id, per period.
+    without_invoice: BTreeMap<String, u64>,
+}
+
+fn source_truth(src: &Path) -> Option<Truth> {
     let from = format!(
         "read_csv('{}/**/*.csv.gz', all_varchar=true)",
         src.display()
@@ -175,15 +181,16 @@ fn source_truth(src: &Path) -> Option<(BTreeMap<(String, String), Money>, BTreeM
          from {from} group by 1"
     ))?;
     let text = |v: &Option<String>| v.clone().unwrap();
-    Some((
-        days.iter()
+    Some(Truth {
+        days: days
+            .iter()
             .map(|r| ((text(&r[0]), text(&r[1])), money(&text(&r[2]))))
             .collect(),
-        invoices
+        without_invoice: invoices
             .iter()
             .map(|r| (text(&r[0]), text(&r[1]).parse().unwrap()))
             .collect(),
-    ))
+    })
 }
 
 #[test]
@@ -194,7 +201,10 @@ fn the_html_report_renders_in_headless_chromium_and_its_charts_sum_to_the_report
     let dir = tempfile::tempdir().unwrap();
     let (src, out) = (dir.path().join("billing"), dir.path().join("curlew-out"));
     setup(&src, &out);
-    let (truth, without_invoice) = source_truth(&src).expect("duckdb");
+    let Truth {
+        days: truth,
+        without_invoice,
+    } = source_truth(&src).expect("duckdb");
     let page: PathBuf = dir.path().join("report.html");
     let said = run(curlew()
         .args(["report", "--tenant", TENANT, "--format", "html", "--store"])

@@ -164,20 +164,13 @@ fn kpis(s: &mut String, v: &ReportView) {
     );
     if let Some(c) = &v.comparison {
         let change = c.current_total - c.previous_total;
-        let pct = (!c.previous_total.is_zero())
-            .then(|| format!(" ({})", percent(change / c.previous_total)))
-            .unwrap_or_default();
+        let pct = relative(change, c.previous_total).map_or(String::new(), |p| format!(" ({p})"));
         let _ = write!(
             s,
-            r#"<div class="kpi"><div class="label">vs {}</div><div class="value {}">{}{}</div><div class="sub">previous: {}{}</div></div>"#,
+            r#"<div class="kpi"><div class="label">vs {}</div><div class="value {}">{}</div><div class="sub">previous: {}{}</div></div>"#,
             esc(&c.previous_period),
             updown(change),
-            if change.is_sign_positive() && !change.is_zero() {
-                "+"
-            } else {
-                ""
-            },
-            esc(&display(change)),
+            esc(&signed(change)),
             esc(&display(c.previous_total)),
             esc(&pct)
         );
@@ -192,6 +185,24 @@ fn kpis(s: &mut String, v: &ReportView) {
         current.len()
     );
     s.push_str("</div>\n");
+}
+
+/// A change with its sign (`+12.50`, `-3.00`).
+fn signed(change: Money) -> String {
+    if change > Money::ZERO {
+        format!("+{}", display(change))
+    } else {
+        display(change)
+    }
+}
+
+/// `change` against `base` as a percentage (`None` when `base` is zero).
+fn relative(change: Money, base: Money) -> Option<String> {
+    if base.is_zero() {
+        None
+    } else {
+        Some(percent(change / base))
+    }
 }
 
 fn updown(change: Money) -> &'static str {
@@ -280,22 +291,15 @@ fn comparison(s: &mut String, v: &ReportView) {
 
 fn delta_row(s: &mut String, class: &str, name: &str, previous: Money, current: Money) {
     let change = current - previous;
-    let pct = (!previous.is_zero())
-        .then(|| percent(change / previous))
-        .unwrap_or_else(|| "new".into());
+    let pct = relative(change, previous).unwrap_or_else(|| "new".into());
     let _ = write!(
         s,
-        r#"<tr class="{class}"><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num {}">{}{} <span class="muted">{}</span></td></tr>"#,
+        r#"<tr class="{class}"><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num {}">{} <span class="muted">{}</span></td></tr>"#,
         esc(name),
         esc(&display(previous)),
         esc(&display(current)),
         updown(change),
-        if change.is_sign_positive() && !change.is_zero() {
-            "+"
-        } else {
-            ""
-        },
-        esc(&display(change)),
+        esc(&signed(change)),
         esc(&pct)
     );
 }
@@ -434,7 +438,9 @@ mod tests {
     fn nothing_is_fetched_and_commitments_show_when_present() {
         let mut v = view();
         let page = render(&v);
-        assert!(!page.contains("http"), "no URL of any kind in the page");
+        for fetch in ["http://", "https://", "src=", "href=", "url("] {
+            assert!(!page.contains(fetch), "nothing to fetch: {fetch}");
+        }
         assert!(page.contains("default-src 'none'"));
         assert!(page.contains("no commitment data"));
         assert!(
