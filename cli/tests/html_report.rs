@@ -112,6 +112,25 @@ fn report_json(store: &Path, by: &str, key: &str, period: Option<&str>) -> BTree
         .collect()
 }
 
+/// `curlew report --format json --by service --period P`, in its order (cost descending).
+fn ranked_services(store: &Path, period: &str) -> Vec<(String, Money)> {
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&run(curlew()
+        .args([
+            "report", "--tenant", TENANT, "--format", "json", "--by", "service",
+        ])
+        .args(["--period", period, "--store"])
+        .arg(store)))
+    .unwrap();
+    rows.iter()
+        .map(|r| {
+            (
+                r["ServiceName"].as_str().unwrap().to_owned(),
+                money(r["BilledCost"].as_str().unwrap()),
+            )
+        })
+        .collect()
+}
+
 /// Two months of legacy CUR (one payer), ingested into `out`, and a degraded
 /// connection of the payer written into the registry as the sweep leaves it.
 fn setup(src: &Path, out: &Path) {
@@ -256,6 +275,31 @@ fn the_html_report_renders_in_headless_chromium_and_its_charts_sum_to_the_report
     let kpi = tags(&dom, "div", "id=\"kpi-total\"");
     assert_eq!(money(attr(kpi[0], "data-cost").unwrap()), chart_total);
 
+    // the legend's series (top eight services and "Other") and the top services
+    // table, as `curlew report --by service` ranks them
+    let services = ranked_services(&out, "2024-02");
+    let legend: Vec<(String, Money)> = tags(&dom, "li", "data-series=")
+        .iter()
+        .map(|t| {
+            let name = attr(t, "data-series").unwrap().replace("&amp;", "&");
+            (name, money(attr(t, "data-cost").unwrap()))
+        })
+        .collect();
+    assert!(
+        services.len() > 8,
+        "the sample has more than eight services"
+    );
+    let mut want: Vec<(String, Money)> = services[..8].to_vec();
+    want.push(("Other".into(), services[8..].iter().map(|(_, c)| *c).sum()));
+    assert_eq!(legend, want);
+    let top: Vec<Money> = tags(&dom, "tr", "data-cost=")
+        .iter()
+        .take(10)
+        .map(|t| money(attr(t, "data-cost").unwrap()))
+        .collect();
+    let want: Vec<Money> = services[..10].iter().map(|(_, c)| *c).collect();
+    assert_eq!(top, want, "the top services table comes first");
+
     // the month against the previous one: both totals as the report and DuckDB say
     let periods = report_json(&out, "period", "BillingPeriod", None);
     let mut duck_periods: BTreeMap<String, Money> = BTreeMap::new();
@@ -273,6 +317,42 @@ fn the_html_report_renders_in_headless_chromium_and_its_charts_sum_to_the_report
     assert_eq!(
         money(attr(cmp[0], "data-total-previous").unwrap()),
         periods["2024-01"]
+    );
+
+    // per service: both months as `curlew report --by service` says (each
+    // service's own row; the rest folded into "Other", then the total)
+    let (now, before): (BTreeMap<_, _>, BTreeMap<_, _>) = (
+        ranked_services(&out, "2024-02").into_iter().collect(),
+        ranked_services(&out, "2024-01").into_iter().collect(),
+    );
+    let rows = tags(&dom, "tr", "data-current=");
+    assert!(rows.len() > 2);
+    let (mut folded_now, mut folded_before) = (Money::ZERO, Money::ZERO);
+    for r in &rows[..rows.len() - 2] {
+        let name = attr(r, "data-name").unwrap().replace("&amp;", "&");
+        let (c, p) = (now.get(&name).copied(), before.get(&name).copied());
+        assert_eq!(
+            money(attr(r, "data-current").unwrap()),
+            c.unwrap_or_default(),
+            "{name}"
+        );
+        assert_eq!(
+            money(attr(r, "data-previous").unwrap()),
+            p.unwrap_or_default(),
+            "{name}"
+        );
+        folded_now += c.unwrap_or_default();
+        folded_before += p.unwrap_or_default();
+    }
+    let other = rows[rows.len() - 2];
+    assert_eq!(attr(other, "data-name"), Some("Other"));
+    assert_eq!(
+        money(attr(other, "data-current").unwrap()),
+        periods["2024-02"] - folded_now
+    );
+    assert_eq!(
+        money(attr(other, "data-previous").unwrap()),
+        periods["2024-01"] - folded_before
     );
 
     // estimated or final per period, as the source's invoice ids say
@@ -333,4 +413,26 @@ fn html_needs_an_output_file_and_says_so_in_one_line() {
         assert!(err.contains(says), "{err}");
     }
     assert!(!dir.path().join("x.json").exists());
+}
+
+#[test]
+fn demo_writes_the_page_and_prints_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(curlew()
+        .args(["demo", "--rows", "2000", "--keep"])
+        .arg(dir.path()));
+    let page = dir.path().join("report.html");
+    assert!(
+        out.contains(&format!("open it in a browser: {}", page.display())),
+        "{out}"
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains(r#"<svg id="daily-chart""#));
+    // the page's total is the demo's exact total, which matches the generator
+    let exact = out
+        .lines()
+        .find_map(|l| l.strip_prefix("exact total: "))
+        .unwrap();
+    let kpi = tags(&html, "div", "id=\"kpi-total\"");
+    assert_eq!(money(attr(kpi[0], "data-cost").unwrap()), money(exact));
 }

@@ -296,6 +296,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn display_rounds_to_cents_and_groups_thousands() {
+        for (v, shown) in [
+            ("-1234567.891", "-1,234,567.89"),
+            ("999.995", "1,000.00"),
+            ("0", "0.00"),
+            ("-0.5", "-0.50"),
+            ("123", "123.00"),
+        ] {
+            assert_eq!(display(dec(v)), shown, "{v}");
+        }
+    }
+
+    #[test]
     fn sum_units_of_large_values_keep_every_decimal() {
         // 18 decimals of 9.1e11 need a 30-digit mantissa: more than a Decimal holds.
         assert_eq!(

@@ -294,7 +294,8 @@ fn delta_row(s: &mut String, class: &str, name: &str, previous: Money, current: 
     let pct = relative(change, previous).unwrap_or_else(|| "new".into());
     let _ = write!(
         s,
-        r#"<tr class="{class}"><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num {}">{} <span class="muted">{}</span></td></tr>"#,
+        r#"<tr class="{class}" data-name="{}" data-current="{current}" data-previous="{previous}"><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num {}">{} <span class="muted">{}</span></td></tr>"#,
+        esc(name),
         esc(name),
         esc(&display(previous)),
         esc(&display(current)),
