@@ -278,7 +278,7 @@ fn comparison(
     let current_total = rows.iter().map(|d| d.current).sum();
     let previous_total = rows.iter().map(|d| d.previous).sum();
     if rows.len() > TOP_COMPARED {
-        let rest = rows.split_off(TOP_COMPARED - 1);
+        let rest = rows.split_off(TOP_COMPARED);
         rows.push(Delta {
             name: OTHER.to_owned(),
             current: rest.iter().map(|d| d.current).sum(),
