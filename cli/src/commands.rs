@@ -6,6 +6,7 @@ use clap::Args;
 use curlew::discover::Source;
 use curlew::ingest::{ingest as run_ingest, IngestOptions};
 use curlew::ledger::Ledger;
+use curlew::registry::Registry;
 use curlew::report::{aggregate, load_committed, Dim};
 use curlew::rollup::Measure;
 use curlew::sample::{write_sample, Cardinality, SampleFormat, SampleSpec, Versioning};
@@ -88,12 +89,15 @@ pub struct ReportArgs {
     /// billed, amortized (effective), list, contracted, unblended, net-unblended, blended, usage.
     #[arg(long, default_value = "billed")]
     pub measure: String,
-    /// table, csv or json.
+    /// table, csv, json or html (one self-contained page of one period: --out-file).
     #[arg(long, default_value = "table")]
     pub format: String,
     /// Rows shown in a table (0 = all).
     #[arg(long, default_value_t = 20)]
     pub top: usize,
+    /// Where --format html writes its page (required with html).
+    #[arg(long, value_name = "FILE")]
+    pub out_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -257,11 +261,16 @@ pub async fn report(a: ReportArgs) -> Result<i32> {
         .iter()
         .map(|d| Dim::parse(d).with_context(|| format!("--by {d:?} is not a dimension; use period, day, payer, account, service, region, category, type, usage-type, tag:KEY or cost-category:NAME")))
         .collect::<Result<Vec<_>>>()?;
+    match (a.format.as_str(), &a.out_file) {
+        ("html", None) => bail!("--format html writes a page; name it with --out-file, e.g. --out-file report.html"),
+        ("html", Some(_)) | ("table" | "csv" | "json", None) => {}
+        ("table" | "csv" | "json", Some(_)) => bail!("--out-file is for --format html; table, csv and json go to stdout (redirect it: > FILE)"),
+        (f, _) => bail!("--format {f:?} is not known; use table, csv, json or html"),
+    }
     let (out_store, out_prefix) = Store::open(&a.out).await;
-    let ledger = Ledger::new(out_store, &out_prefix);
-    let committed = load_committed(&ledger, &a.tenant, a.period.as_deref()).await?;
-    if committed.is_empty() {
-        bail!(
+    let ledger = Ledger::new(out_store.clone(), &out_prefix);
+    let nothing = || {
+        anyhow::anyhow!(
             "nothing committed for tenant {:?}{} in {}; run `curlew ingest ROOT --out {}` first",
             a.tenant,
             a.period
@@ -270,14 +279,33 @@ pub async fn report(a: ReportArgs) -> Result<i32> {
                 .unwrap_or_default(),
             a.out,
             a.out
+        )
+    };
+    if let Some(file) = &a.out_file {
+        let registry = Registry::new(out_store, &out_prefix);
+        let view =
+            curlew::report::view::load(&ledger, &registry, &a.tenant, a.period.as_deref(), measure)
+                .await?
+                .ok_or_else(nothing)?;
+        std::fs::write(file, curlew::report::html::render(&view))
+            .with_context(|| format!("writing {}", file.display()))?;
+        println!(
+            "wrote the {} report of {} to {}",
+            view.period,
+            a.tenant,
+            file.display()
         );
+        return Ok(0);
+    }
+    let committed = load_committed(&ledger, &a.tenant, a.period.as_deref()).await?;
+    if committed.is_empty() {
+        return Err(nothing());
     }
     let rows = aggregate(&committed, &dims, measure);
     match a.format.as_str() {
         "table" => render::table(&committed, &dims, measure, &rows, a.top),
         "csv" => render::csv(&dims, &rows)?,
-        "json" => render::json(&dims, &rows)?,
-        f => bail!("--format {f:?} is not known; use table, csv or json"),
+        _ => render::json(&dims, &rows)?,
     }
     Ok(0)
 }
@@ -333,6 +361,7 @@ pub fn sample(a: SampleArgs) -> Result<i32> {
 
 pub async fn demo(rows: u64, keep: Option<PathBuf>) -> Result<i32> {
     let tmp = tempfile::tempdir()?;
+    let keep_dir = keep.clone();
     let base = keep.unwrap_or_else(|| tmp.path().to_path_buf());
     let src = base.join("billing");
     let out = base.join("curlew-out");
@@ -370,10 +399,37 @@ pub async fn demo(rows: u64, keep: Option<PathBuf>) -> Result<i32> {
             measure: "billed".into(),
             format: "table".into(),
             top: 8,
+            out_file: None,
         })
         .await?;
         println!();
     }
+    // The page outlives the demo's temporary directory.
+    let page = match &keep_dir {
+        Some(dir) => dir.join("report.html"),
+        None => {
+            tempfile::Builder::new()
+                .prefix("curlew-demo-report-")
+                .suffix(".html")
+                .tempfile()?
+                .keep()
+                .context("keeping the demo's report page")?
+                .1
+        }
+    };
+    report(ReportArgs {
+        out: out.display().to_string(),
+        tenant: "demo".into(),
+        period: None,
+        by: Vec::new(),
+        measure: "billed".into(),
+        format: "html".into(),
+        top: 0,
+        out_file: Some(page.clone()),
+    })
+    .await?;
+    println!("open it in a browser: {}", page.display());
+    println!();
     println!(
         "generator's own total BilledCost: {} ({} rows) — the table's total must match it to the last digit",
         sample.expected.billed, sample.expected.rows

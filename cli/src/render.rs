@@ -4,25 +4,11 @@ use anyhow::Result;
 use curlew::ingest::{DeliveryStatus, IngestReport};
 use curlew::ledger::CommitOutcome;
 use curlew::money::Money;
-use curlew::report::{Committed, Dim};
+use curlew::report::{aggregate, Committed, Dim};
 use curlew::rollup::{Measure, Sums};
 use std::time::Duration;
 
-pub(crate) fn money(m: Money) -> String {
-    // Display rounded to cents; the files keep every digit.
-    let r = m.round_dp(2);
-    let s = format!("{r:.2}");
-    let (int, frac) = s.split_once('.').unwrap_or((&s, "00"));
-    let (sign, digits) = int.strip_prefix('-').map_or(("", int), |d| ("-", d));
-    let mut grouped = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    format!("{sign}{grouped}.{frac}")
-}
+pub(crate) use curlew::money::display as money;
 
 /// Estimated or final, and a restatement said plainly.
 pub fn finality(s: &curlew::output::Summary, restates: Option<&str>) -> String {
@@ -213,6 +199,9 @@ pub fn table(
         if periods.len() == 1 { "" } else { "s" },
         periods.join(", ")
     );
+    for line in sparklines(committed, measure) {
+        println!("{line}");
+    }
     let shown: Vec<&(Vec<String>, Sums)> = if top == 0 {
         rows.iter().collect()
     } else {
@@ -317,6 +306,55 @@ pub fn table(
     }
 }
 
+const BLOCKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// Values as block characters, the smallest as the lowest block and the
+/// largest as the highest (all equal: the lowest).
+fn sparkline(values: &[Money]) -> String {
+    let lo = values.iter().copied().min().unwrap_or(Money::ZERO);
+    let hi = values.iter().copied().max().unwrap_or(Money::ZERO);
+    values
+        .iter()
+        .map(|v| {
+            if hi == lo {
+                return BLOCKS[0];
+            }
+            let level = ((*v - lo) * Money::from(7) / (hi - lo)).round();
+            BLOCKS[usize::try_from(level.mantissa()).unwrap_or(0).min(7)]
+        })
+        .collect()
+}
+
+/// One line per period: its daily cost as a sparkline, first and last day, peak.
+fn sparklines(committed: &[Committed], measure: Measure) -> Vec<String> {
+    let mut by_period: std::collections::BTreeMap<String, Vec<(String, Money)>> =
+        Default::default();
+    for (k, s) in aggregate(committed, &[Dim::Period, Dim::Day], measure) {
+        by_period
+            .entry(k[0].clone())
+            .or_default()
+            .push((k[1].clone(), s.measure(measure).unwrap_or(Money::ZERO)));
+    }
+    by_period
+        .into_iter()
+        .filter(|(_, days)| days.len() > 1)
+        .map(|(p, mut days)| {
+            days.sort();
+            let values: Vec<Money> = days.iter().map(|(_, v)| *v).collect();
+            let low = values.iter().copied().min().unwrap_or(Money::ZERO);
+            let peak = values.iter().copied().max().unwrap_or(Money::ZERO);
+            format!(
+                "{p} daily {} ({} to {}, low {}, peak {})",
+                sparkline(&values),
+                days[0].0,
+                days[days.len() - 1].0,
+                money(low),
+                money(peak)
+            )
+        })
+        .collect()
+}
+
 pub fn csv(dims: &[Dim], rows: &[(Vec<String>, Sums)]) -> Result<()> {
     let mut w = csv::Writer::from_writer(std::io::stdout());
     let mut header: Vec<String> = dims.iter().map(|d| d.header()).collect();
@@ -356,4 +394,22 @@ pub fn json(dims: &[Dim], rows: &[(Vec<String>, Sums)]) -> Result<()> {
         .collect();
     println!("{}", serde_json::to_string_pretty(&v)?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparkline_spans_the_smallest_to_the_largest_value() {
+        let v: Vec<Money> = [10, 11, 12, 13, 14, 15, 16, 17, 10]
+            .into_iter()
+            .map(Money::from)
+            .collect();
+        assert_eq!(sparkline(&v), "▁▂▃▄▅▆▇█▁");
+        let credits: Vec<Money> = [-7, 0].into_iter().map(Money::from).collect();
+        assert_eq!(sparkline(&credits), "▁█");
+        assert_eq!(sparkline(&[Money::ZERO; 3]), "▁▁▁");
+        assert_eq!(sparkline(&[]), "");
+    }
 }

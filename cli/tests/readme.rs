@@ -528,6 +528,20 @@ const CLAIMS: &[Claim] = &[
         },
     },
     Claim {
+        // The cost report page: one self-contained file with its daily chart.
+        block: "--format html --out-file report.html",
+        check: |ctx, o| {
+            assert!(
+                o.stdout.contains("report of acme to report.html"),
+                "{}",
+                o.stdout
+            );
+            let page = std::fs::read_to_string(ctx.dir.join("report.html")).unwrap();
+            assert!(page.contains(r#"<svg id="daily-chart""#));
+            assert!(page.contains("default-src 'none'"));
+        },
+    },
+    Claim {
         // Tags as dimensions: the report splits spend by the sample's user:team tag.
         block: "--tag team",
         check: |_, o| {

@@ -33,6 +33,22 @@ pub fn parse_money(raw: &[u8]) -> Result<Option<Decimal>, BadNumber> {
     Decimal::from_str_exact(s).map(Some).map_err(|_| bad())
 }
 
+/// A money value for people to read: rounded to cents, thousands grouped
+/// (`-1,234.50`). Display only; files and sums keep every digit.
+pub fn display(m: Decimal) -> String {
+    let s = format!("{:.2}", m.round_dp(2));
+    let (int, frac) = s.split_once('.').unwrap_or((&s, "00"));
+    let (sign, digits) = int.strip_prefix('-').map_or(("", int), |d| ("-", d));
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}{grouped}.{frac}")
+}
+
 /// Fast path for the common `[-]digits[.digits]` form with at most 28 digits.
 fn parse_plain(raw: &[u8]) -> Option<Decimal> {
     let (neg, digits) = match raw.first()? {
@@ -278,6 +294,19 @@ pub fn dec(s: &str) -> Decimal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_rounds_to_cents_and_groups_thousands() {
+        for (v, shown) in [
+            ("-1234567.891", "-1,234,567.89"),
+            ("999.995", "1,000.00"),
+            ("0", "0.00"),
+            ("-0.5", "-0.50"),
+            ("123", "123.00"),
+        ] {
+            assert_eq!(display(dec(v)), shown, "{v}");
+        }
+    }
 
     #[test]
     fn sum_units_of_large_values_keep_every_decimal() {

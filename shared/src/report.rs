@@ -1,4 +1,9 @@
-//! Reading committed rollups back (only through CURRENT) and re-aggregating them.
+//! Reading committed rollups back (only through CURRENT) and re-aggregating
+//! them; `view` and `html`: the cost report people look at (`chart`: its SVG).
+
+mod chart;
+pub mod html;
+pub mod view;
 
 use crate::dimensions::value_in;
 use crate::ledger::{Current, Ledger, LedgerError, SourceId};
@@ -107,6 +112,8 @@ pub enum ReportError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Output(#[from] OutputError),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
     #[error("{key} is not a summary ({problem})")]
     Summary { key: String, problem: String },
 }
