@@ -1,5 +1,5 @@
 //! The commit: when every part of a plan is staged, merge them one at a time,
-//! write the rollup and summary under `revision=R/`, write the notice to the
+//! write the rollup, commitments and summary under `revision=R/`, write the notice to the
 //! outbox, and swap the source's CURRENT (conditional write, newer only).
 
 use super::notice::{outbox_put, CommittedNotice};
@@ -8,6 +8,7 @@ use super::worker::InHand;
 use super::{PipelineError, Plan};
 use crate::discover::Source;
 use crate::ledger::{CommitOutcome, Current, Ledger};
+use crate::commitments::{commitments_key, write_commitments};
 use crate::manifest::DeliveryKind;
 use crate::output::{write_rollup, Finality, InputFile, SourceInfo, Summary};
 use crate::rollup::RollupMerge;
@@ -197,6 +198,13 @@ pub(super) async fn commit_parts(
         let bytes = write_rollup(&period, &rollup)?;
         tracing::debug!(groups = rollup.groups.len(), bytes = bytes.len(), elapsed = ?t.elapsed(), "rollup written");
         ledger.store.put(&rollup_key, bytes).await?;
+        ledger
+            .store
+            .put(
+                &commitments_key(&rollup_key),
+                write_commitments(&period, &rollup.commitments)?,
+            )
+            .await?;
         ledger
             .store
             .put(
