@@ -258,7 +258,7 @@ mod tests {
             kind: Kind::SavingsPlan,
             used_quantity: None,
             unused_quantity: None,
-            used_cost: dec("90000000001.123456789012345678"),
+            used_cost: dec("9000000001.123456789012345678"),
             unused_cost: dec("-1"),
             commitment_cost: dec("3"),
         });

@@ -424,6 +424,9 @@ mod tests {
             assert_eq!(p.totals.billed_cost, out.expected.billed);
             assert_eq!(p.totals.effective_cost, out.expected.effective);
             assert!(p.unattributed.is_empty());
+            // Commitments too (compared by `both`), on both paths.
+            assert!(!p.commitments.utilization.is_empty());
+            assert!(!p.commitments.coverage.is_empty());
             // Only some accounts connected: the rest is unattributed, per account.
             let accounts: BTreeSet<String> = out
                 .expected
