@@ -8,7 +8,7 @@ use curlew::report::{Committed, Dim};
 use curlew::rollup::{Measure, Sums};
 use std::time::Duration;
 
-fn money(m: Money) -> String {
+pub(crate) fn money(m: Money) -> String {
     // Display rounded to cents; the files keep every digit.
     let r = m.round_dp(2);
     let s = format!("{r:.2}");
