@@ -121,19 +121,21 @@ fn to_json(tenant: &str, c: &Commitments) -> Value {
 
 /// A ratio as a percentage with two decimals (the JSON keeps every digit).
 fn percent(r: Option<Money>) -> String {
-    r.map_or("-".into(), |r| format!("{:.2}%", (r * Money::ONE_HUNDRED).round_dp(2)))
+    r.map_or("-".into(), |r| {
+        format!("{:.2}%", (r * Money::ONE_HUNDRED).round_dp(2))
+    })
 }
 
 fn table(tenant: &str, c: &Commitments) {
     println!("Commitments of tenant {tenant}, {}", c.period);
     println!();
     println!(
-        "{:<12} {:<72} {:>16} {:>16} {:>16} {:>9} {:>9}",
+        "{:<12} {:<90} {:>16} {:>16} {:>16} {:>9} {:>9}",
         "KIND", "COMMITMENT", "USED", "UNUSED", "COMMITMENT", "UTIL", "HOURS"
     );
     let line = |kind: &str, id: &str, u: &Utilization| {
         println!(
-            "{:<12} {:<72} {:>16} {:>16} {:>16} {:>9} {:>9}",
+            "{:<12} {:<90} {:>16} {:>16} {:>16} {:>9} {:>9}",
             kind,
             id,
             money(u.used_cost),

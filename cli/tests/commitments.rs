@@ -115,17 +115,30 @@ fn commitments_as_json_and_table_match_duckdb() {
     let ratio: f64 = cov["coverage"].as_str().unwrap().parse().unwrap();
     let want_ratio: f64 = w[4].as_deref().unwrap().parse::<f64>().unwrap()
         / w[5].as_deref().unwrap().parse::<f64>().unwrap();
-    assert!((ratio - want_ratio).abs() < 1e-12, "{ratio} vs {want_ratio}");
+    assert!(
+        (ratio - want_ratio).abs() < 1e-12,
+        "{ratio} vs {want_ratio}"
+    );
     assert_eq!(
         Some(v["coverage"].as_array().unwrap().len().to_string()),
         w[6]
     );
     // The table names every commitment and account, with totals.
     let table = run(curlew()
-        .args(["commitments", "--tenant", "acme", "--period", "2024-01", "--store"])
+        .args([
+            "commitments",
+            "--tenant",
+            "acme",
+            "--period",
+            "2024-01",
+            "--store",
+        ])
         .arg(&out));
     for u in v["utilization"].as_array().unwrap() {
-        assert!(table.contains(u["commitment_id"].as_str().unwrap()), "{table}");
+        assert!(
+            table.contains(u["commitment_id"].as_str().unwrap()),
+            "{table}"
+        );
     }
     for c in v["coverage"].as_array().unwrap() {
         assert!(table.contains(c["account"].as_str().unwrap()), "{table}");
@@ -135,8 +148,14 @@ fn commitments_as_json_and_table_match_duckdb() {
     assert!(table.lines().any(|l| l.starts_with("TOTAL ")), "{table}");
     // A period without commitments, and a bad format: one line saying what to do.
     for (args, says) in [
-        (vec!["--period", "2023-05"], "no commitments committed for tenant \"acme\" and period 2023-05"),
-        (vec!["--period", "2024-01", "--format", "csv"], "--format \"csv\" is not known; use table or json"),
+        (
+            vec!["--period", "2023-05"],
+            "no commitments committed for tenant \"acme\" and period 2023-05",
+        ),
+        (
+            vec!["--period", "2024-01", "--format", "csv"],
+            "--format \"csv\" is not known; use table or json",
+        ),
         (vec!["--period", "2024-13"], "is not a billing period"),
     ] {
         let o = curlew()

@@ -51,7 +51,10 @@ fn check_duckdb_reads_the_file(out: &Path, c: &Commitments) {
         return;
     };
     let r = &rows[0];
-    assert_eq!(r[0].as_deref(), Some(c.utilization.len().to_string().as_str()));
+    assert_eq!(
+        r[0].as_deref(),
+        Some(c.utilization.len().to_string().as_str())
+    );
     assert_eq!(r[1].as_deref(), Some(c.coverage.len().to_string().as_str()));
     let eligible: Money = c.coverage.iter().map(|(_, v)| v.eligible_cost).sum();
     let used: Money = c.utilization.iter().map(|(_, v)| v.used_cost).sum();
@@ -69,11 +72,11 @@ fn same(exact: bool, what: &str, got: Money, want: &Option<String>) {
     if exact {
         assert_eq!(got, w, "{what}");
     } else {
-        let (g, w) = (
-            f64::try_from(got).unwrap(),
-            f64::try_from(w).unwrap(),
+        let (g, w) = (f64::try_from(got).unwrap(), f64::try_from(w).unwrap());
+        assert!(
+            (g - w).abs() <= 1e-9 * w.abs().max(1.0),
+            "{what}: {g} vs {w}"
         );
-        assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "{what}: {g} vs {w}");
     }
 }
 
@@ -189,7 +192,11 @@ fn rows_by_key(sql: &str) -> BTreeMap<String, Vec<Option<String>>> {
         .collect()
 }
 
-fn check_utilization(exact: bool, got: &[(String, Utilization)], want: &BTreeMap<String, Vec<Option<String>>>) {
+fn check_utilization(
+    exact: bool,
+    got: &[(String, Utilization)],
+    want: &BTreeMap<String, Vec<Option<String>>>,
+) {
     assert_eq!(got.len(), want.len(), "commitments: {got:?}");
     for (id, u) in got {
         let w = &want[id];
@@ -218,15 +225,29 @@ fn check_utilization(exact: bool, got: &[(String, Utilization)], want: &BTreeMap
     }
 }
 
-fn check_coverage(exact: bool, got: &[(String, Coverage)], want: &BTreeMap<String, Vec<Option<String>>>) {
+fn check_coverage(
+    exact: bool,
+    got: &[(String, Coverage)],
+    want: &BTreeMap<String, Vec<Option<String>>>,
+) {
     assert_eq!(
         got.iter().map(|(a, _)| a).collect::<Vec<_>>(),
         want.keys().collect::<Vec<_>>()
     );
     for (a, c) in got {
         let w = &want[a];
-        same(exact, &format!("{a} reservation"), c.reservation_cost, &w[0]);
-        same(exact, &format!("{a} savings plan"), c.savings_plan_cost, &w[1]);
+        same(
+            exact,
+            &format!("{a} reservation"),
+            c.reservation_cost,
+            &w[0],
+        );
+        same(
+            exact,
+            &format!("{a} savings plan"),
+            c.savings_plan_cost,
+            &w[1],
+        );
         same(exact, &format!("{a} eligible"), c.eligible_cost, &w[2]);
         same_ratio(&format!("{a} coverage"), c.coverage(), &w[3]);
     }
@@ -263,8 +284,14 @@ fn legacy_csv_matches_duckdb_and_one_file_equals_three() {
         return; // no DuckDB outside CI
     }
     let got = ingest_commitments(three.path(), "2024-01", false);
-    assert!(got.utilization.iter().any(|(_, u)| u.kind == Kind::SavingsPlan));
-    assert!(got.utilization.iter().any(|(_, u)| u.kind == Kind::Reservation));
+    assert!(got
+        .utilization
+        .iter()
+        .any(|(_, u)| u.kind == Kind::SavingsPlan));
+    assert!(got
+        .utilization
+        .iter()
+        .any(|(_, u)| u.kind == Kind::Reservation));
     check_utilization(true, &got.utilization, &want_util);
     check_coverage(true, &got.coverage, &cur.coverage());
     assert_eq!(ingest_commitments(one.path(), "2024-01", false), got);
@@ -381,7 +408,9 @@ fn focus_matches_duckdb() {
               where coalesce(nullif(ProviderName, 'NULL'), '') in ('', 'AWS') \
                  or ProviderName like 'Amazon Web Services%')"
         );
-        let n = |c: &str| format!("coalesce(cast(nullif(nullif({c}, 'NULL'), '') as decimal(38,18)), 0)");
+        let n = |c: &str| {
+            format!("coalesce(cast(nullif(nullif({c}, 'NULL'), '') as decimal(38,18)), 0)")
+        };
         let t = |c: &str| format!("coalesce(nullif({c}, 'NULL'), '')");
         let want_util = rows_by_key(&format!(
             "with u as (select {id} id, \

@@ -17,7 +17,9 @@ pub enum CommitmentsError {
 
 /// The key of `commitments.parquet` beside a revision's rollup.
 pub fn commitments_key(rollup_key: &str) -> String {
-    let dir = rollup_key.strip_suffix("rollup.parquet").unwrap_or(rollup_key);
+    let dir = rollup_key
+        .strip_suffix("rollup.parquet")
+        .unwrap_or(rollup_key);
     format!("{dir}commitments.parquet")
 }
 

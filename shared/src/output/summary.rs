@@ -2,8 +2,8 @@
 
 use crate::commitments::{Commitments, Kind};
 use crate::dimensions::Dimensions;
-use crate::money::Money;
 use crate::manifest::DeliveryKind;
+use crate::money::Money;
 use crate::pipeline::OffPeriod;
 use crate::rollup::{PeriodRollup, ProviderSkip, Sums};
 use serde::{Deserialize, Serialize};

@@ -4,11 +4,11 @@
 use crate::charge::{
     amortized_input, charge_category, cur_measures, AmortizedInput, CurValues, Measures,
 };
+use crate::commitments;
 use crate::dimensions::{render_json, Dimensions, Kind, NO_DIMENSIONS};
 use crate::fields::{map_of, ColumnMap, Dialect, Field, DIMS};
 use crate::money::{BadNumber, Money};
 use crate::read::quoted;
-use crate::commitments;
 use crate::rollup::{GroupKey, LineItem, RollupBuilder, Slot};
 
 /// Access to the fields of the current row, whatever the file format.

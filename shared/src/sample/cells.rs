@@ -319,9 +319,7 @@ pub fn render(cell: Cell, g: &GenRow, gen: &RowGen, ctx: &Ctx, out: &mut String)
         RiUnusedRecurring => {
             money_or_empty(out, g.ri_unused_recurring, g.line_item_type == "RIFee")
         }
-        RiUnusedQuantity => {
-            money_or_empty(out, g.ri_unused_quantity, g.line_item_type == "RIFee")
-        }
+        RiUnusedQuantity => money_or_empty(out, g.ri_unused_quantity, g.line_item_type == "RIFee"),
         RiArn => {
             if g.reservation_arn {
                 let _ = write!(
