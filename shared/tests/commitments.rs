@@ -297,6 +297,25 @@ fn legacy_csv_matches_duckdb_and_one_file_equals_three() {
     assert_eq!(ingest_commitments(one.path(), "2024-01", false), got);
 }
 
+/// Generated CUR 2.0 CSV (snake_case columns, text numbers): exact.
+#[test]
+fn cur2_csv_matches_duckdb() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = sample(SampleFormat::Cur2Csv, 1, dir.path());
+    let cur = Cur {
+        from: format!("read_csv([{}], all_varchar=true)", files.join(", ")),
+        slash: false,
+        text: true,
+    };
+    let want_util = cur.utilization();
+    if want_util.is_empty() {
+        return;
+    }
+    let got = ingest_commitments(dir.path(), "2024-01", false);
+    check_utilization(true, &got.utilization, &want_util);
+    check_coverage(true, &got.coverage, &cur.coverage());
+}
+
 /// Generated legacy and CUR 2.0 Parquet: DuckDB's formulas over the DOUBLE
 /// columns, and the fast path equal to row by row.
 #[test]
