@@ -405,12 +405,33 @@ fn focus_matches_duckdb() {
         .iter()
         .map(|k| format!("'{}'", generated.path().join(k).display()))
         .collect();
+    // (root, files, period, shared sample, has CommitmentDiscountQuantity)
     let mut cases = vec![(
         generated.path().to_path_buf(),
         gen_files.join(", "),
         "2024-01".to_string(),
-        None,
+        false,
+        false,
     )];
+    // FOCUS 1.1+ carries CommitmentDiscountQuantity: the generated rows with
+    // it (ConsumedQuantity's value), as one bare CSV DuckDB writes.
+    let with_quantity = tempfile::tempdir().unwrap();
+    let q_file = with_quantity.path().join("focus.csv");
+    duckdb::execute(&format!(
+        "copy (select *, ConsumedQuantity as CommitmentDiscountQuantity \
+               from read_csv([{}], all_varchar=true)) to '{}' (header, quote '\"', force_quote *)",
+        gen_files.join(", "),
+        q_file.display()
+    ));
+    if q_file.exists() {
+        cases.push((
+            with_quantity.path().to_path_buf(),
+            format!("'{}'", q_file.display()),
+            "2024-01".to_string(),
+            false,
+            true,
+        ));
+    }
     let shared_root = tempfile::tempdir().unwrap();
     if let Some(file) = shared_data("focus-1.0-sample/focus_sample.csv") {
         std::fs::copy(&file, shared_root.path().join("focus.csv")).unwrap();
@@ -418,10 +439,11 @@ fn focus_matches_duckdb() {
             shared_root.path().to_path_buf(),
             format!("'{}'", file.display()),
             "2024-09".to_string(),
-            Some(()),
+            true,
+            false,
         ));
     }
-    for (root, files, period, shared) in cases {
+    for (root, files, period, shared, quantity) in cases {
         let from = format!(
             "(select * from read_csv([{files}], all_varchar=true) \
               where coalesce(nullif(ProviderName, 'NULL'), '') in ('', 'AWS') \
@@ -431,14 +453,33 @@ fn focus_matches_duckdb() {
             format!("coalesce(cast(nullif(nullif({c}, 'NULL'), '') as decimal(38,18)), 0)")
         };
         let t = |c: &str| format!("coalesce(nullif({c}, 'NULL'), '')");
+        let (uq, nq) = if quantity {
+            let q = n("CommitmentDiscountQuantity");
+            let st = t("CommitmentDiscountStatus");
+            (
+                format!("sum(case when {st} = 'Used' then {q} else 0 end)"),
+                format!("sum(case when {st} = 'Unused' then {q} else 0 end)"),
+            )
+        } else {
+            (
+                "null::decimal(38,18)".to_string(),
+                "null::decimal(38,18)".to_string(),
+            )
+        };
+        let by_quantity = if quantity {
+            "(uq::double / nullif((uq + nq)::double, 0))::varchar"
+        } else {
+            "null"
+        };
         let want_util = rows_by_key(&format!(
             "with u as (select {id} id, \
                case when lower({ty}) like '%savings%' then 'SavingsPlan' else 'Reservation' end k, \
+               {uq} uq, {nq} nq, \
                sum(case when {st} = 'Used' then {eff} else 0 end) uc, \
                sum(case when {st} = 'Unused' then {eff} else 0 end) nc \
                from {from} where {id} <> '' and {st} in ('Used', 'Unused') group by 1, 2) \
-             select id, k, null, null, uc::varchar, nc::varchar, (uc + nc)::varchar, \
-               (uc::double / nullif((uc + nc)::double, 0))::varchar, null from u",
+             select id, k, uq::varchar, nq::varchar, uc::varchar, nc::varchar, (uc + nc)::varchar, \
+               (uc::double / nullif((uc + nc)::double, 0))::varchar, {by_quantity} from u",
             id = t("CommitmentDiscountId"),
             ty = t("CommitmentDiscountType"),
             st = t("CommitmentDiscountStatus"),
@@ -465,7 +506,13 @@ fn focus_matches_duckdb() {
         let got = ingest_commitments(&root, &period, false);
         check_utilization(true, &got.utilization, &want_util);
         check_coverage(true, &got.coverage, &want_cov);
-        if shared.is_none() {
+        if quantity {
+            assert!(got
+                .utilization
+                .iter()
+                .all(|(_, u)| u.used_quantity.is_some()));
+        }
+        if !shared {
             assert!(got
                 .utilization
                 .iter()
