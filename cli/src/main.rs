@@ -3,6 +3,7 @@
 mod bench;
 mod check;
 mod commands;
+mod commitments;
 mod connect;
 mod connections;
 mod diff;
@@ -33,6 +34,8 @@ enum Command {
     Export(export::ExportCommand),
     /// Report on committed rollups (only what CURRENT names).
     Report(commands::ReportArgs),
+    /// RI and Savings Plans utilization (per commitment) and coverage (per usage account) of a committed period.
+    Commitments(commitments::CommitmentsArgs),
     /// Write a realistic month of billing data in AWS's layout.
     Sample(commands::SampleArgs),
     /// What changed between two revisions of a month, per group, exactly
@@ -101,6 +104,7 @@ fn run() -> anyhow::Result<()> {
             Command::Export(c) => export::run(c).await,
             Command::Report(a) => commands::report(a).await,
             Command::Diff(a) => diff::run(a).await,
+            Command::Commitments(a) => commitments::run(a).await,
             Command::Sample(a) => commands::sample(a),
             Command::Demo { rows, keep } => commands::demo(rows, keep).await,
             Command::Bench(a) => bench::run(a).await,

@@ -362,14 +362,59 @@ fn the_html_report_renders_in_headless_chromium_and_its_charts_sum_to_the_report
         let want = if *n == 0 { "final" } else { "estimated" };
         assert_eq!(attr(row[0], "data-finality"), Some(want), "{p}");
     }
-    // the connection's status from the registry; no commitment data yet
+    // the connection's status from the registry
     let conn = tags(&dom, "tr", &format!("data-payer=\"{PAYER}\""));
     assert_eq!(attr(conn[0], "data-status"), Some("degraded"));
     assert!(
         dom.contains("re-deploy the &lt;read&gt; role"),
         "remedy escaped"
     );
-    assert!(dom.contains("no commitment data"));
+    // utilization and coverage: what `curlew commitments` says (its own
+    // figures are checked against DuckDB in shared/tests/commitments.rs)
+    let c: serde_json::Value = serde_json::from_str(&run(curlew()
+        .args(["commitments", "--tenant", TENANT, "--period", "2024-02"])
+        .args(["--format", "json", "--store"])
+        .arg(&out)))
+    .unwrap();
+    let row = |name: &str| {
+        let r = tags(&dom, "tr", &format!("data-commitment=\"{name}\""));
+        assert_eq!(r.len(), 1, "{name}");
+        r[0]
+    };
+    for (label, kind, covered) in [
+        ("Savings Plans (all)", "savings_plans", "savings_plan_cost"),
+        (
+            "Reserved Instances (all)",
+            "reservations",
+            "reservation_cost",
+        ),
+    ] {
+        let t = &c["totals"][kind];
+        let r = row(label);
+        assert_eq!(
+            attr(r, "data-utilization"),
+            t["utilization"].as_str(),
+            "{label}"
+        );
+        assert_eq!(
+            attr(r, "data-cost"),
+            t["commitment_cost"].as_str(),
+            "{label}"
+        );
+        assert_eq!(attr(r, "data-unused"), t["unused_cost"].as_str(), "{label}");
+        let cov = &c["totals"]["coverage"];
+        let want = curlew::commitments::ratio(
+            money(cov[covered].as_str().unwrap()),
+            money(cov["eligible_cost"].as_str().unwrap()),
+        )
+        .map(|m| m.normalize().to_string());
+        assert_eq!(attr(r, "data-coverage").map(str::to_owned), want, "{label}");
+    }
+    assert_eq!(
+        attr(row("All eligible usage (coverage)"), "data-coverage"),
+        c["totals"]["coverage"]["coverage"].as_str()
+    );
+    assert!(!dom.contains("no commitment data"));
 
     // (c) a screenshot: a PNG of the window's size
     let shot = dir.path().join("report.png");

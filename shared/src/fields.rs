@@ -99,6 +99,13 @@ fields! {
     RiUnusedAmortizedUpfront => ["reservationunusedamortizedupfrontfeeforbillingperiod"],
     RiUnusedRecurring => ["reservationunusedrecurringfee"],
     ReservationArn => ["reservationreservationarn"],
+    // --- commitments (crate::commitments): read on commitment rows only ---
+    SavingsPlanArn => ["savingsplansavingsplanarn"],
+    RiUnusedQuantity => ["reservationunusedquantity"],
+    CommitmentDiscountId => ["commitmentdiscountid"],
+    CommitmentDiscountStatus => ["commitmentdiscountstatus"],
+    CommitmentDiscountType => ["commitmentdiscounttype"],
+    CommitmentDiscountQuantity => ["commitmentdiscountquantity"],
     // --- FOCUS ---
     BillingAccountId => ["billingaccountid"],
     SubAccountId => ["subaccountid"],
@@ -140,8 +147,6 @@ fields! {
     SkuId => ["productsku", "skuid"],
     PricingUnit => ["pricingunit"],
     ConsumedUnit => ["consumedunit"],
-    SavingsPlanArn => ["savingsplansavingsplanarn"],
-    CommitmentDiscountId => ["commitmentdiscountid"],
     FocusChargeClass => ["chargeclass"],
     FocusChargeFrequency => ["chargefrequency"],
     FocusServiceCategory => ["servicecategory"],
@@ -172,6 +177,8 @@ impl Field {
                 | RiEffectiveCost
                 | RiUnusedAmortizedUpfront
                 | RiUnusedRecurring
+                | RiUnusedQuantity
+                | CommitmentDiscountQuantity
                 | BilledCost
                 | EffectiveCost
                 | ListCost

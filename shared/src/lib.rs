@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod charge;
+pub mod commitments;
 pub mod diff;
 pub mod dimensions;
 pub mod discover;

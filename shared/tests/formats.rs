@@ -170,7 +170,7 @@ fn rollup_parquet_is_readable_by_duckdb() {
     let sample = write_sample(&SampleSpec::new(SampleFormat::Cur1Csv, 2_000), src.path()).unwrap();
     summaries(&ingest_dir(src.path(), out.path(), |_| {}));
     let glob = format!(
-        "{}/tenant=*/billing_period=*/payer=*/report=*/revision=*/*.parquet",
+        "{}/tenant=*/billing_period=*/payer=*/report=*/revision=*/rollup.parquet",
         out.path().display()
     );
     let sql = format!(

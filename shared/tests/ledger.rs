@@ -292,7 +292,11 @@ async fn newer_revision_replaces_and_gc_removes_the_old(kind: Kind) {
         "{after:?}"
     );
     assert!(after.iter().any(|k| k.ends_with("/CURRENT")));
-    assert_eq!(after.len(), 3, "{after:?}");
+    // CURRENT and the revision it names: rollup, commitments, summary.
+    assert_eq!(after.len(), 4, "{after:?}");
+    for f in ["/rollup.parquet", "/commitments.parquet", "/summary.json"] {
+        assert!(after.iter().any(|k| k.ends_with(f)), "{f}: {after:?}");
+    }
     assert_eq!(
         load_committed(&ledger, "acme", None).await.unwrap()[0].summary,
         committed[0].summary

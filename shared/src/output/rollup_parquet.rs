@@ -32,7 +32,7 @@ fn money_type() -> DataType {
 }
 
 /// FOCUS Date/Time: UTC instants, milliseconds (as AWS's own FOCUS export).
-fn time_type() -> DataType {
+pub(crate) fn time_type() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
 }
 
@@ -177,7 +177,7 @@ fn schema() -> Schema {
     )
 }
 
-const MS_PER_DAY: i64 = 86_400_000;
+pub(crate) const MS_PER_DAY: i64 = 86_400_000;
 
 fn days_of(date: &str) -> Result<i32, OutputError> {
     let d = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
@@ -187,7 +187,7 @@ fn days_of(date: &str) -> Result<i32, OutputError> {
 
 /// The billing period's bounds in days since the epoch: its first day and
 /// the first day of the next.
-fn period_bounds(period: &str) -> Result<(i32, i32), OutputError> {
+pub(crate) fn period_bounds(period: &str) -> Result<(i32, i32), OutputError> {
     let start = days_of(&format!("{period}-01"))?;
     let first = chrono::NaiveDate::parse_from_str(&format!("{period}-01"), "%Y-%m-%d")
         .map_err(|e| OutputError::Write(format!("bad period {period:?}: {e}")))?;
@@ -420,7 +420,7 @@ pub struct RollupRow {
 /// decimal's 96-bit mantissa cannot hold 18 decimals of a value >= 8e10.
 /// `None` when the value has more significant digits than a decimal holds
 /// (curlew never writes one: its sums are decimals).
-fn from_i128(v: i128) -> Option<Money> {
+pub(crate) fn from_i128(v: i128) -> Option<Money> {
     let unit = 10i128.pow(SCALE);
     let int = Money::try_from_i128_with_scale(v / unit, 0).ok()?;
     let frac = Money::from_i128_with_scale(v % unit, SCALE).normalize();

@@ -1,7 +1,9 @@
 //! `summary.json`: what a committed revision of one billing period is made of.
 
+use crate::commitments::{Commitments, Kind};
 use crate::dimensions::Dimensions;
 use crate::manifest::DeliveryKind;
+use crate::money::Money;
 use crate::pipeline::OffPeriod;
 use crate::rollup::{PeriodRollup, ProviderSkip, Sums};
 use serde::{Deserialize, Serialize};
@@ -102,6 +104,60 @@ pub struct Summary {
     pub invoice_ids: Vec<String>,
     #[serde(default)]
     pub rows_without_invoice: u64,
+    /// Totals of commitments.parquet (absent when the period has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commitments: Option<CommitmentTotals>,
+}
+
+/// Totals of a period's commitments (`crate::commitments`): per kind, the
+/// used and total commitment over every commitment; coverage over every account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitmentTotals {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savings_plans: Option<KindTotals>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reservations: Option<KindTotals>,
+    pub covered_cost: Money,
+    pub eligible_cost: Money,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Money>,
+}
+
+/// One kind of commitment, summed over its commitments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindTotals {
+    pub commitments: u64,
+    pub used_cost: Money,
+    pub unused_cost: Money,
+    pub commitment_cost: Money,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utilization: Option<Money>,
+}
+
+impl CommitmentTotals {
+    fn of(period: &str, r: &PeriodRollup) -> Option<CommitmentTotals> {
+        if r.commitments.is_empty() {
+            return None;
+        }
+        let c = Commitments::from_sums(period, &r.commitments);
+        let kind = |k: Kind| {
+            c.totals(k).map(|u| KindTotals {
+                commitments: c.utilization.iter().filter(|(_, x)| x.kind == k).count() as u64,
+                used_cost: u.used_cost.normalize(),
+                unused_cost: u.unused_cost.normalize(),
+                commitment_cost: u.commitment_cost.normalize(),
+                utilization: u.utilization(),
+            })
+        };
+        let cov = c.coverage_total();
+        Some(CommitmentTotals {
+            savings_plans: kind(Kind::SavingsPlan),
+            reservations: kind(Kind::Reservation),
+            covered_cost: cov.covered_cost().normalize(),
+            eligible_cost: cov.eligible_cost.normalize(),
+            coverage: cov.coverage(),
+        })
+    }
 }
 
 impl Summary {
@@ -140,6 +196,7 @@ impl Summary {
             finality: Some(Finality::of(r)),
             invoice_ids: r.invoice_ids.iter().cloned().collect(),
             rows_without_invoice: r.rows_without_invoice,
+            commitments: CommitmentTotals::of(period, r),
         }
     }
 }

@@ -1,11 +1,12 @@
 //! The commit: when every part of a plan is staged, merge them one at a time,
-//! write the rollup and summary under `revision=R/`, write the notice to the
+//! write the rollup, commitments and summary under `revision=R/`, write the notice to the
 //! outbox, and swap the source's CURRENT (conditional write, newer only).
 
 use super::notice::{outbox_put, CommittedNotice};
 use super::part::{abandoned, load_part, OffPeriod};
 use super::worker::InHand;
 use super::{PipelineError, Plan};
+use crate::commitments::{commitments_key, write_commitments};
 use crate::discover::Source;
 use crate::ledger::{CommitOutcome, Current, Ledger};
 use crate::manifest::DeliveryKind;
@@ -228,6 +229,13 @@ pub(super) async fn commit_parts(
             None => None,
         };
         ledger.store.put(&rollup_key, bytes).await?;
+        ledger
+            .store
+            .put(
+                &commitments_key(&rollup_key),
+                write_commitments(&period, &rollup.commitments)?,
+            )
+            .await?;
         ledger
             .store
             .put(

@@ -4,11 +4,12 @@
 use crate::charge::{
     amortized_input, charge_category, cur_measures, AmortizedInput, CurValues, Measures,
 };
+use crate::commitments;
 use crate::dimensions::{render_json, Dimensions, Kind, MAX_DIMENSIONS, NO_DIMENSIONS};
 use crate::fields::{map_of, ColumnMap, Dialect, Field, DIMS};
 use crate::money::{BadNumber, Money};
 use crate::read::quoted;
-use crate::rollup::{GroupKey, LineItem, RollupBuilder};
+use crate::rollup::{GroupKey, LineItem, RollupBuilder, Slot};
 
 /// Access to the fields of the current row, whatever the file format.
 pub trait RowAccess {
@@ -296,7 +297,7 @@ impl Normaliser {
             Line::Item {
                 mut item,
                 known_type,
-                ..
+                rule,
             } => {
                 self.dims.fill(r)?;
                 item.group.tags = &self.dims.tags;
@@ -306,6 +307,7 @@ impl Normaliser {
                 if !known_type {
                     builder.note_unknown_type(item.group.period, item.group.line_item_type);
                 }
+                add_commitments(r, builder, slot, &item, rule)?;
             }
             Line::OtherProvider {
                 period,
@@ -467,6 +469,39 @@ impl Normaliser {
             rule: None,
         })
     }
+}
+
+/// A row's share of commitment utilization and coverage
+/// ([`crate::commitments`]); `rule`: the CUR amortized rule (`None`: FOCUS).
+fn add_commitments<R: RowAccess>(
+    r: &R,
+    builder: &mut RollupBuilder,
+    slot: Slot,
+    item: &LineItem<'_>,
+    rule: Option<AmortizedInput>,
+) -> Result<(), BadField> {
+    let (role, util) = match rule {
+        Some(rule) => (
+            commitments::cur_role(item.group.line_item_type),
+            if commitments::feeds_utilization(rule) {
+                commitments::cur_util_row(r, rule)?
+            } else {
+                None
+            },
+        ),
+        None => (
+            commitments::focus_role(r, item.group.charge_category),
+            commitments::focus_util_row(r)?,
+        ),
+    };
+    if let Some(role) = role {
+        let c = builder.coverage_slot(slot, &item.group, role);
+        builder.add_coverage(slot, c, item.measures.list);
+    }
+    if let Some(u) = util {
+        builder.add_utilization(slot, &u);
+    }
+    Ok(())
 }
 
 fn is_aws(provider: &[u8]) -> bool {

@@ -14,6 +14,7 @@
 use super::items::{BadField, Normaliser, CUR_GROUP_FIELDS};
 use super::parquet_file::{BatchRow, NumCol, TextCol, NO_VALUE};
 use crate::charge::{cur_measures, AmortizedInput, CurValuesOf};
+use crate::commitments::{self, CoverageSlot};
 use crate::fields::Field;
 use crate::money::{fixed_from_decimal, fixed_from_f64, parse_money, Fixed, Money};
 use crate::rollup::{RollupBuilder, Slot};
@@ -139,6 +140,8 @@ struct Combo {
     key: u128,
     slot: Slot,
     rule: AmortizedInput,
+    /// Where its rows' on-demand equivalent goes for coverage.
+    cov: Option<CoverageSlot>,
 }
 
 /// Per-file state of the fast path. A slot is one combination of group-column
@@ -219,15 +222,20 @@ impl CurGroups {
         for row in 0..n {
             let key = self.row_keys[row];
             let hash = self.hasher.hash_one(key);
-            let Combo { rule, slot, .. } = match self.combos.find(hash, |c| c.key == key) {
+            let Combo {
+                rule, slot, cov, ..
+            } = match self.combos.find(hash, |c| c.key == key) {
                 Some(c) => *c,
                 None => {
                     let r = BatchRow { text, num, row };
                     let g = norm.cur_group(&r).map_err(|e| (row, e))?;
+                    let slot = builder.slot(&g.key);
                     let c = Combo {
                         key,
-                        slot: builder.slot(&g.key),
+                        slot,
                         rule: g.rule,
+                        cov: commitments::cur_role(g.key.line_item_type)
+                            .map(|role| builder.coverage_slot(slot, &g.key, role)),
                     };
                     if !g.known_type {
                         builder.note_unknown_type(g.key.period, g.key.line_item_type);
@@ -239,11 +247,26 @@ impl CurGroups {
                 }
             };
             builder.note_invoice(slot, text[Field::InvoiceId as usize].value(row));
+            if commitments::feeds_utilization(rule) {
+                // Commitment rows are few: read row by row, as the row path does
+                // (after the row's own numbers, so a bad one is reported first).
+                let r = BatchRow { text, num, row };
+                if self.odd[row] {
+                    norm.cur_values(&r, rule).map_err(|e| (row, e))?;
+                }
+                if let Some(u) = commitments::cur_util_row(&r, rule).map_err(|e| (row, e))? {
+                    builder.add_utilization(slot, &u);
+                }
+            }
             if self.odd[row] {
                 let v = norm
                     .cur_values(&BatchRow { text, num, row }, rule)
                     .map_err(|e| (row, e))?;
-                builder.add_to(slot, &cur_measures(rule, &v));
+                let m = cur_measures(rule, &v);
+                builder.add_to(slot, &m);
+                if let Some(c) = cov {
+                    builder.add_coverage(slot, c, m.list);
+                }
                 continue;
             }
             let x = &self.nums[row];
@@ -261,7 +284,11 @@ impl CurGroups {
                 ri_unused_amortized_upfront: o(9),
                 ri_unused_recurring: o(10),
             };
-            builder.add_fixed_to(slot, &cur_measures(rule, &v));
+            let m = cur_measures(rule, &v);
+            builder.add_fixed_to(slot, &m);
+            if let Some(c) = cov {
+                builder.add_coverage_fixed(slot, c, m.list);
+            }
         }
         Ok(())
     }
@@ -397,6 +424,9 @@ mod tests {
             assert_eq!(p.totals.billed_cost, out.expected.billed);
             assert_eq!(p.totals.effective_cost, out.expected.effective);
             assert!(p.unattributed.is_empty());
+            // Commitments too (compared by `both`), on both paths.
+            assert!(!p.commitments.utilization.is_empty());
+            assert!(!p.commitments.coverage.is_empty());
             // Only some accounts connected: the rest is unattributed, per account.
             let accounts: BTreeSet<String> = out
                 .expected

@@ -350,7 +350,12 @@ fn commitments(s: &mut String, c: Option<&CommitmentsView>) {
             for r in &c.rows {
                 let _ = write!(
                     s,
-                    r#"<tr><td>{}</td><td class="num">{}{}</td><td class="num">{}{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
+                    r#"<tr data-commitment="{}" data-utilization="{}" data-coverage="{}" data-cost="{}" data-unused="{}"><td>{}</td><td class="num">{}{}</td><td class="num">{}{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
+                    esc(&r.name),
+                    exact(r.utilization),
+                    exact(r.coverage),
+                    exact(r.commitment),
+                    exact(r.unused),
                     esc(&r.name),
                     r.utilization.map_or("-".into(), percent),
                     bar(r.utilization),
@@ -365,6 +370,11 @@ fn commitments(s: &mut String, c: Option<&CommitmentsView>) {
         _ => s.push_str(r#"<p class="empty">no commitment data</p>"#),
     }
     s.push_str("</section>\n");
+}
+
+/// An exact value for a data attribute (empty for none).
+fn exact(m: Option<Money>) -> String {
+    m.map(|m| m.normalize().to_string()).unwrap_or_default()
 }
 
 fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {

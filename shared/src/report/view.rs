@@ -150,6 +150,84 @@ pub struct CommitmentRow {
     pub unused: Option<Money>,
 }
 
+/// Commitment rows the page shows per commitment (largest commitment first).
+const TOP_COMMITMENTS: usize = 10;
+/// Accounts the page shows coverage for (largest eligible usage first).
+const TOP_COVERAGE_ACCOUNTS: usize = 5;
+
+impl CommitmentsView {
+    /// The page's rows from a period's committed commitments: each kind's
+    /// totals (utilization at the payer, coverage of all eligible usage by
+    /// that kind), the largest commitments, all eligible usage, and the
+    /// accounts with the most eligible usage. Every figure is one
+    /// `curlew commitments` prints.
+    pub fn from_commitments(c: &crate::commitments::Commitments) -> CommitmentsView {
+        use crate::commitments::{ratio, Kind};
+        let all = c.coverage_total();
+        let mut rows = Vec::new();
+        for (kind, label, covered) in [
+            (Kind::SavingsPlan, "Savings Plans", all.savings_plan_cost),
+            (
+                Kind::Reservation,
+                "Reserved Instances",
+                all.reservation_cost,
+            ),
+        ] {
+            if let Some(t) = c.totals(kind) {
+                rows.push(CommitmentRow {
+                    name: format!("{label} (all)"),
+                    utilization: t.utilization(),
+                    coverage: ratio(covered, all.eligible_cost),
+                    commitment: Some(t.commitment_cost),
+                    unused: Some(t.unused_cost),
+                });
+            }
+        }
+        let mut each: Vec<&(String, crate::commitments::Utilization)> =
+            c.utilization.iter().collect();
+        each.sort_by(|a, b| {
+            b.1.commitment_cost
+                .cmp(&a.1.commitment_cost)
+                .then(a.0.cmp(&b.0))
+        });
+        for (id, u) in each.into_iter().take(TOP_COMMITMENTS) {
+            rows.push(CommitmentRow {
+                name: id.clone(),
+                utilization: u.utilization(),
+                coverage: None,
+                commitment: Some(u.commitment_cost),
+                unused: Some(u.unused_cost),
+            });
+        }
+        if !c.coverage.is_empty() {
+            rows.push(CommitmentRow {
+                name: "All eligible usage (coverage)".into(),
+                utilization: None,
+                coverage: all.coverage(),
+                commitment: None,
+                unused: None,
+            });
+        }
+        let mut accounts: Vec<&(String, crate::commitments::Coverage)> =
+            c.coverage.iter().collect();
+        accounts.sort_by(|a, b| {
+            b.1.eligible_cost
+                .cmp(&a.1.eligible_cost)
+                .then(a.0.cmp(&b.0))
+        });
+        for (account, cv) in accounts.into_iter().take(TOP_COVERAGE_ACCOUNTS) {
+            rows.push(CommitmentRow {
+                name: format!("account {account} (coverage)"),
+                utilization: None,
+                coverage: cv.coverage(),
+                commitment: None,
+                unused: None,
+            });
+        }
+        CommitmentsView { rows }
+    }
+}
+
 /// `measure` of a group (zero when the rollups lack the column, as `report` prints `-`).
 fn cost(s: &crate::rollup::Sums, measure: Measure) -> Money {
     s.measure(measure).unwrap_or(Money::ZERO)
@@ -337,12 +415,22 @@ pub async fn load(
             Err(e) => tracing::warn!("connection {payer} left out of the report: {e}"),
         }
     }
-    Ok(Some(ReportView::build(
+    let mut view = ReportView::build(
         tenant,
         measure,
         &periods[at],
         &current,
         &previous,
         &connections,
-    )))
+    );
+    // Utilization and coverage, where the period's revisions have them (an
+    // unreadable file costs its section, not the report).
+    view.commitments = match crate::commitments::load_current(ledger, tenant, &periods[at]).await {
+        Ok(c) => c.map(|c| CommitmentsView::from_commitments(&c)),
+        Err(e) => {
+            tracing::warn!("commitments left out of the report: {e}");
+            None
+        }
+    };
+    Ok(Some(view))
 }

@@ -7,6 +7,7 @@ mod groups;
 pub use groups::{Group, GroupSums, Groups, KEY_LEN};
 
 use crate::charge::{Measures, MeasuresOf};
+use crate::commitments::{CommitmentSums, CommitmentsBuilder, CoverageSlot, Role, UtilRow};
 use crate::dimensions::Dimensions;
 use crate::money::{Accumulator, Fixed, Money};
 use groups::GroupTable;
@@ -233,6 +234,9 @@ pub struct PeriodRollup {
     /// Rows without an invoice id (all of them while the month is estimated).
     #[serde(default)]
     pub rows_without_invoice: u64,
+    /// RI and Savings Plans utilization and coverage (`crate::commitments`).
+    #[serde(default, skip_serializing_if = "CommitmentSums::is_empty")]
+    pub commitments: CommitmentSums,
 }
 
 /// Rows of another provider that a FOCUS file held.
@@ -260,6 +264,7 @@ impl PeriodRollup {
         }
         self.invoice_ids.extend(o.invoice_ids.iter().cloned());
         self.rows_without_invoice += o.rows_without_invoice;
+        self.commitments.merge(&o.commitments);
     }
 
     /// Sum of the unattributed spend over all accounts.
@@ -346,6 +351,7 @@ struct PeriodBuilder {
     unattributed_index: hashbrown::HashMap<(Vec<u8>, Vec<u8>), u32>,
     /// The invoice id last noted (rows come in runs of one).
     last_invoice: Vec<u8>,
+    commitments: CommitmentsBuilder,
 }
 
 /// [`Sums`] with fixed-point accumulators: the per-row hot path. Exact.
@@ -472,6 +478,7 @@ impl RollupBuilder {
             unattributed: Vec::new(),
             unattributed_index: Default::default(),
             last_invoice: Vec::new(),
+            commitments: CommitmentsBuilder::default(),
         });
         self.periods.len() as u32 - 1
     }
@@ -576,6 +583,46 @@ impl RollupBuilder {
         }
     }
 
+    /// A commitment row's share of utilization; `s`: where the row went.
+    pub fn add_utilization(&mut self, s: Slot, row: &UtilRow<'_>) {
+        let (Slot::Group { period, .. } | Slot::Unattributed { period, .. }) = s;
+        self.periods[period as usize]
+            .commitments
+            .add_utilization(row);
+    }
+
+    /// Where the on-demand equivalent of rows of group `g` (in slot `s`) goes
+    /// for coverage: its usage account's, whether connected or not.
+    pub fn coverage_slot(&mut self, s: Slot, g: &GroupKey<'_>, role: Role) -> CoverageSlot {
+        let (Slot::Group { period, .. } | Slot::Unattributed { period, .. }) = s;
+        let account = if g.account.is_empty() {
+            g.payer
+        } else {
+            g.account
+        };
+        self.periods[period as usize]
+            .commitments
+            .coverage_slot(g.payer, account, role)
+    }
+
+    /// Add a row's on-demand equivalent to its coverage slot.
+    #[inline]
+    pub fn add_coverage(&mut self, s: Slot, c: CoverageSlot, on_demand: Money) {
+        let (Slot::Group { period, .. } | Slot::Unattributed { period, .. }) = s;
+        self.periods[period as usize]
+            .commitments
+            .add_coverage(c, on_demand);
+    }
+
+    /// [`RollupBuilder::add_coverage`] in fixed point.
+    #[inline]
+    pub fn add_coverage_fixed(&mut self, s: Slot, c: CoverageSlot, on_demand: Fixed) {
+        let (Slot::Group { period, .. } | Slot::Unattributed { period, .. }) = s;
+        self.periods[period as usize]
+            .commitments
+            .add_coverage_fixed(c, on_demand);
+    }
+
     /// Groups so far (all periods).
     pub fn groups(&self) -> usize {
         self.periods.iter().map(|p| p.table.len()).sum()
@@ -633,6 +680,7 @@ impl RollupBuilder {
                 totals.merge(&unattributed.sums());
                 r.totals = totals.normalized();
                 r.rows_per_type = types;
+                r.commitments = b.commitments.finish();
                 (String::from_utf8_lossy(&b.period).into_owned(), r)
             })
             .collect()

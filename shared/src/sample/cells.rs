@@ -54,6 +54,7 @@ pub enum Cell {
     RiArn,
     RiUnusedUpfront,
     RiUnusedRecurring,
+    RiUnusedQuantity,
     SpTotal,
     SpArn,
     SpUsed,
@@ -117,6 +118,7 @@ pub fn cell_of(col: &str, filler: u16) -> Cell {
         "reservation/ReservationARN" => RiArn,
         "reservation/UnusedAmortizedUpfrontFeeForBillingPeriod" => RiUnusedUpfront,
         "reservation/UnusedRecurringFee" => RiUnusedRecurring,
+        "reservation/UnusedQuantity" => RiUnusedQuantity,
         "savingsPlan/TotalCommitmentToDate" => SpTotal,
         "savingsPlan/SavingsPlanARN" => SpArn,
         "savingsPlan/UsedCommitment" => SpUsed,
@@ -152,6 +154,7 @@ pub fn is_numeric(cell: Cell, col: &str) -> bool {
             | RiEffective
             | RiUnusedUpfront
             | RiUnusedRecurring
+            | RiUnusedQuantity
             | SpTotal
             | SpUsed
             | SpEffective
@@ -316,6 +319,7 @@ pub fn render(cell: Cell, g: &GenRow, gen: &RowGen, ctx: &Ctx, out: &mut String)
         RiUnusedRecurring => {
             money_or_empty(out, g.ri_unused_recurring, g.line_item_type == "RIFee")
         }
+        RiUnusedQuantity => money_or_empty(out, g.ri_unused_quantity, g.line_item_type == "RIFee"),
         RiArn => {
             if g.reservation_arn {
                 let _ = write!(

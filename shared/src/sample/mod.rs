@@ -374,6 +374,25 @@ fn focus_row(g: &GenRow, gen: &RowGen, ctx: &Ctx, out: &mut [String]) {
             "PricingUnit" | "ConsumedUnit" => s.push_str(svc.usage[g.usage].2),
             "PricingCategory" => s.push_str("Standard"),
             "Tags" => s.push_str(r#"{"team": "platform", "environment": "prod"}"#),
+            // Commitments as AWS's FOCUS export marks them: covered usage
+            // `Used`, the commitment's fee rows (its unused part) `Unused`.
+            "CommitmentDiscountId" | "CommitmentDiscountStatus" | "CommitmentDiscountType" => {
+                let (arn, used, kind) = match g.line_item_type {
+                    "DiscountedUsage" => (Cell::RiArn, "Used", "Reserved Instance"),
+                    "RIFee" => (Cell::RiArn, "Unused", "Reserved Instance"),
+                    "SavingsPlanCoveredUsage" => (Cell::SpArn, "Used", "Savings Plan"),
+                    "SavingsPlanRecurringFee" => (Cell::SpArn, "Unused", "Savings Plan"),
+                    _ => {
+                        s.push_str("NULL");
+                        continue;
+                    }
+                };
+                match *col {
+                    "CommitmentDiscountId" => render(arn, g, gen, ctx, s),
+                    "CommitmentDiscountStatus" => s.push_str(used),
+                    _ => s.push_str(kind),
+                }
+            }
             _ => s.push_str("NULL"),
         }
     }

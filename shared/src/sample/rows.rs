@@ -153,6 +153,8 @@ pub struct GenRow {
     pub ri_effective: i64,
     pub ri_unused_upfront: i64,
     pub ri_unused_recurring: i64,
+    /// `reservation/UnusedQuantity` (RIFee rows): unused hours, 1e-10 units.
+    pub ri_unused_quantity: i64,
     pub sp_effective: i64,
     pub sp_total_commitment: i64,
     pub sp_used_commitment: i64,
@@ -397,6 +399,7 @@ impl RowGen {
             ri_effective: 0,
             ri_unused_upfront: 0,
             ri_unused_recurring: 0,
+            ri_unused_quantity: 0,
             sp_effective: 0,
             sp_total_commitment: 0,
             sp_used_commitment: 0,
@@ -425,6 +428,7 @@ impl RowGen {
             "RIFee" => {
                 g.ri_unused_upfront = r.i64(0..cost);
                 g.ri_unused_recurring = r.i64(0..cost);
+                g.ri_unused_quantity = usage_amount / 4;
                 g.reservation_arn = true;
                 g.public_on_demand = 0;
             }
