@@ -295,6 +295,26 @@ fn legacy_csv_matches_duckdb_and_one_file_equals_three() {
     check_utilization(true, &got.utilization, &want_util);
     check_coverage(true, &got.coverage, &cur.coverage());
     assert_eq!(ingest_commitments(one.path(), "2024-01", false), got);
+    // Coverage counts every usage account, connected or not: with only a
+    // few accounts connected (the rest unattributed spend), the same figures.
+    let connected: std::collections::BTreeSet<String> = got
+        .coverage
+        .iter()
+        .take(3)
+        .map(|(a, _)| a.clone())
+        .collect();
+    let out = tempfile::tempdir().unwrap();
+    let report = ingest_dir(three.path(), out.path(), |o| {
+        o.accounts = Some(connected.clone())
+    });
+    assert!(!summaries(&report)[0].unattributed.accounts.is_empty());
+    let ledger = Ledger::new(Store::local(out.path()), "");
+    let partly = rt()
+        .block_on(load_current(&ledger, "t", "2024-01"))
+        .unwrap()
+        .expect("commitments");
+    assert_eq!(partly.coverage, got.coverage);
+    assert_eq!(partly.utilization, got.utilization);
 }
 
 /// Generated CUR 2.0 CSV (snake_case columns, text numbers): exact.

@@ -30,7 +30,7 @@ pub use parquet::{read_commitments, write_commitments};
 
 use crate::charge::AmortizedInput;
 use crate::fields::Field;
-use crate::money::{to_sum_units_rounded, Accumulator, Fixed, Money};
+use crate::money::{to_sum_units_rounded, Accumulator, Money};
 use crate::read::{BadField, RowAccess};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -429,9 +429,9 @@ impl CommitmentsBuilder {
         CoverageSlot { index, role }
     }
 
-    fn covered(&mut self, s: CoverageSlot, add: impl Fn(&mut Accumulator)) {
+    fn covered(&mut self, s: CoverageSlot, rows: u64, add: impl Fn(&mut Accumulator)) {
         let c = &mut self.coverage[s.index as usize];
-        c.rows += 1;
+        c.rows += rows;
         add(&mut c.sums[0]);
         match s.role {
             Role::OnDemand => {}
@@ -443,13 +443,12 @@ impl CommitmentsBuilder {
     /// Add a row's on-demand equivalent.
     #[inline]
     pub fn add_coverage(&mut self, s: CoverageSlot, on_demand: Money) {
-        self.covered(s, |a| a.add(on_demand));
+        self.covered(s, 1, |a| a.add(on_demand));
     }
 
-    /// [`CommitmentsBuilder::add_coverage`] in fixed point (the same sums).
-    #[inline]
-    pub fn add_coverage_fixed(&mut self, s: CoverageSlot, on_demand: Fixed) {
-        self.covered(s, |a| a.add_fixed(on_demand));
+    /// Add the on-demand equivalent of `rows` rows at once (a rollup group's).
+    pub fn add_coverage_rows(&mut self, s: CoverageSlot, rows: u64, on_demand: Money) {
+        self.covered(s, rows, |a| a.add(on_demand));
     }
 
     pub fn finish(self) -> CommitmentSums {
@@ -551,7 +550,7 @@ mod tests {
         let s = b.coverage_slot(b"9", b"1", Role::Reservation);
         b.add_coverage(s, dec("2.5"));
         let s = b.coverage_slot(b"9", b"1", Role::OnDemand);
-        b.add_coverage_fixed(s, 1_500_000_000_000);
+        b.add_coverage_rows(s, 1, dec("1.5"));
         let one = b.finish();
         let c = &one.coverage["1"];
         assert_eq!(c.eligible_cost, dec("4"));

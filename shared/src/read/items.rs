@@ -480,24 +480,24 @@ fn add_commitments<R: RowAccess>(
     item: &LineItem<'_>,
     rule: Option<AmortizedInput>,
 ) -> Result<(), BadField> {
-    let (role, util) = match rule {
-        Some(rule) => (
-            commitments::cur_role(item.group.line_item_type),
+    let util = match rule {
+        // CUR coverage follows from the groups at finish.
+        Some(rule) => {
+            builder.note_cur_coverage(slot, item.group.payer);
             if commitments::feeds_utilization(rule) {
                 commitments::cur_util_row(r, rule)?
             } else {
                 None
-            },
-        ),
-        None => (
-            commitments::focus_role(r, item.group.charge_category),
-            commitments::focus_util_row(r)?,
-        ),
+            }
+        }
+        None => {
+            if let Some(role) = commitments::focus_role(r, item.group.charge_category) {
+                let c = builder.coverage_slot(slot, &item.group, role);
+                builder.add_coverage(slot, c, item.measures.list);
+            }
+            commitments::focus_util_row(r)?
+        }
     };
-    if let Some(role) = role {
-        let c = builder.coverage_slot(slot, &item.group, role);
-        builder.add_coverage(slot, c, item.measures.list);
-    }
     if let Some(u) = util {
         builder.add_utilization(slot, &u);
     }

@@ -14,7 +14,7 @@
 use super::items::{BadField, Normaliser, CUR_GROUP_FIELDS};
 use super::parquet_file::{BatchRow, NumCol, TextCol, NO_VALUE};
 use crate::charge::{cur_measures, AmortizedInput, CurValuesOf};
-use crate::commitments::{self, CoverageSlot};
+use crate::commitments;
 use crate::fields::Field;
 use crate::money::{fixed_from_decimal, fixed_from_f64, parse_money, Fixed, Money};
 use crate::rollup::{RollupBuilder, Slot};
@@ -140,8 +140,6 @@ struct Combo {
     key: u128,
     slot: Slot,
     rule: AmortizedInput,
-    /// Where its rows' on-demand equivalent goes for coverage.
-    cov: Option<CoverageSlot>,
 }
 
 /// Per-file state of the fast path. A slot is one combination of group-column
@@ -222,20 +220,18 @@ impl CurGroups {
         for row in 0..n {
             let key = self.row_keys[row];
             let hash = self.hasher.hash_one(key);
-            let Combo {
-                rule, slot, cov, ..
-            } = match self.combos.find(hash, |c| c.key == key) {
+            let Combo { rule, slot, .. } = match self.combos.find(hash, |c| c.key == key) {
                 Some(c) => *c,
                 None => {
                     let r = BatchRow { text, num, row };
                     let g = norm.cur_group(&r).map_err(|e| (row, e))?;
                     let slot = builder.slot(&g.key);
+                    // Coverage follows from the groups at finish.
+                    builder.note_cur_coverage(slot, g.key.payer);
                     let c = Combo {
                         key,
                         slot,
                         rule: g.rule,
-                        cov: commitments::cur_role(g.key.line_item_type)
-                            .map(|role| builder.coverage_slot(slot, &g.key, role)),
                     };
                     if !g.known_type {
                         builder.note_unknown_type(g.key.period, g.key.line_item_type);
@@ -262,11 +258,7 @@ impl CurGroups {
                 let v = norm
                     .cur_values(&BatchRow { text, num, row }, rule)
                     .map_err(|e| (row, e))?;
-                let m = cur_measures(rule, &v);
-                builder.add_to(slot, &m);
-                if let Some(c) = cov {
-                    builder.add_coverage(slot, c, m.list);
-                }
+                builder.add_to(slot, &cur_measures(rule, &v));
                 continue;
             }
             let x = &self.nums[row];
@@ -284,11 +276,7 @@ impl CurGroups {
                 ri_unused_amortized_upfront: o(9),
                 ri_unused_recurring: o(10),
             };
-            let m = cur_measures(rule, &v);
-            builder.add_fixed_to(slot, &m);
-            if let Some(c) = cov {
-                builder.add_coverage_fixed(slot, c, m.list);
-            }
+            builder.add_fixed_to(slot, &cur_measures(rule, &v));
         }
         Ok(())
     }

@@ -286,6 +286,42 @@ fn type_label<'a>(line_item_type: &'a [u8], category: &'a [u8]) -> &'a [u8] {
     }
 }
 
+/// The usage account a row's coverage counts for (the payer's own usage
+/// when the row names no usage account).
+fn coverage_account<'a>(payer: &'a [u8], account: &'a [u8]) -> &'a [u8] {
+    if account.is_empty() {
+        payer
+    } else {
+        account
+    }
+}
+
+/// CUR coverage from a period's finished groups and unattributed spend: each
+/// group's ListCost (the on-demand equivalent) by its usage account and line
+/// item type's role, exactly what adding it row by row gives.
+fn cur_coverage(
+    c: &mut CommitmentsBuilder,
+    groups: &Groups,
+    unattributed: &[(Vec<u8>, Vec<u8>, FastSums)],
+    payer: &[u8],
+) {
+    for g in groups.iter() {
+        // KEY_COLUMNS: 1 BillingAccountId, 2 SubAccountId, 7 x_LineItemType.
+        let Some(role) = crate::commitments::cur_role(g.key[7].as_bytes()) else {
+            continue;
+        };
+        let (payer, account) = (g.key[1].as_bytes(), g.key[2].as_bytes());
+        let slot = c.coverage_slot(payer, coverage_account(payer, account), role);
+        c.add_coverage_rows(slot, g.rows(), g.value(Measure::List).unwrap_or_default());
+    }
+    for (account, label, s) in unattributed {
+        if let Some(role) = crate::commitments::cur_role(label) {
+            let slot = c.coverage_slot(payer, coverage_account(payer, account), role);
+            c.add_coverage_rows(slot, s.rows, s.sums().list_cost);
+        }
+    }
+}
+
 /// Merges finished rollups (the commit's parts, one at a time) without
 /// re-sorting after each: the first part of a period is kept as it is.
 #[derive(Default)]
@@ -352,6 +388,10 @@ struct PeriodBuilder {
     /// The invoice id last noted (rows come in runs of one).
     last_invoice: Vec<u8>,
     commitments: CommitmentsBuilder,
+    /// Set by CUR rows (with their payer): their coverage follows from the
+    /// groups at finish (a CUR row's coverage role is its line item type, a
+    /// key column), so the hot paths add nothing per row for it.
+    cur_coverage_payer: Option<Vec<u8>>,
 }
 
 /// [`Sums`] with fixed-point accumulators: the per-row hot path. Exact.
@@ -479,6 +519,7 @@ impl RollupBuilder {
             unattributed_index: Default::default(),
             last_invoice: Vec::new(),
             commitments: CommitmentsBuilder::default(),
+            cur_coverage_payer: None,
         });
         self.periods.len() as u32 - 1
     }
@@ -595,17 +636,15 @@ impl RollupBuilder {
     /// for coverage: its usage account's, whether connected or not.
     pub fn coverage_slot(&mut self, s: Slot, g: &GroupKey<'_>, role: Role) -> CoverageSlot {
         let (Slot::Group { period, .. } | Slot::Unattributed { period, .. }) = s;
-        let account = if g.account.is_empty() {
-            g.payer
-        } else {
-            g.account
-        };
-        self.periods[period as usize]
-            .commitments
-            .coverage_slot(g.payer, account, role)
+        self.periods[period as usize].commitments.coverage_slot(
+            g.payer,
+            coverage_account(g.payer, g.account),
+            role,
+        )
     }
 
-    /// Add a row's on-demand equivalent to its coverage slot.
+    /// Add a row's on-demand equivalent to its coverage slot (FOCUS rows,
+    /// whose role comes from columns outside the group key).
     #[inline]
     pub fn add_coverage(&mut self, s: Slot, c: CoverageSlot, on_demand: Money) {
         let (Slot::Group { period, .. } | Slot::Unattributed { period, .. }) = s;
@@ -614,13 +653,15 @@ impl RollupBuilder {
             .add_coverage(c, on_demand);
     }
 
-    /// [`RollupBuilder::add_coverage`] in fixed point.
+    /// A CUR row went into slot `s`: its period's coverage is derived from
+    /// the groups (and unattributed spend) at finish.
     #[inline]
-    pub fn add_coverage_fixed(&mut self, s: Slot, c: CoverageSlot, on_demand: Fixed) {
+    pub fn note_cur_coverage(&mut self, s: Slot, payer: &[u8]) {
         let (Slot::Group { period, .. } | Slot::Unattributed { period, .. }) = s;
-        self.periods[period as usize]
-            .commitments
-            .add_coverage_fixed(c, on_demand);
+        let p = &mut self.periods[period as usize];
+        if p.cur_coverage_payer.is_none() {
+            p.cur_coverage_payer = Some(payer.to_vec());
+        }
     }
 
     /// Groups so far (all periods).
@@ -680,7 +721,11 @@ impl RollupBuilder {
                 totals.merge(&unattributed.sums());
                 r.totals = totals.normalized();
                 r.rows_per_type = types;
-                r.commitments = b.commitments.finish();
+                let mut commitments = b.commitments;
+                if let Some(payer) = &b.cur_coverage_payer {
+                    cur_coverage(&mut commitments, &r.groups, &b.unattributed, payer);
+                }
+                r.commitments = commitments.finish();
                 (String::from_utf8_lossy(&b.period).into_owned(), r)
             })
             .collect()
