@@ -5,7 +5,7 @@ use crate::commands::check_period;
 use crate::render::money;
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use curlew::diff::{diff_revisions, Between, RevisionDiff};
+use curlew::diff::{diff_revisions, Between, DiffError, Missing, RevisionDiff};
 use curlew::ledger::Ledger;
 use curlew::money::Money;
 use curlew::report::Dim;
@@ -104,21 +104,49 @@ pub async fn run(a: DiffArgs) -> Result<i32> {
         to: a.to.clone(),
     };
     let mut diffs = Vec::new();
+    // With several sources, one whose month has a single revision is said
+    // so; the others are still compared.
+    let mut first_only: Vec<Box<Missing>> = Vec::new();
     for s in &sources {
-        diffs.push(diff_revisions(&ledger, s, &a.period, &between, &dims, measure).await?);
+        match diff_revisions(&ledger, s, &a.period, &between, &dims, measure).await {
+            Ok(d) => diffs.push(d),
+            Err(DiffError::NoEarlier(m)) if !named && sources.len() > 1 => first_only.push(m),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if diffs.is_empty() {
+        bail!(
+            "no source of tenant {:?} has an earlier revision of {} kept to compare with (each has one: {})",
+            a.tenant,
+            a.period,
+            first_only
+                .iter()
+                .map(|m| format!("payer {} report {}: {}", m.src.payer, m.src.report, m.revision))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     match a.format.as_str() {
-        "json" => println!("{}", serde_json::to_string_pretty(&json(&a, &diffs))?),
+        "json" => println!(
+            "{}",
+            serde_json::to_string_pretty(&json(&a, &diffs, &first_only))?
+        ),
         _ => {
             for d in &diffs {
                 table(d, a.top);
+            }
+            for m in &first_only {
+                println!(
+                    "{} — payer {}, report {}: revision={} is the only revision kept; nothing to compare",
+                    a.period, m.src.payer, m.src.report, m.revision
+                );
             }
         }
     }
     Ok(0)
 }
 
-fn json(a: &DiffArgs, diffs: &[RevisionDiff]) -> serde_json::Value {
+fn json(a: &DiffArgs, diffs: &[RevisionDiff], first_only: &[Box<Missing>]) -> serde_json::Value {
     let total: Money = diffs.iter().map(|d| d.comparison.total_delta).sum();
     serde_json::json!({
         "tenant": a.tenant,
@@ -126,6 +154,11 @@ fn json(a: &DiffArgs, diffs: &[RevisionDiff]) -> serde_json::Value {
         "measure": diffs[0].comparison.measure.column(),
         "total_delta": total.normalize().to_string(),
         "sources": diffs.iter().map(source_json).collect::<Vec<_>>(),
+        "only_one_revision": first_only.iter().map(|m| serde_json::json!({
+            "payer_account": m.src.payer,
+            "report": m.src.report,
+            "revision": m.revision,
+        })).collect::<Vec<_>>(),
     })
 }
 

@@ -555,4 +555,32 @@ fn diff_shows_what_a_new_revision_changed() {
         )),
         "{report}"
     );
+    // A second source with one revision of the month: said so, the first
+    // source is still compared (and --from is refused for several sources).
+    run(curlew()
+        .args(["sample", "--rows", "100", "--payer", "210987654321"])
+        .args(["--report", "other-cur", "--out"])
+        .arg(src.path()));
+    ingest();
+    let j: serde_json::Value = serde_json::from_str(&run(curlew().args([
+        "diff", "--store", store, "--period", "2024-01", "--format", "json",
+    ])))
+    .unwrap();
+    assert_eq!(j["sources"].as_array().unwrap().len(), 1, "{j}");
+    assert_eq!(j["total_delta"], delta.normalize().to_string(), "{j}");
+    assert_eq!(
+        j["only_one_revision"][0]["payer_account"], "210987654321",
+        "{j}"
+    );
+    let o = curlew()
+        .args([
+            "diff", "--store", store, "--period", "2024-01", "--from", r1,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("add --payer and --report"),
+        "{o:?}"
+    );
 }

@@ -88,11 +88,21 @@ async fn gc_observed(
             let superseded = rev < current.revision.as_str();
             // A superseded revision stays for the grace period after the
             // revision that replaced it (the next one up to CURRENT) was
-            // written: `curlew diff` compares against it.
+            // written: `curlew diff` compares against it. When the listing
+            // does not show that revision (a commit landed after it), keep.
             let replaced_before_cutoff = written
                 .range::<str, _>((std::ops::Bound::Excluded(rev), std::ops::Bound::Unbounded))
                 .find(|(r, _)| **r <= current.revision.as_str())
-                .is_none_or(|(_, t)| *t < cutoff);
+                .is_some_and(|(_, t)| *t < cutoff);
+            // The revision CURRENT says it replaced (the default base of a
+            // diff) stays while CURRENT's own revision is younger than the
+            // grace period, whatever lies between them (a revision written
+            // but never made current).
+            let base_of_current = current.previous.as_deref() == Some(rev)
+                && written
+                    .get(current.revision.as_str())
+                    .is_none_or(|t| *t >= cutoff);
+            let replaced_before_cutoff = replaced_before_cutoff && !base_of_current;
             let stale = objs.iter().all(|o| o.last_modified < cutoff);
             if (superseded && replaced_before_cutoff) || (!superseded && stale) {
                 let mut deleted = 0;
@@ -240,5 +250,69 @@ mod tests {
         assert!(r.deleted_revisions.is_empty());
         let left = ledger.store.list(&rev_dir).await.unwrap();
         assert_eq!(left.len(), 4);
+    }
+
+    /// The grace of a superseded revision runs from when what replaced it
+    /// was written, and the revision CURRENT replaced (a diff's default
+    /// base) stays while CURRENT is young even when a revision written but
+    /// never made current lies between them.
+    #[tokio::test]
+    async fn a_replaced_revision_stays_for_the_grace_after_its_replacement() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::new(Store::local(dir.path()), "");
+        let source = SourceId::new("acme", "111122223333", "cur");
+        let (r1, r2, r3) = (
+            "20240101T000000Z-a",
+            "20240102T000000Z-b",
+            "20240103T000000Z-c",
+        );
+        let ten_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(864_000);
+        for (r, old) in [(r1, true), (r2, true), (r3, false)] {
+            let key = format!(
+                "{}summary.json",
+                ledger.layout.revision_dir(&source, "2024-01", r)
+            );
+            ledger.store.put(&key, b"{}".to_vec()).await.unwrap();
+            if old {
+                std::fs::File::options()
+                    .write(true)
+                    .open(dir.path().join(&key))
+                    .unwrap()
+                    .set_modified(ten_days_ago)
+                    .unwrap();
+            }
+        }
+        // r1 was current, r2 was written and never committed, r3 replaced r1 just now.
+        ledger
+            .commit(&source, "2024-01", &current(r1, 1))
+            .await
+            .unwrap();
+        ledger
+            .commit(&source, "2024-01", &current(r3, 3))
+            .await
+            .unwrap();
+        let (cur, _) = ledger.current(&source, "2024-01").await.unwrap().unwrap();
+        assert_eq!(cur.previous.as_deref(), Some(r1));
+        let grace = Duration::hours(3);
+        let now = Utc::now();
+        let kept = |r: &GcReport, rev: &str| r.kept_in_flight.iter().any(|k| k.contains(rev));
+        let r = gc(&ledger, "acme", grace, now).await.unwrap();
+        assert!(r.deleted_revisions.is_empty(), "{r:?}");
+        assert!(kept(&r, r1) && kept(&r, r2), "{r:?}");
+        // Once r3 is older than the grace period, both go.
+        let r = gc(&ledger, "acme", grace, now + Duration::hours(4))
+            .await
+            .unwrap();
+        assert_eq!(r.deleted_revisions.len(), 2, "{r:?}");
+        let left = ledger
+            .store
+            .list(&ledger.layout.source_dir(&source, "2024-01"))
+            .await
+            .unwrap();
+        assert!(
+            left.iter()
+                .all(|o| !o.key.contains(r1) && !o.key.contains(r2)),
+            "{left:?}"
+        );
     }
 }

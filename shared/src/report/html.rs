@@ -27,7 +27,12 @@ pub fn esc(s: &str) -> String {
 }
 
 fn percent(f: Money) -> String {
-    format!("{:.1}%", (f * Money::ONE_HUNDRED).round_dp(1))
+    // Beyond a decimal's range (a share of a total that credits cancelled
+    // to almost nothing) is shown as "-", never a panic.
+    match f.checked_mul(Money::ONE_HUNDRED) {
+        Some(p) => format!("{:.1}%", p.round_dp(1)),
+        None => "-".into(),
+    }
 }
 
 fn opt_money(m: Option<Money>) -> String {
@@ -201,7 +206,7 @@ fn relative(change: Money, base: Money) -> Option<String> {
     if base.is_zero() {
         None
     } else {
-        Some(percent(change / base))
+        change.checked_div(base).map(percent)
     }
 }
 
@@ -238,11 +243,8 @@ fn legend(s: &mut String, v: &ReportView) {
 
 fn bar(share: Option<Money>) -> String {
     let w = share
-        .map(|f| {
-            (f * Money::ONE_HUNDRED)
-                .round_dp(1)
-                .clamp(Money::ZERO, Money::ONE_HUNDRED)
-        })
+        .and_then(|f| f.checked_mul(Money::ONE_HUNDRED))
+        .map(|p| p.round_dp(1).clamp(Money::ZERO, Money::ONE_HUNDRED))
         .unwrap_or(Money::ZERO);
     format!(r#"<div class="bar"><span style="width:{w}%"></span></div>"#)
 }
@@ -407,6 +409,15 @@ fn connections(s: &mut String, rows: &[ConnectionRow]) {
 mod tests {
     use super::super::view::{CommitmentRow, DailyChart, Day};
     use super::*;
+
+    #[test]
+    fn a_share_beyond_a_decimal_is_a_dash_not_a_panic() {
+        assert_eq!(percent(Money::MAX), "-");
+        assert_eq!(relative(Money::MAX, Money::new(1, 18)), None);
+        assert_eq!(relative(Money::ONE, Money::ZERO), None);
+        assert_eq!(relative(Money::ONE, Money::TWO), Some("50.0%".into()));
+        assert!(bar(Some(Money::MAX)).contains("width:0%"));
+    }
     use crate::money::dec;
     use crate::rollup::Measure;
 

@@ -242,7 +242,7 @@ fn name(k: &str) -> String {
 }
 
 fn share(part: Money, total: Money) -> Option<Money> {
-    (!total.is_zero()).then(|| part / total)
+    part.checked_div(total)
 }
 
 impl ReportView {
@@ -408,7 +408,16 @@ pub async fn load(
         None => Vec::new(),
     };
     let mut connections = Vec::new();
-    for (t, payer) in registry.keys(Some(tenant)).await? {
+    // Connections are optional on the page: a registry that cannot be
+    // listed (no permission on it) costs their section, not the report.
+    let keys = match registry.keys(Some(tenant)).await {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::warn!("connections left out of the report: {e}");
+            Vec::new()
+        }
+    };
+    for (t, payer) in keys {
         match registry.get(&t, &payer).await {
             Ok((c, _)) => connections.push(c),
             // One unreadable document costs its own row, not the report.
