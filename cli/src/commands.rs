@@ -133,6 +133,18 @@ pub struct SampleArgs {
     pub bare: bool,
 }
 
+/// `--measure`, as `curlew report` and `curlew diff` take it.
+pub(crate) fn parse_measure(m: &str) -> Result<Measure> {
+    Measure::parse(m).with_context(|| format!("--measure {m:?} is not a measure; use billed, amortized, list, contracted, unblended, net-unblended, blended or usage"))
+}
+
+/// `--by` (repeatable), as `curlew report` and `curlew diff` take it.
+pub(crate) fn parse_dims(by: &[String]) -> Result<Vec<Dim>> {
+    by.iter()
+        .map(|d| Dim::parse(d).with_context(|| format!("--by {d:?} is not a dimension; use period, day, payer, account, service, region, category, type, usage-type, tag:KEY or cost-category:NAME")))
+        .collect()
+}
+
 pub(crate) fn check_period(p: &str, flag: &str) -> Result<()> {
     let ok = p.len() == 7
         && p.as_bytes()[4] == b'-'
@@ -254,13 +266,8 @@ pub async fn report(a: ReportArgs) -> Result<i32> {
     if let Some(p) = &a.period {
         check_period(p, "--period")?;
     }
-    let measure = Measure::parse(&a.measure)
-        .with_context(|| format!("--measure {:?} is not a measure; use billed, amortized, list, contracted, unblended, net-unblended, blended or usage", a.measure))?;
-    let dims = a
-        .by
-        .iter()
-        .map(|d| Dim::parse(d).with_context(|| format!("--by {d:?} is not a dimension; use period, day, payer, account, service, region, category, type, usage-type, tag:KEY or cost-category:NAME")))
-        .collect::<Result<Vec<_>>>()?;
+    let measure = parse_measure(&a.measure)?;
+    let dims = parse_dims(&a.by)?;
     match (a.format.as_str(), &a.out_file) {
         ("html", None) => bail!("--format html writes a page; name it with --out-file, e.g. --out-file report.html"),
         ("html", Some(_)) | ("table" | "csv" | "json", None) => {}

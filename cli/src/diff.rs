@@ -1,15 +1,14 @@
 //! `curlew diff`: what changed between two revisions of a month, per group,
 //! exactly (curlew::diff does the work; this is arguments and rendering).
 
-use crate::commands::check_period;
+use crate::commands::{check_period, parse_dims, parse_measure};
 use crate::render::money;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use curlew::diff::{diff_revisions, Between, DiffError, Missing, RevisionDiff};
 use curlew::ledger::Ledger;
 use curlew::money::Money;
 use curlew::report::Dim;
-use curlew::rollup::Measure;
 use curlew::store::Store;
 
 #[derive(Args)]
@@ -50,17 +49,8 @@ pub struct DiffArgs {
 
 pub async fn run(a: DiffArgs) -> Result<i32> {
     check_period(&a.period, "--period")?;
-    let measure = Measure::parse(&a.measure).with_context(|| {
-        format!(
-            "--measure {:?} is not a measure; use billed, amortized, list, contracted, unblended, net-unblended, blended or usage",
-            a.measure
-        )
-    })?;
-    let dims = a
-        .by
-        .iter()
-        .map(|d| Dim::parse(d).with_context(|| format!("--by {d:?} is not a dimension; use period, day, payer, account, service, region, category, type, usage-type, tag:KEY or cost-category:NAME")))
-        .collect::<Result<Vec<_>>>()?;
+    let measure = parse_measure(&a.measure)?;
+    let dims = parse_dims(&a.by)?;
     if !matches!(a.format.as_str(), "table" | "json") {
         bail!("--format {:?} is not known; use table or json", a.format);
     }

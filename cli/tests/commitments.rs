@@ -5,22 +5,8 @@
 mod common;
 
 use curlew_testkit::duckdb;
-use std::process::Command;
 
-fn curlew() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_curlew"))
-}
-
-fn run(cmd: &mut Command) -> String {
-    let o = cmd.output().expect("curlew runs");
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "{cmd:?} failed\nstdout:\n{out}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
-}
+use common::{curlew, run};
 
 fn dec(v: &serde_json::Value) -> curlew::money::Money {
     v.as_str()

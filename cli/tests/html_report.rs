@@ -6,6 +6,9 @@
 //! `curlew report --format json` says and to DuckDB over the source files,
 //! day by day and month by month, and a screenshot is produced.
 
+mod common;
+
+use common::{curlew, run};
 use curlew::money::{parse_money, Money};
 use curlew::registry::{AccessMode, Connection, ConnectionStatus};
 use curlew_testkit::duckdb;
@@ -18,21 +21,6 @@ const PAYER: &str = "123456789012";
 const TENANT: &str = "acme";
 const WIDTH: u32 = 1100;
 const HEIGHT: u32 = 1900;
-
-fn curlew() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_curlew"))
-}
-
-fn run(cmd: &mut Command) -> String {
-    let o = cmd.output().expect("runs");
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "{cmd:?} failed\nstdout:\n{out}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
-}
 
 /// Whether chromium is installed; under CI=true its absence is a failure.
 fn chromium_available() -> bool {

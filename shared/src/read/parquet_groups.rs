@@ -243,42 +243,45 @@ impl CurGroups {
                 }
             };
             builder.note_invoice(slot, text[Field::InvoiceId as usize].value(row));
-            if commitments::feeds_utilization(rule) {
-                // Commitment rows are few: read row by row, as the row path does
-                // (after the row's own numbers, so a bad one is reported first).
-                let r = BatchRow { text, num, row };
-                if self.odd[row] {
-                    norm.cur_values(&r, rule).map_err(|e| (row, e))?;
-                }
-                if let Some(u) = commitments::cur_util_row(&r, rule).map_err(|e| (row, e))? {
-                    builder.add_utilization(slot, &u);
-                }
-            }
             if self.odd[row] {
                 let v = norm
                     .cur_values(&BatchRow { text, num, row }, rule)
                     .map_err(|e| (row, e))?;
                 builder.add_to(slot, &cur_measures(rule, &v));
-                continue;
+            } else {
+                self.add_fixed(builder, slot, rule, row);
             }
-            let x = &self.nums[row];
-            let o = |j: usize| (x[j] != NULL).then_some(x[j]);
-            let v = CurValuesOf {
-                unblended: o(0),
-                net_unblended: o(1),
-                blended: o(2),
-                public_on_demand: o(3),
-                usage_amount: o(4),
-                sp_effective: o(5),
-                sp_total_commitment: o(6),
-                sp_used_commitment: o(7),
-                ri_effective: o(8),
-                ri_unused_amortized_upfront: o(9),
-                ri_unused_recurring: o(10),
-            };
-            builder.add_fixed_to(slot, &cur_measures(rule, &v));
+            if commitments::feeds_utilization(rule) {
+                // Commitment rows are few: read row by row, as the row path
+                // does (after the row's own numbers, so a bad one is reported first).
+                let r = BatchRow { text, num, row };
+                if let Some(u) = commitments::cur_util_row(&r, rule).map_err(|e| (row, e))? {
+                    builder.add_utilization(slot, &u);
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Add row `row`'s numbers, all in fixed point, to `slot`.
+    #[inline]
+    fn add_fixed(&self, builder: &mut RollupBuilder, slot: Slot, rule: AmortizedInput, row: usize) {
+        let x = &self.nums[row];
+        let o = |j: usize| (x[j] != NULL).then_some(x[j]);
+        let v = CurValuesOf {
+            unblended: o(0),
+            net_unblended: o(1),
+            blended: o(2),
+            public_on_demand: o(3),
+            usage_amount: o(4),
+            sp_effective: o(5),
+            sp_total_commitment: o(6),
+            sp_used_commitment: o(7),
+            ri_effective: o(8),
+            ri_unused_amortized_upfront: o(9),
+            ri_unused_recurring: o(10),
+        };
+        builder.add_fixed_to(slot, &cur_measures(rule, &v));
     }
 }
 
