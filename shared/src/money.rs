@@ -18,15 +18,14 @@ pub struct BadNumber(pub String);
 /// Parse a decimal field as AWS writes it: `12.3400000000`, `-0.01`, `1.5E-7`,
 /// an empty field (zero). The literal `NULL` (FOCUS samples) is treated as empty.
 pub fn parse_money(raw: &[u8]) -> Result<Option<Decimal>, BadNumber> {
-    let raw = trim(raw);
-    if raw.is_empty() || raw == b"NULL" || raw == b"null" {
+    let Some(raw) = non_null(raw) else {
         return Ok(None);
-    }
-    let bad = || BadNumber(String::from_utf8_lossy(raw).into_owned());
-    let s = std::str::from_utf8(raw).map_err(|_| bad())?;
+    };
     if let Some(d) = parse_plain(raw) {
         return Ok(Some(d));
     }
+    let bad = || BadNumber(String::from_utf8_lossy(raw).into_owned());
+    let s = std::str::from_utf8(raw).map_err(|_| bad())?;
     if s.contains(['e', 'E']) {
         return Decimal::from_scientific(s).map(Some).map_err(|_| bad());
     }
@@ -81,6 +80,60 @@ fn parse_plain(raw: &[u8]) -> Option<Decimal> {
     }
     let m = if neg { -mantissa } else { mantissa };
     Decimal::try_from_i128_with_scale(m, scale).ok()
+}
+
+/// The trimmed text of a number field, `None` when it is empty or null
+/// (the one null rule of [`parse_money`] and [`parse_fixed`]).
+#[inline]
+fn non_null(raw: &[u8]) -> Option<&[u8]> {
+    let raw = trim(raw);
+    (!(raw.is_empty() || raw == b"NULL" || raw == b"null")).then_some(raw)
+}
+
+/// [`parse_money`] straight to [`Fixed`] units, for the plain
+/// `[-+]digits[.digits]` form with at most 12 decimals below 4·10^6 (what AWS
+/// writes): `Some(value)` is exactly `parse_money(raw)` as units (`Some(None)`
+/// for a null). `None` means "not in that form": the caller takes
+/// [`parse_money`], which has the other forms and the error.
+#[inline]
+pub fn parse_fixed(raw: &[u8]) -> Option<Option<Fixed>> {
+    let Some(raw) = non_null(raw) else {
+        return Some(None);
+    };
+    let (neg, digits) = match raw[0] {
+        b'-' => (true, &raw[1..]),
+        b'+' => (false, &raw[1..]),
+        _ => (false, raw),
+    };
+    // 19 digits cannot overflow a u64 before the bound check.
+    if digits.is_empty() || digits.len() > 20 {
+        return None;
+    }
+    let mut units: u64 = 0;
+    let mut decimals: Option<u32> = None;
+    let mut ndigits = 0;
+    for &b in digits {
+        match b {
+            b'0'..=b'9' if ndigits < 19 => {
+                units = units * 10 + u64::from(b - b'0');
+                ndigits += 1;
+                if let Some(d) = decimals.as_mut() {
+                    *d += 1;
+                }
+            }
+            b'.' if decimals.is_none() => decimals = Some(0),
+            _ => return None,
+        }
+    }
+    let scale = decimals.unwrap_or(0);
+    if ndigits == 0 || scale > FIXED_SCALE {
+        return None;
+    }
+    let units = i128::from(units) * POW10[(FIXED_SCALE - scale) as usize];
+    if units >= FIXED_MAX {
+        return None;
+    }
+    Some(Some(if neg { -units } else { units } as Fixed))
 }
 
 fn trim(raw: &[u8]) -> &[u8] {
@@ -338,6 +391,76 @@ mod tests {
         assert!(parse_money(b"12,5").is_err());
         assert!(parse_money(b"abc").is_err());
         assert!(parse_money(b"1.2.3").is_err());
+    }
+
+    /// `parse_fixed` is `parse_money` in units wherever it answers, and
+    /// declines (so the row takes `parse_money`) exactly where units cannot
+    /// hold the value: more than 12 decimals, 4·10^6 or more, other forms.
+    #[test]
+    fn parse_fixed_is_parse_money_in_units() {
+        let cases: &[&[u8]] = &[
+            b"",
+            b"  ",
+            b"NULL",
+            b"null",
+            b"0",
+            b"-0",
+            b"+0.0",
+            b"1",
+            b"1.",
+            b".5",
+            b"-.5",
+            b"0.000000000001",
+            b"-0.000000000001",
+            b"0.0000000000001",
+            b"1.5000000000000",
+            b"12.345678901234",
+            b" 7.25 ",
+            b"3999999.999999999999",
+            b"4000000",
+            b"4000000.000000000000",
+            b"-3999999.999999999999",
+            b"1e-3",
+            b"1E5",
+            b"abc",
+            b"-",
+            b".",
+            b"1.2.3",
+            b"+",
+            b"9999999999999999999",
+            b"99999999999999999999",
+            b"0000000000000000001.5",
+            b"\xff1",
+        ];
+        for raw in cases {
+            let exact = parse_money(raw);
+            match parse_fixed(raw) {
+                Some(None) => assert_eq!(exact, Ok(None), "{raw:?}"),
+                Some(Some(units)) => {
+                    let d = exact.unwrap_or_else(|e| panic!("{raw:?}: {e:?}"));
+                    assert_eq!(d.and_then(fixed_from_decimal), Some(units), "{raw:?}");
+                }
+                None => {
+                    // Declined: the value is not in units (an error, a
+                    // scientific form, too many decimals or too large) or has
+                    // more than 19 digits (zero padded): parse_money reads it.
+                    if let Ok(Some(d)) = exact {
+                        let plain = !raw.iter().any(|b| *b == b'e' || *b == b'E');
+                        let digits = raw.iter().filter(|b| b.is_ascii_digit()).count();
+                        assert!(
+                            !plain
+                                || digits > 19
+                                || d.scale() > FIXED_SCALE
+                                || fixed_from_decimal(d).is_none(),
+                            "{raw:?} declined though {d} fits"
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(parse_fixed(b"-12.5"), Some(Some(-12_500_000_000_000)));
+        assert_eq!(parse_fixed(b"0.0000000000001"), None);
+        assert_eq!(parse_fixed(b"4000000"), None);
     }
 
     #[test]

@@ -2,12 +2,13 @@
 //! knows CUR and FOCUS semantics row by row. Parsing does no I/O.
 
 use crate::charge::{
-    amortized_input, charge_category, cur_measures, AmortizedInput, CurValues, Measures,
+    amortized_input, charge_category, cur_measures, AmortizedInput, CurValues, CurValuesOf,
+    Measures,
 };
 use crate::commitments;
 use crate::dimensions::{render_json, Dimensions, Kind, MAX_DIMENSIONS, NO_DIMENSIONS};
 use crate::fields::{map_of, ColumnMap, Dialect, Field, DIMS};
-use crate::money::{BadNumber, Money};
+use crate::money::{BadNumber, Fixed, Money};
 use crate::read::quoted;
 use crate::rollup::{GroupKey, LineItem, RollupBuilder, Slot};
 
@@ -17,6 +18,14 @@ pub trait RowAccess {
     fn text(&self, f: Field) -> &[u8];
     /// The value of a money/quantity field, `None` if absent or null.
     fn number(&self, f: Field) -> Result<Option<Money>, BadNumber>;
+    /// The value of a number field in [`Fixed`] units when the row's text is
+    /// in [`parse_fixed`]'s plain form (`Some(None)`: absent or null);
+    /// `None` when only [`RowAccess::number`] can read it. By default, never.
+    #[inline]
+    fn fixed(&self, f: Field) -> Option<Option<Fixed>> {
+        let _ = f;
+        None
+    }
     /// Legacy CUR's tag columns (`resourceTags/user:team`,
     /// `resource_tags_user_team`): `each(column name, value)` for every
     /// non-empty one. Only the export reads them; readers not in export mode
@@ -293,11 +302,14 @@ impl Normaliser {
         r: &R,
         builder: &mut RollupBuilder,
     ) -> Result<(), BadField> {
-        match self.line(r)? {
+        if !self.dialect.is_focus() {
+            return self.add_cur_row(r, builder);
+        }
+        match self.focus_line(r)? {
             Line::Item {
                 mut item,
                 known_type,
-                rule,
+                rule: _,
             } => {
                 self.dims.fill(r)?;
                 item.group.tags = &self.dims.tags;
@@ -307,13 +319,51 @@ impl Normaliser {
                 if !known_type {
                     builder.note_unknown_type(item.group.period, item.group.line_item_type);
                 }
-                add_commitments(r, builder, slot, &item, rule)?;
+                focus_commitments(r, builder, slot, &item)?;
             }
             Line::OtherProvider {
                 period,
                 provider,
                 billed,
             } => builder.note_other_provider(period, provider, billed),
+        }
+        Ok(())
+    }
+
+    /// [`Normaliser::add_row`] of a CUR row: what [`Normaliser::line`] makes
+    /// of it, with its numbers summed in [`Fixed`] point when all of them are
+    /// plain (the sums are the same; any other form, and every error, goes
+    /// through [`Normaliser::cur_values`]).
+    #[inline]
+    fn add_cur_row<R: RowAccess>(
+        &mut self,
+        r: &R,
+        builder: &mut RollupBuilder,
+    ) -> Result<(), BadField> {
+        let g = self.cur_group(r)?;
+        let numbers = match self.cur_values_fixed(r, g.rule) {
+            Some(v) => CurNumbers::Fixed(v),
+            None => CurNumbers::Exact(self.cur_values(r, g.rule)?),
+        };
+        self.dims.fill(r)?;
+        let mut key = g.key;
+        key.tags = &self.dims.tags;
+        key.cost_categories = &self.dims.cost_categories;
+        let slot = builder.slot(&key);
+        match numbers {
+            CurNumbers::Fixed(v) => builder.add_fixed_to(slot, &cur_measures(g.rule, &v)),
+            CurNumbers::Exact(v) => builder.add_to(slot, &cur_measures(g.rule, &v)),
+        }
+        builder.note_invoice(slot, nullish(r.text(Field::InvoiceId)));
+        if !g.known_type {
+            builder.note_unknown_type(key.period, key.line_item_type);
+        }
+        // CUR coverage follows from the groups at finish.
+        builder.note_cur_coverage(slot, key.payer);
+        if commitments::feeds_utilization(g.rule) {
+            if let Some(u) = commitments::cur_util_row(r, g.rule)? {
+                builder.add_utilization(slot, &u);
+            }
         }
         Ok(())
     }
@@ -384,13 +434,33 @@ impl Normaliser {
         r: &R,
         rule: AmortizedInput,
     ) -> Result<CurValues, BadField> {
-        let num = |f: Field| r.number(f).map_err(|e| BadField::number(f, e));
-        let mut v = CurValues {
+        self.cur_values_with(rule, |f| r.number(f).map_err(|e| BadField::number(f, e)))
+    }
+
+    /// [`Normaliser::cur_values`] in [`Fixed`] units, when every number the
+    /// rule needs is in plain form (`None`: take `cur_values`).
+    #[inline]
+    pub fn cur_values_fixed<R: RowAccess>(
+        &self,
+        r: &R,
+        rule: AmortizedInput,
+    ) -> Option<CurValuesOf<Fixed>> {
+        self.cur_values_with(rule, |f| r.fixed(f).ok_or(())).ok()
+    }
+
+    /// The one list of the numbers a CUR row's `rule` needs, read by `num`.
+    #[inline]
+    fn cur_values_with<T: Copy + Default, E>(
+        &self,
+        rule: AmortizedInput,
+        mut num: impl FnMut(Field) -> Result<Option<T>, E>,
+    ) -> Result<CurValuesOf<T>, E> {
+        let mut v = CurValuesOf {
             unblended: num(Field::UnblendedCost)?,
             blended: num(Field::BlendedCost)?,
             public_on_demand: num(Field::PublicOnDemandCost)?,
             usage_amount: num(Field::UsageAmount)?,
-            ..CurValues::default()
+            ..CurValuesOf::default()
         };
         if self.has_net {
             v.net_unblended = num(Field::NetUnblendedCost)?;
@@ -471,34 +541,25 @@ impl Normaliser {
     }
 }
 
-/// A row's share of commitment utilization and coverage
-/// ([`crate::commitments`]); `rule`: the CUR amortized rule (`None`: FOCUS).
-fn add_commitments<R: RowAccess>(
+/// A CUR row's numbers: in [`Fixed`] units when all are plain, else exact decimals.
+enum CurNumbers {
+    Fixed(CurValuesOf<Fixed>),
+    Exact(CurValues),
+}
+
+/// A FOCUS row's share of commitment utilization and coverage
+/// ([`crate::commitments`]; a CUR row's is in [`Normaliser::add_cur_row`]).
+fn focus_commitments<R: RowAccess>(
     r: &R,
     builder: &mut RollupBuilder,
     slot: Slot,
     item: &LineItem<'_>,
-    rule: Option<AmortizedInput>,
 ) -> Result<(), BadField> {
-    let util = match rule {
-        // CUR coverage follows from the groups at finish.
-        Some(rule) => {
-            builder.note_cur_coverage(slot, item.group.payer);
-            if commitments::feeds_utilization(rule) {
-                commitments::cur_util_row(r, rule)?
-            } else {
-                None
-            }
-        }
-        None => {
-            if let Some(role) = commitments::focus_role(r, item.group.charge_category) {
-                let c = builder.coverage_slot(slot, &item.group, role);
-                builder.add_coverage(slot, c, item.measures.list);
-            }
-            commitments::focus_util_row(r)?
-        }
-    };
-    if let Some(u) = util {
+    if let Some(role) = commitments::focus_role(r, item.group.charge_category) {
+        let c = builder.coverage_slot(slot, &item.group, role);
+        builder.add_coverage(slot, c, item.measures.list);
+    }
+    if let Some(u) = commitments::focus_util_row(r)? {
         builder.add_utilization(slot, &u);
     }
     Ok(())

@@ -9,7 +9,7 @@ use super::error::{classify_io, escaped, quoted, Location, ReadError, ReadErrorK
 use super::items::{BadField, Normaliser, RowAccess, RowSink};
 use super::{CsvLimits, FileReport};
 use crate::fields::{display_name, Field};
-use crate::money::{parse_money, BadNumber, Money};
+use crate::money::{parse_fixed, parse_money, BadNumber, Fixed, Money};
 use simd_csv::{ZeroCopyByteRecord, ZeroCopyReaderBuilder};
 use std::cell::Cell;
 use std::io::{self, Read};
@@ -283,6 +283,14 @@ impl RowAccess for CsvRow<'_> {
         }
     }
 
+    #[inline]
+    fn fixed(&self, f: Field) -> Option<Option<Fixed>> {
+        match self.idx[f as usize] {
+            Some(i) => parse_fixed(self.cell(i)),
+            None => Some(None),
+        }
+    }
+
     fn legacy_tags(&self, each: &mut dyn FnMut(&str, &[u8])) {
         for (name, i) in self.tags {
             let v = self.cell(*i);
@@ -528,5 +536,56 @@ mod tests {
         assert_eq!(q(b"a,\"x\"\"\n\"\"y\",b"), (1, true));
         // Unterminated (the reader reports it): counts to the end.
         assert_eq!(q(b"a,\"x\ny"), (1, false));
+    }
+
+    /// A CUR CSV's numbers go to fixed point when plain and through exact
+    /// decimals otherwise (scientific, more than 12 decimals, too large, in
+    /// the same group as plain ones): the rollup equals the one where every
+    /// value is written plainly, to the last digit.
+    #[test]
+    fn plain_and_other_number_forms_sum_the_same() {
+        use crate::read::{read_stream, ReadOptions};
+        use crate::rollup::RollupBuilder;
+        let header = "lineItem/UsageAccountId,lineItem/LineItemType,lineItem/UsageStartDate,\
+            lineItem/ProductCode,lineItem/UsageType,lineItem/UnblendedCost,\
+            lineItem/BlendedCost,lineItem/UsageAmount,bill/PayerAccountId\n";
+        let row = |cost: &str, usage: &str| {
+            format!("111122223333,Usage,2024-01-03T05:00:00Z,AmazonEC2,BoxUsage,{cost},{cost},{usage},999988887777\n")
+        };
+        // (as written, the same value plainly): the odd forms first.
+        let values = [
+            ("1e-3", "0.001"),
+            ("2.5000000000000000001", "2.5000000000000000001"),
+            ("0.0000000000001", "0.0000000000001"),
+            ("12345678.25", "12345678.25"),
+            ("1.25", "1.25"),
+            ("-0.75", "-0.75"),
+            ("3E2", "300"),
+        ];
+        let read = |pick: fn(&(&str, &str)) -> String| {
+            let mut csv = header.to_owned();
+            for v in &values {
+                csv.push_str(&row(&pick(v), &pick(v)));
+            }
+            let mut b = RollupBuilder::new(None);
+            read_stream(
+                "mixed.csv",
+                Box::new(std::io::Cursor::new(csv.into_bytes())),
+                &mut b,
+                &ReadOptions::default(),
+            )
+            .unwrap();
+            b.finish()
+        };
+        let as_written = read(|v| v.0.to_owned());
+        let plain = read(|v| v.1.to_owned());
+        assert_eq!(as_written, plain);
+        let p = &plain["2024-01"];
+        assert_eq!(p.groups.len(), 1);
+        assert_eq!(
+            p.totals.billed_cost,
+            crate::money::dec("12345981.2510000000001000001")
+        );
+        assert_eq!(p.totals.usage_amount, p.totals.billed_cost);
     }
 }
