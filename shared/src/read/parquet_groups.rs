@@ -158,6 +158,8 @@ pub(super) struct CurGroups {
     nums: Vec<[Fixed; NUMS.len()]>,
     /// Rows with a number that is not plain: added through the row path.
     odd: Vec<bool>,
+    /// Each row's slot and rule (the first pass of [`CurGroups::add_batch`]).
+    combo_of_row: Vec<(Slot, AmortizedInput)>,
 }
 
 impl CurGroups {
@@ -170,6 +172,7 @@ impl CurGroups {
             row_keys: Vec::new(),
             nums: Vec::new(),
             odd: Vec::new(),
+            combo_of_row: Vec::new(),
         }
     }
 
@@ -217,31 +220,30 @@ impl CurGroups {
         for (j, f) in NUMS.iter().enumerate() {
             fill_fixed(&num[*f as usize], j, &mut self.nums[..n], &mut self.odd);
         }
+        // Two passes: each row's combination first, then its numbers. Each
+        // pass's body is small and independent from row to row, so the CPU
+        // overlaps the cache misses of several rows (the combination table
+        // and the groups' sums are tens of MB at 600k groups).
+        self.combo_of_row.clear();
+        let mut bad_group = None;
         for row in 0..n {
             let key = self.row_keys[row];
             let hash = self.hasher.hash_one(key);
-            let Combo { rule, slot, .. } = match self.combos.find(hash, |c| c.key == key) {
+            let c = match self.combos.find(hash, |c| c.key == key) {
                 Some(c) => *c,
-                None => {
-                    let r = BatchRow { text, num, row };
-                    let g = norm.cur_group(&r).map_err(|e| (row, e))?;
-                    let slot = builder.slot(&g.key);
-                    // Coverage follows from the groups at finish.
-                    builder.note_cur_coverage(slot, g.key.payer);
-                    let c = Combo {
-                        key,
-                        slot,
-                        rule: g.rule,
-                    };
-                    if !g.known_type {
-                        builder.note_unknown_type(g.key.period, g.key.line_item_type);
+                None => match self.new_combo(norm, builder, text, num, row, key, hash) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // Rows before it still count, and report their own errors first.
+                        bad_group = Some((row, e));
+                        break;
                     }
-                    let hasher = &self.hasher;
-                    self.combos
-                        .insert_unique(hash, c, |c| hasher.hash_one(c.key));
-                    c
-                }
+                },
             };
+            self.combo_of_row.push((c.slot, c.rule));
+        }
+        for row in 0..self.combo_of_row.len() {
+            let (slot, rule) = self.combo_of_row[row];
             builder.note_invoice(slot, text[Field::InvoiceId as usize].value(row));
             if self.odd[row] {
                 let v = norm
@@ -260,7 +262,42 @@ impl CurGroups {
                 }
             }
         }
-        Ok(())
+        match bad_group {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// The first row of a combination: normalised by [`Normaliser::cur_group`]
+    /// into its slot, remembered for the rows after it.
+    #[allow(clippy::too_many_arguments)]
+    fn new_combo(
+        &mut self,
+        norm: &Normaliser,
+        builder: &mut RollupBuilder,
+        text: &[TextCol],
+        num: &[NumCol],
+        row: usize,
+        key: u128,
+        hash: u64,
+    ) -> Result<Combo, BadField> {
+        let r = BatchRow { text, num, row };
+        let g = norm.cur_group(&r)?;
+        let slot = builder.slot(&g.key);
+        // Coverage follows from the groups at finish.
+        builder.note_cur_coverage(slot, g.key.payer);
+        if !g.known_type {
+            builder.note_unknown_type(g.key.period, g.key.line_item_type);
+        }
+        let c = Combo {
+            key,
+            slot,
+            rule: g.rule,
+        };
+        let hasher = &self.hasher;
+        self.combos
+            .insert_unique(hash, c, |c| hasher.hash_one(c.key));
+        Ok(c)
     }
 
     /// Add row `row`'s numbers, all in fixed point, to `slot`.
