@@ -30,6 +30,10 @@ pub struct BenchArgs {
     /// Keep generated inputs here (reused when present) instead of a temp dir.
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Runs of each case, taken in turns (every case once, then again); each
+    /// figure is the median run, peak RSS the largest.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: u32,
     /// Skip the DuckDB reference (it needs python3; installed with pip when missing).
     #[arg(long)]
     pub no_duckdb: bool,
@@ -62,6 +66,30 @@ struct Figures {
     groups: u64,
     /// Exact totals (ingest and DuckDB; not the floor).
     totals: Option<(Money, Money)>,
+    /// Fastest and slowest run (one run: its own time twice).
+    range: (f64, f64),
+}
+
+/// One figure from the runs of a case: the median run's time (the lower
+/// middle of an even count), the largest peak RSS, the range of the times.
+/// Every run must count the same rows and groups and reach the same totals.
+fn median(runs: &[Figures], what: &str) -> Result<Figures> {
+    let mut by_time = runs.to_vec();
+    by_time.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+    let mut m = *by_time
+        .get(by_time.len().saturating_sub(1) / 2)
+        .with_context(|| format!("{what}: no run"))?;
+    for r in runs {
+        if (r.rows, r.groups, r.totals) != (m.rows, m.groups, m.totals) {
+            bail!(
+                "{what}: runs disagree ({} rows, {} groups, totals {:?} against {} rows, {} groups, totals {:?})",
+                r.rows, r.groups, r.totals, m.rows, m.groups, m.totals
+            );
+        }
+    }
+    m.rss_mb = runs.iter().map(|r| r.rss_mb).fold(0.0, f64::max);
+    m.range = (by_time[0].secs, by_time[by_time.len() - 1].secs);
+    Ok(m)
 }
 
 impl Figures {
@@ -77,6 +105,7 @@ impl Figures {
                 (Some(b), Some(e)) => Some((b.parse().ok()?, e.parse().ok()?)),
                 _ => None,
             },
+            range: (0.0, 0.0),
         })
     }
 }
@@ -112,6 +141,7 @@ fn inflate(file: &Path) -> Result<Figures> {
         rows: bytes,
         groups: 0,
         totals: None,
+        range: (0.0, 0.0),
     })
 }
 
@@ -155,6 +185,7 @@ async fn ingest_case(file: &Path, tags: &[&str]) -> Result<Figures> {
         rows,
         groups,
         totals: Some((billed, effective)),
+        range: (0.0, 0.0),
     })
 }
 
@@ -247,6 +278,14 @@ fn input(dir: &Path, format: SampleFormat, card: Cardinality, rows: u64) -> Resu
     Ok((root.join(f), out.bytes_uncompressed))
 }
 
+/// One measured case: runs a child process and reads its figures.
+type Case<'a> = Box<dyn Fn() -> Result<Figures> + 'a>;
+
+/// The range of a case's runs as the table shows it: `(1.10-1.40)`.
+fn spread(f: Figures) -> String {
+    format!("({:.2}-{:.2})", f.range.0, f.range.1)
+}
+
 pub async fn run(a: BenchArgs) -> Result<i32> {
     if let (Some(case), Some(file)) = (&a.case, &a.file) {
         let f = match case.as_str() {
@@ -277,12 +316,15 @@ pub async fn run(a: BenchArgs) -> Result<i32> {
     }
     let exe = std::env::current_exe()?;
     println!(
-        "curlew bench: whole `curlew ingest` of one bare {}-row legacy CUR file ({} columns); this machine: {} cores",
+        "curlew bench: whole `curlew ingest` of one bare {}-row legacy CUR file ({} columns); this machine: {} cores\n\
+         each case runs {} time(s) in turns: the median run's time (fastest-slowest), the largest peak RSS",
         a.rows,
         curlew::sample::CUR1_COLUMNS.len(),
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        a.repeat.max(1)
     );
     let mut verdicts = Vec::new();
+    let mut peaks: Vec<(Cardinality, f64, u64)> = Vec::new();
     for card in cards {
         let (csv, csv_bytes) = input(&dir, SampleFormat::Cur1Csv, card, a.rows)?;
         let (pq, _) = input(&dir, SampleFormat::Cur1Parquet, card, a.rows)?;
@@ -293,35 +335,61 @@ pub async fn run(a: BenchArgs) -> Result<i32> {
             csv_bytes as f64 / 1048576.0,
             mb(&pq)
         );
-        let floor = child(&exe, "inflate", &csv)?;
-        let c = child(&exe, "ingest", &csv)?;
-        let p = child(&exe, "ingest", &pq)?;
-        let ct = child(&exe, "ingest-tags", &csv)?;
-        let pt = child(&exe, "ingest-tags", &pq)?;
-        let (dcsv, dpq, dpq_out) = if a.no_duckdb {
-            (None, None, None)
-        } else {
-            let out = tmp.path().join("duckdb-rollup.parquet");
+        // Every case once per turn, so that the machine's slow spells fall
+        // on all of them alike.
+        let out = tmp.path().join("duckdb-rollup.parquet");
+        let mut cases: Vec<(&str, Case<'_>)> = vec![
+            ("inflate", Box::new(|| child(&exe, "inflate", &csv))),
+            ("ingest CSV", Box::new(|| child(&exe, "ingest", &csv))),
+            ("ingest Parquet", Box::new(|| child(&exe, "ingest", &pq))),
             (
-                Some(duckdb(&script, &csv, 2, None)?),
-                Some(duckdb(&script, &pq, 1, None)?),
-                Some(duckdb(&script, &pq, 1, Some(&out))?),
-            )
+                "ingest CSV + tags",
+                Box::new(|| child(&exe, "ingest-tags", &csv)),
+            ),
+            (
+                "ingest Parquet + tags",
+                Box::new(|| child(&exe, "ingest-tags", &pq)),
+            ),
+        ];
+        if !a.no_duckdb {
+            cases.push(("DuckDB CSV", Box::new(|| duckdb(&script, &csv, 2, None))));
+            cases.push(("DuckDB Parquet", Box::new(|| duckdb(&script, &pq, 1, None))));
+            cases.push((
+                "DuckDB Parquet -> Parquet",
+                Box::new(|| duckdb(&script, &pq, 1, Some(&out))),
+            ));
+        }
+        let mut runs: Vec<Vec<Figures>> = vec![Vec::new(); cases.len()];
+        for _ in 0..a.repeat.max(1) {
+            for (i, (_, case)) in cases.iter().enumerate() {
+                runs[i].push(case()?);
+            }
+        }
+        let figures: Vec<Figures> = cases
+            .iter()
+            .zip(&runs)
+            .map(|((what, _), r)| median(r, what))
+            .collect::<Result<_>>()?;
+        let (floor, c, p, ct, pt) = (figures[0], figures[1], figures[2], figures[3], figures[4]);
+        let (dcsv, dpq, dpq_out) = match figures.get(5..8) {
+            Some(d) => (Some(d[0]), Some(d[1]), Some(d[2])),
+            None => (None, None, None),
         };
-        let line =
-            |what: &str, f: Figures, vs: &str| {
-                println!(
-                "  {what:<34} {:>7.2} s  {:>9.0} rows/s  peak RSS {:>7.1} MB  {:>8} groups {vs}",
+        let line = |what: &str, f: Figures, vs: &str| {
+            println!(
+                "  {what:<34} {:>7.2} s {:>13}  {:>9.0} rows/s  peak RSS {:>7.1} MB  {:>8} groups {vs}",
                 f.secs,
+                spread(f),
                 if f.rows > 0 && f.groups > 0 { f.rows as f64 / f.secs } else { 0.0 },
                 f.rss_mb,
                 f.groups
             )
-            };
+        };
         println!(
-            "  {:<34} {:>7.2} s  {:>6.0} MB/s inflated  peak RSS {:>7.1} MB",
+            "  {:<34} {:>7.2} s {:>13}  {:>6.0} MB/s inflated  peak RSS {:>7.1} MB",
             "zlib-rs inflate (floor)",
             floor.secs,
+            spread(floor),
             floor.rows as f64 / 1048576.0 / floor.secs,
             floor.rss_mb
         );
@@ -397,14 +465,60 @@ pub async fn run(a: BenchArgs) -> Result<i32> {
         );
         verdicts.push((format!("{card:?} CSV vs floor"), csv_ratio <= 1.25));
         verdicts.push((format!("{card:?} peak RSS"), worst <= rss_target));
+        peaks.push((card, worst, c.groups));
         if card == Cardinality::Low {
             let rate = p.rows as f64 / p.secs;
             verdicts.push(("Low Parquet >= 3M rows/s".into(), rate >= 3e6));
         }
+    }
+    // What a group costs beyond what any file costs: the growth in peak RSS
+    // from the low to the high case over the growth in groups.
+    if let (Some(lo), Some(hi)) = (
+        peaks.iter().find(|p| p.0 == Cardinality::Low),
+        peaks.iter().find(|p| p.0 == Cardinality::High),
+    ) {
+        let per_group = (hi.1 - lo.1) * 1048576.0 / (hi.2 as f64 - lo.2 as f64).max(1.0);
+        println!("\npeak RSS per group, high over low: {per_group:.0} bytes (target about 250)");
+        verdicts.push(("Bytes per group <= 250".into(), per_group <= 250.0));
     }
     println!();
     for (what, ok) in verdicts {
         println!("  {:<30} {}", what, if ok { "met" } else { "NOT met" });
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(secs: f64, rss_mb: f64, groups: u64) -> Figures {
+        Figures {
+            secs,
+            rss_mb,
+            rows: 10,
+            groups,
+            totals: None,
+            range: (0.0, 0.0),
+        }
+    }
+
+    /// The median run's time (the lower middle of an even count), the largest
+    /// peak RSS, the range; runs that disagree on what they counted are an error.
+    #[test]
+    fn median_of_runs() {
+        let m = median(
+            &[run(3.0, 10.0, 5), run(1.0, 30.0, 5), run(2.0, 20.0, 5)],
+            "x",
+        )
+        .unwrap();
+        assert_eq!((m.secs, m.rss_mb, m.range), (2.0, 30.0, (1.0, 3.0)));
+        let m = median(&[run(4.0, 1.0, 5), run(1.0, 1.0, 5)], "x").unwrap();
+        assert_eq!((m.secs, m.range), (1.0, (1.0, 4.0)));
+        let m = median(&[run(4.0, 1.0, 5)], "x").unwrap();
+        assert_eq!((m.secs, m.range), (4.0, (4.0, 4.0)));
+        let e = median(&[run(1.0, 1.0, 5), run(2.0, 1.0, 6)], "ingest CSV").unwrap_err();
+        assert!(e.to_string().contains("ingest CSV: runs disagree"), "{e}");
+        assert!(median(&[], "x").is_err());
+    }
 }

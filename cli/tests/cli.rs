@@ -415,10 +415,15 @@ fn bench_prints_each_case_beside_its_reference() {
             "--cardinality",
             "low,high",
             "--no-duckdb",
+            "--repeat",
+            "2",
             "--dir",
         ])
         .arg(dir.path()));
     for want in [
+        "each case runs 2 time(s) in turns",
+        "peak RSS per group, high over low:",
+        "Bytes per group <= 250",
         "Low cardinality",
         "High cardinality",
         "zlib-rs inflate (floor)",
