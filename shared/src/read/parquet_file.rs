@@ -250,10 +250,31 @@ pub(super) fn read_parquet_by<S: RowSink>(
         .with_batch_size(BATCH_ROWS)
         .build()
         .map_err(|e| corrupt(name, e))?;
-    let batches = reader.map(|b| b.map_err(|e| RangedError::Read(corrupt(name, e))));
-    consume::<Infallible, S>(name, &p, size, batches, builder, opts, path).map_err(|e| match e {
+    let unwrap = |e: RangedError<Infallible>| match e {
         RangedError::Read(e) => e,
         RangedError::Source(never) => match never {},
+    };
+    if !opts.threaded_decompression {
+        let batches = reader.map(|b| b.map_err(|e| RangedError::Read(corrupt(name, e))));
+        return consume::<Infallible, S>(name, &p, size, batches, builder, opts, path)
+            .map_err(unwrap);
+    }
+    // Pages are read, decompressed and decoded into batches on a thread of
+    // their own, a batch or two ahead of the grouping (the other core's
+    // share of a file). An early error drops the receiver, which ends it.
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        s.spawn(move || {
+            for b in reader {
+                if tx.send(b).is_err() {
+                    break;
+                }
+            }
+        });
+        let batches = rx
+            .into_iter()
+            .map(|b| b.map_err(|e| RangedError::Read(corrupt(name, e))));
+        consume::<Infallible, S>(name, &p, size, batches, builder, opts, path).map_err(unwrap)
     })
 }
 

@@ -422,19 +422,34 @@ mod tests {
 
     type Read = Result<(FileReport, BTreeMap<String, PeriodRollup>), String>;
 
-    fn read(file: &std::path::Path, path: Path, accounts: Option<&BTreeSet<String>>) -> Read {
+    fn read_with(
+        file: &std::path::Path,
+        path: Path,
+        accounts: Option<&BTreeSet<String>>,
+        threaded: bool,
+    ) -> Read {
         let mut b = RollupBuilder::new(accounts);
         let f = std::fs::File::open(file).unwrap();
-        let r = read_parquet_by("f.parquet", f, &mut b, &ReadOptions::default(), path)
-            .map_err(|e| e.to_string())?;
+        let opts = ReadOptions {
+            threaded_decompression: threaded,
+            ..ReadOptions::default()
+        };
+        let r = read_parquet_by("f.parquet", f, &mut b, &opts, path).map_err(|e| e.to_string())?;
         Ok((r, b.finish()))
     }
 
-    /// Both paths, which must agree; the grouped one's result.
+    fn read(file: &std::path::Path, path: Path, accounts: Option<&BTreeSet<String>>) -> Read {
+        read_with(file, path, accounts, false)
+    }
+
+    /// Both paths, which must agree, as must the grouped path with its pages
+    /// decoded on a thread of their own (results and errors alike); the grouped
+    /// one's result.
     fn both(file: &std::path::Path, accounts: Option<&BTreeSet<String>>) -> Read {
         let grouped = read(file, Path::Grouped, accounts);
         let by_row = read(file, Path::RowByRow, accounts);
         assert_eq!(grouped, by_row);
+        assert_eq!(read_with(file, Path::Grouped, accounts, true), grouped);
         grouped
     }
 
