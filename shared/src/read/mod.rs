@@ -31,8 +31,8 @@ use std::sync::Arc;
 /// How to read a data file.
 #[derive(Debug, Clone, Default)]
 pub struct ReadOptions {
-    /// Decompress on a separate thread (a CSV's gzip or zip; a local Parquet
-    /// file's pages, read and decoded into batches); grouping stays on the caller's.
+    /// Decompress on a separate thread (a CSV's gzip or zip; a Parquet file's
+    /// pages, read or fetched and decoded into batches); grouping stays on the caller's.
     pub threaded_decompression: bool,
     /// Bytes of input consumed so far, for a progress bar.
     pub progress: Option<Arc<AtomicU64>>,

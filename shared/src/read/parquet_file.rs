@@ -254,27 +254,36 @@ pub(super) fn read_parquet_by<S: RowSink>(
         RangedError::Read(e) => e,
         RangedError::Source(never) => match never {},
     };
+    let batches = reader.map(|b| b.map_err(|e| RangedError::Read(corrupt(name, e))));
+    decoded_ahead(opts, batches, |batches| {
+        consume::<Infallible, S>(name, &p, size, batches, builder, opts, path)
+    })
+    .map_err(unwrap)
+}
+
+/// `then(batches)`, with the batches (pages read, decompressed and decoded)
+/// made on a thread of their own, two ahead of the grouping (the other core's
+/// share of a file), when `opts` asks for threaded decompression. An early
+/// return drops the receiver, which ends that thread.
+pub(super) fn decoded_ahead<T: Send, R>(
+    opts: &ReadOptions,
+    batches: impl Iterator<Item = T> + Send,
+    then: impl FnOnce(&mut dyn Iterator<Item = T>) -> R,
+) -> R {
     if !opts.threaded_decompression {
-        let batches = reader.map(|b| b.map_err(|e| RangedError::Read(corrupt(name, e))));
-        return consume::<Infallible, S>(name, &p, size, batches, builder, opts, path)
-            .map_err(unwrap);
+        let mut batches = batches;
+        return then(&mut batches);
     }
-    // Pages are read, decompressed and decoded into batches on a thread of
-    // their own, a batch or two ahead of the grouping (the other core's
-    // share of a file). An early error drops the receiver, which ends it.
     std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel(2);
         s.spawn(move || {
-            for b in reader {
+            for b in batches {
                 if tx.send(b).is_err() {
                     break;
                 }
             }
         });
-        let batches = rx
-            .into_iter()
-            .map(|b| b.map_err(|e| RangedError::Read(corrupt(name, e))));
-        consume::<Infallible, S>(name, &p, size, batches, builder, opts, path).map_err(unwrap)
+        then(&mut rx.into_iter())
     })
 }
 

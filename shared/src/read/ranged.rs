@@ -9,7 +9,7 @@
 //! row group's projected columns, whatever the file's size.
 
 use super::error::ReadError;
-use super::parquet_file::{consume, corrupt, Path, Projection, BATCH_ROWS};
+use super::parquet_file::{consume, corrupt, decoded_ahead, Path, Projection, BATCH_ROWS};
 use super::{FileReport, ReadOptions};
 use arrow_array::RecordBatch;
 use bytes::Bytes;
@@ -86,7 +86,7 @@ pub fn coalesce(ranges: &[Range<u64>], gap: u64, max: u64) -> Vec<Range<u64>> {
 
 /// Read a Parquet file by byte ranges into `builder`, decoding only the
 /// columns curlew uses (the same projection and rows as [`super::read_path`]).
-pub fn read_parquet_ranges<S: RangeSource, K: super::RowSink>(
+pub fn read_parquet_ranges<S: RangeSource + Send, K: super::RowSink>(
     name: &str,
     source: &mut S,
     builder: &mut K,
@@ -109,7 +109,9 @@ pub fn read_parquet_ranges<S: RangeSource, K: super::RowSink>(
         fetcher,
         done: false,
     };
-    consume(name, &p, len, batches, builder, opts, Path::Grouped)
+    decoded_ahead(opts, batches, |batches| {
+        consume(name, &p, len, batches, builder, opts, Path::Grouped)
+    })
 }
 
 /// Ranges and the buffers that hold them, for a decoder's `push_ranges`.
