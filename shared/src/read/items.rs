@@ -388,6 +388,13 @@ impl Normaliser {
         }
     }
 
+    /// The row's dimension values rendered as the key's `Tags` and
+    /// `x_CostCategories` (empty: none), as [`Normaliser::add_row`] groups them.
+    pub fn dimension_key<R: RowAccess>(&mut self, r: &R) -> Result<(&[u8], &[u8]), BadField> {
+        self.dims.fill(r)?;
+        Ok((&self.dims.tags, &self.dims.cost_categories))
+    }
+
     /// The grouping part of a CUR row: everything but its numbers. Reads only the
     /// text of [`CUR_GROUP_FIELDS`]; fails only on a bad usage start.
     pub fn cur_group<'r, R: RowAccess>(&self, r: &'r R) -> Result<CurGroup<'r>, BadField> {

@@ -77,6 +77,9 @@ pub struct FileReport {
     pub rows: u64,
     /// Rows of other cloud providers in a FOCUS file, not ingested (counted per provider).
     pub other_provider_rows: u64,
+    /// Rows the Parquet fast path grouped by their columns' ids (the rest went row by row).
+    #[serde(default)]
+    pub grouped_rows: u64,
 }
 
 /// Read a data file at a local path: CSV (plain, gzip, zip) or Parquet,

@@ -442,14 +442,11 @@ pub(super) fn consume<E, S: RowSink>(
     let dialect = *dialect;
     let export = *export;
     let mut norm = Normaliser::new(dialect, columns, builder.dimensions());
-    // The fast path's packed key has no room for dimensions: with any, rows
-    // are grouped one by one (same results; the benchmark shows the cost).
-    let mut groups = (path == Path::Grouped
-        && !dialect.is_focus()
-        && builder.rollup().is_some()
-        && builder.dimensions().is_empty())
-    .then(CurGroups::new);
+    let dimensions = builder.dimensions().len();
+    let mut groups = (path == Path::Grouped && !dialect.is_focus() && builder.rollup().is_some())
+        .then(|| CurGroups::new(dimensions));
     let mut rows_done: u64 = 0;
+    let mut grouped_rows: u64 = 0;
     let total_rows: i64 = row_group_rows.iter().sum();
     for batch in batches {
         let batch: RecordBatch = batch?;
@@ -506,8 +503,11 @@ pub(super) fn consume<E, S: RowSink>(
             .collect();
         let n = batch.num_rows();
         let taken = groups.as_mut().is_some_and(|g| g.takes(&text));
+        if taken {
+            grouped_rows += n as u64;
+        }
         let added = match (groups.as_mut(), builder.rollup()) {
-            (Some(g), Some(rollup)) if taken => g.add_batch(&norm, rollup, &text, &num, n),
+            (Some(g), Some(rollup)) if taken => g.add_batch(&mut norm, rollup, &text, &num, n),
             _ => add_rows(&mut norm, &text, &num, &tags, n, builder),
         };
         if let Err((row, BadField { field, problem })) = added {
@@ -535,10 +535,12 @@ pub(super) fn consume<E, S: RowSink>(
         }
     }
     drop(groups);
+    tracing::debug!(file = name, rows = rows_done, grouped_rows, "parquet read");
     Ok(FileReport {
         dialect,
         rows: rows_done - norm.other_provider_rows,
         other_provider_rows: norm.other_provider_rows,
+        grouped_rows,
     })
 }
 

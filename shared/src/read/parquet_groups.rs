@@ -3,7 +3,9 @@
 //!
 //! Each text column of [`CUR_GROUP_FIELDS`] arrives as a dictionary (or as
 //! per-batch distinct values: days, map values); its values are interned once
-//! per dictionary into file-wide ids, packed into a `u128` key per row. The
+//! per dictionary into file-wide ids, packed into a `u128` key per row, and
+//! the tenant's tag and cost category dimensions ([`DIMS`], flat columns or
+//! map values) into a `u64` beside it. The
 //! first row of each combination is normalised by
 //! [`Normaliser::cur_group`] (the one place with CUR semantics) into a
 //! [`Slot`] of the [`RollupBuilder`]; every row then only adds its numbers, in
@@ -15,7 +17,7 @@ use super::items::{BadField, Normaliser, CUR_GROUP_FIELDS};
 use super::parquet_file::{BatchRow, NumCol, TextCol, NO_VALUE};
 use crate::charge::{cur_measures, AmortizedInput, CurValuesOf};
 use crate::commitments;
-use crate::fields::Field;
+use crate::fields::{Field, DIMS};
 use crate::money::{fixed_from_decimal, fixed_from_f64, parse_money, Fixed, Money};
 use crate::rollup::{RollupBuilder, Slot};
 use arrow_array::types::ArrowPrimitiveType;
@@ -56,6 +58,13 @@ const SHIFTS: [u32; KEYS] = {
     s
 };
 const _: () = assert!(SHIFTS[KEYS - 1] + BITS[KEYS - 1] <= 128);
+/// Bits of each dimension's id in the second part of the key (up to four
+/// dimensions: 64 bits).
+const DIM_BITS: u32 = 16;
+const _: () = assert!(DIM_BITS * DIMS.len() as u32 <= 64);
+
+/// A row's packed key: the group columns' ids, and the dimensions' beside them.
+type Key = (u128, u64);
 
 /// File-wide ids of one group column's values. Id 0 is `b""` (and null).
 struct Interner {
@@ -136,25 +145,52 @@ impl Interner {
 /// One combination of group-column ids: its packed key, where its rows go,
 /// and which amortized rule they follow.
 #[derive(Clone, Copy)]
-struct Combo {
-    key: u128,
+struct Combo<K> {
+    key: K,
     slot: Slot,
     rule: AmortizedInput,
+}
+
+/// Every combination seen, by the hash of its packed key: what a row needs
+/// of it is in the table's own bucket (one cache line, no second lookup;
+/// growing rehashes only the table). Without dimensions the key is the
+/// `u128` alone, so an entry stays 32 bytes.
+enum Combos {
+    Plain(hashbrown::HashTable<Combo<u128>>),
+    WithDimensions(hashbrown::HashTable<Combo<Key>>),
+}
+
+/// The slot and rule of `key`'s combination; `first` makes them for a key not
+/// seen before.
+#[inline]
+fn combo_of<K: Copy + Eq + std::hash::Hash>(
+    table: &mut hashbrown::HashTable<Combo<K>>,
+    hasher: &hashbrown::DefaultHashBuilder,
+    key: K,
+    first: impl FnOnce() -> Result<(Slot, AmortizedInput), BadField>,
+) -> Result<(Slot, AmortizedInput), BadField> {
+    let hash = hasher.hash_one(key);
+    if let Some(c) = table.find(hash, |c| c.key == key) {
+        return Ok((c.slot, c.rule));
+    }
+    let (slot, rule) = first()?;
+    table.insert_unique(hash, Combo { key, slot, rule }, |c| hasher.hash_one(c.key));
+    Ok((slot, rule))
 }
 
 /// Per-file state of the fast path. A slot is one combination of group-column
 /// ids; per slot, dense arrays keep what every row touches small.
 pub(super) struct CurGroups {
     interners: Vec<Interner>,
+    /// One per dimension of the tenant ([`DIMS`] order).
+    dim_interners: Vec<Interner>,
     /// A column had more distinct values than its bits in the key hold.
     full: bool,
     hasher: hashbrown::DefaultHashBuilder,
-    /// Every combination seen, by the hash of its packed key: what a row needs
-    /// of it is in the table's own bucket (one cache line, no second lookup;
-    /// growing rehashes only the table).
-    combos: hashbrown::HashTable<Combo>,
+    combos: Combos,
     // Per-batch scratch, reused.
     row_keys: Vec<u128>,
+    row_dim_keys: Vec<u64>,
     nums: Vec<[Fixed; NUMS.len()]>,
     /// Rows with a number that is not plain: added through the row path.
     odd: Vec<bool>,
@@ -163,13 +199,23 @@ pub(super) struct CurGroups {
 }
 
 impl CurGroups {
-    pub(super) fn new() -> Self {
+    /// The fast path of a file read with `dimensions` tag and cost category dimensions.
+    pub(super) fn new(dimensions: usize) -> Self {
         CurGroups {
             interners: CUR_GROUP_FIELDS.iter().map(|f| Interner::new(*f)).collect(),
+            dim_interners: DIMS[..dimensions.min(DIMS.len())]
+                .iter()
+                .map(|f| Interner::new(*f))
+                .collect(),
             full: false,
             hasher: hashbrown::DefaultHashBuilder::default(),
-            combos: hashbrown::HashTable::new(),
+            combos: if dimensions == 0 {
+                Combos::Plain(hashbrown::HashTable::new())
+            } else {
+                Combos::WithDimensions(hashbrown::HashTable::new())
+            },
             row_keys: Vec::new(),
+            row_dim_keys: Vec::new(),
             nums: Vec::new(),
             odd: Vec::new(),
             combo_of_row: Vec::new(),
@@ -193,6 +239,16 @@ impl CurGroups {
                 None => return false,
             }
         }
+        for (k, f) in DIMS.iter().enumerate().take(self.dim_interners.len()) {
+            match self.dim_interners[k].prepare(&text[*f as usize]) {
+                Some(max) if max < 1 << DIM_BITS => {}
+                Some(_) => {
+                    self.full = true;
+                    return false;
+                }
+                None => return false,
+            }
+        }
         true
     }
 
@@ -200,7 +256,7 @@ impl CurGroups {
     /// its row and field, as [`Normaliser::add_row`] would report them.
     pub(super) fn add_batch(
         &mut self,
-        norm: &Normaliser,
+        norm: &mut Normaliser,
         builder: &mut RollupBuilder,
         text: &[TextCol],
         num: &[NumCol],
@@ -211,6 +267,13 @@ impl CurGroups {
         for (k, f) in CUR_GROUP_FIELDS.iter().enumerate() {
             let ids = &self.interners[k].table;
             fill_keys(ids, &text[*f as usize], SHIFTS[k], &mut self.row_keys);
+        }
+        self.row_dim_keys.clear();
+        self.row_dim_keys.resize(n, 0);
+        for (k, f) in DIMS.iter().enumerate().take(self.dim_interners.len()) {
+            let ids = &self.dim_interners[k].table;
+            let shift = DIM_BITS * k as u32;
+            fill_keys(ids, &text[*f as usize], shift, &mut self.row_dim_keys);
         }
         if self.nums.len() < n {
             self.nums.resize(n, [NULL; NUMS.len()]);
@@ -227,20 +290,22 @@ impl CurGroups {
         self.combo_of_row.clear();
         let mut bad_group = None;
         for row in 0..n {
-            let key = self.row_keys[row];
-            let hash = self.hasher.hash_one(key);
-            let c = match self.combos.find(hash, |c| c.key == key) {
-                Some(c) => *c,
-                None => match self.new_combo(norm, builder, text, num, row, key, hash) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        // Rows before it still count, and report their own errors first.
-                        bad_group = Some((row, e));
-                        break;
-                    }
-                },
+            let first = || new_combo(norm, builder, text, num, row);
+            let c = match &mut self.combos {
+                Combos::Plain(t) => combo_of(t, &self.hasher, self.row_keys[row], first),
+                Combos::WithDimensions(t) => {
+                    let key = (self.row_keys[row], self.row_dim_keys[row]);
+                    combo_of(t, &self.hasher, key, first)
+                }
             };
-            self.combo_of_row.push((c.slot, c.rule));
+            match c {
+                Ok(c) => self.combo_of_row.push(c),
+                Err(e) => {
+                    // Rows before it still count, and report their own errors first.
+                    bad_group = Some((row, e));
+                    break;
+                }
+            }
         }
         for row in 0..self.combo_of_row.len() {
             let (slot, rule) = self.combo_of_row[row];
@@ -268,38 +333,6 @@ impl CurGroups {
         }
     }
 
-    /// The first row of a combination: normalised by [`Normaliser::cur_group`]
-    /// into its slot, remembered for the rows after it.
-    #[allow(clippy::too_many_arguments)]
-    fn new_combo(
-        &mut self,
-        norm: &Normaliser,
-        builder: &mut RollupBuilder,
-        text: &[TextCol],
-        num: &[NumCol],
-        row: usize,
-        key: u128,
-        hash: u64,
-    ) -> Result<Combo, BadField> {
-        let r = BatchRow { text, num, row };
-        let g = norm.cur_group(&r)?;
-        let slot = builder.slot(&g.key);
-        // Coverage follows from the groups at finish.
-        builder.note_cur_coverage(slot, g.key.payer);
-        if !g.known_type {
-            builder.note_unknown_type(g.key.period, g.key.line_item_type);
-        }
-        let c = Combo {
-            key,
-            slot,
-            rule: g.rule,
-        };
-        let hasher = &self.hasher;
-        self.combos
-            .insert_unique(hash, c, |c| hasher.hash_one(c.key));
-        Ok(c)
-    }
-
     /// Add row `row`'s numbers, all in fixed point, to `slot`.
     #[inline]
     fn add_fixed(&self, builder: &mut RollupBuilder, slot: Slot, rule: AmortizedInput, row: usize) {
@@ -322,9 +355,36 @@ impl CurGroups {
     }
 }
 
-/// OR a group column's ids, shifted into place, into each row's packed key.
-fn fill_keys(ids: &[u32], col: &TextCol, shift: u32, keys: &mut [u128]) {
-    let put = |key: &mut u128, id: u32| *key |= u128::from(id) << shift;
+/// The first row of a combination: normalised by [`Normaliser::cur_group`]
+/// (and its dimensions) into its slot and rule.
+fn new_combo(
+    norm: &mut Normaliser,
+    builder: &mut RollupBuilder,
+    text: &[TextCol],
+    num: &[NumCol],
+    row: usize,
+) -> Result<(Slot, AmortizedInput), BadField> {
+    let r = BatchRow { text, num, row };
+    let mut g = norm.cur_group(&r)?;
+    let (tags, cost_categories) = norm.dimension_key(&r)?;
+    g.key.tags = tags;
+    g.key.cost_categories = cost_categories;
+    let slot = builder.slot(&g.key);
+    // Coverage follows from the groups at finish.
+    builder.note_cur_coverage(slot, g.key.payer);
+    if !g.known_type {
+        builder.note_unknown_type(g.key.period, g.key.line_item_type);
+    }
+    Ok((slot, g.rule))
+}
+
+/// OR a group column's ids, shifted into place, into each row's packed key
+/// (or its dimensions' part).
+fn fill_keys<K>(ids: &[u32], col: &TextCol, shift: u32, keys: &mut [K])
+where
+    K: Copy + From<u32> + std::ops::Shl<u32, Output = K> + std::ops::BitOrAssign,
+{
+    let put = |key: &mut K, id: u32| *key |= K::from(id) << shift;
     match col {
         TextCol::Dict(dict_keys, _) => {
             let rows = keys.iter_mut().zip(dict_keys.values().iter());
@@ -410,6 +470,7 @@ fn fill_primitive<T: ArrowPrimitiveType>(
 mod tests {
     use super::super::parquet_file::{read_parquet_by, Path};
     use super::super::{FileReport, ReadOptions};
+    use crate::dimensions::Dimensions;
     use crate::rollup::{PeriodRollup, RollupBuilder};
     use crate::sample::{write_sample, SampleFormat, SampleSpec};
     use arrow_array::builder::{Decimal128Builder, Float64Builder, Int64Builder, StringBuilder};
@@ -428,7 +489,17 @@ mod tests {
         accounts: Option<&BTreeSet<String>>,
         threaded: bool,
     ) -> Read {
-        let mut b = RollupBuilder::new(accounts);
+        read_dims(file, path, accounts, threaded, &Dimensions::default())
+    }
+
+    fn read_dims(
+        file: &std::path::Path,
+        path: Path,
+        accounts: Option<&BTreeSet<String>>,
+        threaded: bool,
+        dims: &Dimensions,
+    ) -> Read {
+        let mut b = RollupBuilder::new(accounts).with_dimensions(dims.clone());
         let f = std::fs::File::open(file).unwrap();
         let opts = ReadOptions {
             threaded_decompression: threaded,
@@ -442,13 +513,18 @@ mod tests {
         read_with(file, path, accounts, false)
     }
 
+    /// The same read but for which rows the fast path took.
+    fn rows_alike(r: &Read) -> Result<(u64, &BTreeMap<String, PeriodRollup>), &String> {
+        r.as_ref().map(|(f, p)| (f.rows, p))
+    }
+
     /// Both paths, which must agree, as must the grouped path with its pages
     /// decoded on a thread of their own (results and errors alike); the grouped
     /// one's result.
     fn both(file: &std::path::Path, accounts: Option<&BTreeSet<String>>) -> Read {
         let grouped = read(file, Path::Grouped, accounts);
         let by_row = read(file, Path::RowByRow, accounts);
-        assert_eq!(grouped, by_row);
+        assert_eq!(rows_alike(&grouped), rows_alike(&by_row));
         assert_eq!(read_with(file, Path::Grouped, accounts, true), grouped);
         grouped
     }
@@ -486,6 +562,44 @@ mod tests {
                 assert!(!accounts.contains(a));
                 assert_eq!(s.billed_cost, out.expected.billed_per_account[a]);
             }
+        }
+    }
+
+    /// Tag and cost category dimensions are part of the fast path's key
+    /// (legacy flat columns, CUR 2.0 map values): every row is on the fast
+    /// path, with the same groups as row by row and the same totals as without.
+    #[test]
+    fn dimensions_are_the_same_grouped_or_row_by_row() {
+        let dims = Dimensions::from_args(
+            &["team".into(), "environment".into(), "no-such-tag".into()],
+            &["CostCenter".into()],
+        )
+        .unwrap();
+        for format in [SampleFormat::Cur1Parquet, SampleFormat::Cur2Parquet] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut spec = SampleSpec::new(format, 30_000);
+            spec.bare = true;
+            let out = write_sample(&spec, dir.path()).unwrap();
+            let file = dir.path().join(&out.data_keys[0]);
+            let grouped = read_dims(&file, Path::Grouped, None, true, &dims);
+            let by_row = read_dims(&file, Path::RowByRow, None, false, &dims);
+            assert_eq!(rows_alike(&grouped), rows_alike(&by_row), "{format:?}");
+            let grouped = grouped.unwrap();
+            assert_eq!(
+                grouped.0.grouped_rows, 30_000,
+                "{format:?}: not on the fast path"
+            );
+            assert_eq!(by_row.unwrap().0.grouped_rows, 0);
+            let plain = read(&file, Path::Grouped, None).unwrap();
+            let (p, q) = (&grouped.1["2024-01"], &plain.1["2024-01"]);
+            assert!(p.groups.len() >= q.groups.len(), "{format:?}");
+            assert_eq!(p.totals, q.totals);
+            let tagged = p
+                .groups
+                .iter()
+                .filter(|g| g.key[10].contains("team"))
+                .count();
+            assert!(tagged > 0, "{format:?}: no group has a team tag");
         }
     }
 

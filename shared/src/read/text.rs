@@ -434,6 +434,7 @@ pub fn read_csv<S: RowSink>(
         dialect,
         rows: rows - norm.other_provider_rows,
         other_provider_rows: norm.other_provider_rows,
+        grouped_rows: 0,
     })
 }
 
