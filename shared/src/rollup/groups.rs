@@ -1,7 +1,7 @@
 //! A rollup's groups, compact from the first row to the output: a group key is
 //! twelve interned string ids, its sums eight `i64` integers of 1e-12 ([`Fixed`]
-//! units: AWS writes at most 12 decimals). About 130 bytes a group, whatever
-//! the keys' lengths.
+//! units: AWS writes at most 12 decimals). 120 bytes a group (48 of key, 72 of
+//! sums) plus its share of the index, whatever the keys' lengths.
 //!
 //! Exactness: a value with more than 12 decimals goes to the group's spill
 //! (exact decimals); a sum about to leave `i64` moves what it holds to the
@@ -27,16 +27,52 @@ const MEASURES: usize = Measure::ALL.len();
 /// Measures that are always present (the others only when a row had them).
 const ALWAYS: u8 = 0b1000_0111;
 
-/// The running sums of one group.
+/// The running sums of one group: 72 bytes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GroupSums {
     /// [`Measure::ALL`] order, in units of 1e-12.
     units: [Fixed; MEASURES],
-    rows: u64,
-    /// Bit `i`: measure `i` had a value (always set for billed, effective, list, usage).
-    present: u8,
-    /// Part of the sums is in the spill.
-    spilled: bool,
+    /// Bits 0-7: measure `i` had a value (always set for billed, effective,
+    /// list, usage); bit 8: part of the sums is in the spill; bits 9-63: rows.
+    meta: u64,
+}
+
+const _: () = assert!(std::mem::size_of::<GroupSums>() == 72);
+
+const SPILLED: u64 = 1 << 8;
+const ROWS_SHIFT: u32 = 9;
+/// Rows a group can count (2^55, far beyond any month).
+const MAX_ROWS: u64 = u64::MAX >> ROWS_SHIFT;
+
+impl GroupSums {
+    fn rows(&self) -> u64 {
+        self.meta >> ROWS_SHIFT
+    }
+
+    fn present(&self) -> u8 {
+        self.meta as u8
+    }
+
+    fn spilled(&self) -> bool {
+        self.meta & SPILLED != 0
+    }
+
+    /// One more row, with these measures present.
+    #[inline]
+    fn count_row(&mut self, present: u8) {
+        debug_assert!(self.rows() < MAX_ROWS);
+        self.meta = (self.meta + (1 << ROWS_SHIFT)) | u64::from(present);
+    }
+
+    /// Another group's rows and present measures.
+    fn count_rows_of(&mut self, o: &GroupSums) {
+        let rows = self
+            .rows()
+            .checked_add(o.rows())
+            .filter(|r| *r <= MAX_ROWS)
+            .expect("a group of more than 2^55 rows");
+        self.meta = (self.meta & (SPILLED | 0xff)) | u64::from(o.present()) | rows << ROWS_SHIFT;
+    }
 }
 
 /// Exact remainders of a group's sums that the units could not hold.
@@ -190,7 +226,7 @@ impl GroupTable {
     }
 
     fn spill_of(&mut self, g: u32) -> &mut Spill {
-        self.sums[g as usize].spilled = true;
+        self.sums[g as usize].meta |= SPILLED;
         self.spill
             .entry(g)
             .or_insert_with(|| Box::new([Money::ZERO; MEASURES]))
@@ -219,10 +255,10 @@ impl GroupTable {
     /// Add one row's measures to group `g`.
     #[inline]
     pub(crate) fn add(&mut self, g: u32, m: &MeasuresOf<Money>) {
-        self.sums[g as usize].rows += 1;
+        self.sums[g as usize].count_row(0);
         for (i, v) in measures(m).into_iter().enumerate() {
             let Some(v) = v else { continue };
-            self.sums[g as usize].present |= 1 << i;
+            self.sums[g as usize].meta |= 1 << i;
             match fixed_from_decimal(v) {
                 Some(f) => self.add_units(g, i, f),
                 None => self.spill_of(g)[i] += v,
@@ -249,8 +285,7 @@ impl GroupTable {
             m.usage_amount,
         ];
         let s = &mut self.sums[g as usize];
-        s.rows += 1;
-        s.present |= present;
+        s.count_row(present);
         let mut out = [0; MEASURES];
         let mut overflow = false;
         for i in 0..MEASURES {
@@ -270,8 +305,7 @@ impl GroupTable {
     /// Add a finished group's sums to group `g`.
     fn add_sums(&mut self, g: u32, o: &GroupSums, o_spill: Option<&Spill>) {
         let s = &mut self.sums[g as usize];
-        s.rows += o.rows;
-        s.present |= o.present;
+        s.count_rows_of(o);
         for (i, u) in o.units.into_iter().enumerate() {
             self.add_units(g, i, u);
         }
@@ -305,7 +339,7 @@ impl GroupTable {
             } else {
                 k[LINE_ITEM_TYPE]
             };
-            per_id[label as usize] += s.rows;
+            per_id[label as usize] += s.rows();
         }
         per_id
             .iter()
@@ -480,13 +514,13 @@ pub struct Group<'a> {
 
 impl Group<'_> {
     pub fn rows(&self) -> u64 {
-        self.sums.rows
+        self.sums.rows()
     }
 
     /// The exact value of a measure, `None` if no row had it.
     pub fn value(&self, m: Measure) -> Option<Money> {
         let i = m as usize;
-        if (self.sums.present | ALWAYS) & (1 << i) == 0 {
+        if (self.sums.present() | ALWAYS) & (1 << i) == 0 {
             return None;
         }
         let v = Money::new(self.sums.units[i], FIXED_SCALE);
@@ -504,7 +538,7 @@ impl Group<'_> {
     /// `Err(value)` when the sum does not fit DECIMAL(38,18).
     pub fn units(&self, m: Measure) -> Result<Option<i128>, Money> {
         let i = m as usize;
-        if (self.sums.present | ALWAYS) & (1 << i) == 0 {
+        if (self.sums.present() | ALWAYS) & (1 << i) == 0 {
             return Ok(None);
         }
         match self.spill {
@@ -518,7 +552,7 @@ impl Group<'_> {
 
     /// The exact sums.
     pub fn sums(&self) -> Sums {
-        Sums::from_measures(self.sums.rows, |m| self.value(m))
+        Sums::from_measures(self.sums.rows(), |m| self.value(m))
     }
 }
 
@@ -542,7 +576,7 @@ impl Groups {
         Group {
             key: self.keys[i].map(|x| self.strings[x as usize].as_str()),
             sums: s,
-            spill: if s.spilled {
+            spill: if s.spilled() {
                 self.spill.get(&(i as u32))
             } else {
                 None
@@ -567,8 +601,8 @@ impl Groups {
         let mut rows = 0;
         let mut present = ALWAYS;
         for s in &self.sums {
-            rows += s.rows;
-            present |= s.present;
+            rows += s.rows();
+            present |= s.present();
             // i64 terms: an i128 sum of fewer than 2^64 of them cannot overflow.
             for (u, x) in units.iter_mut().zip(s.units) {
                 *u += i128::from(x);
@@ -660,11 +694,11 @@ mod wire {
                 for id in k {
                     put_u(&mut records, u128::from(*id));
                 }
-                put_u(&mut records, u128::from(g.rows));
-                records.push(g.present);
-                records.push(u8::from(g.spilled));
+                put_u(&mut records, u128::from(g.rows()));
+                records.push(g.present());
+                records.push(u8::from(g.spilled()));
                 for (i, u) in g.units.iter().enumerate() {
-                    if (g.present | ALWAYS) & (1 << i) != 0 {
+                    if (g.present() | ALWAYS) & (1 << i) != 0 {
                         put_u(&mut records, u128::from(((u << 1) ^ (u >> 63)) as u64));
                     }
                 }
@@ -700,14 +734,18 @@ mod wire {
                     _ => return Err(bad("truncated")),
                 };
                 at += 2;
+                let rows = u64::try_from(rows)
+                    .ok()
+                    .filter(|r| *r <= MAX_ROWS)
+                    .ok_or_else(|| bad("row count"))?;
                 let mut g = GroupSums {
-                    rows: u64::try_from(rows).map_err(|_| bad("row count"))?,
-                    present,
-                    spilled,
+                    meta: rows << ROWS_SHIFT
+                        | u64::from(present)
+                        | if spilled { SPILLED } else { 0 },
                     units: [0; MEASURES],
                 };
                 for i in 0..MEASURES {
-                    if (g.present | ALWAYS) & (1 << i) != 0 {
+                    if (present | ALWAYS) & (1 << i) != 0 {
                         let z = get_u(b, &mut at)
                             .and_then(|z| u64::try_from(z).ok())
                             .ok_or_else(|| bad("truncated"))?;
@@ -723,7 +761,7 @@ mod wire {
             let mut spill = BTreeMap::new();
             for (g, v) in w.spill {
                 let s: Spill = v.try_into().map_err(|_| bad("spill width"))?;
-                if g as usize >= n || !sums[g as usize].spilled {
+                if g as usize >= n || !sums[g as usize].spilled() {
                     return Err(bad("spill of an unknown group"));
                 }
                 spill.insert(g, s);
