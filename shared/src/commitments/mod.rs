@@ -31,7 +31,8 @@ pub use parquet::{read_commitments, write_commitments};
 use crate::charge::AmortizedInput;
 use crate::fields::Field;
 use crate::money::{to_sum_units_rounded, Accumulator, Money};
-use crate::read::{BadField, RowAccess};
+
+use crate::read::{nullish, BadField, RowAccess};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -250,14 +251,6 @@ fn num<R: RowAccess>(r: &R, f: Field) -> Result<Option<Money>, BadField> {
         field: f,
         problem: e.to_string(),
     })
-}
-
-fn nullish(b: &[u8]) -> &[u8] {
-    if b == b"NULL" {
-        b""
-    } else {
-        b
-    }
 }
 
 /// A CUR row's share of utilization, for a row whose rule

@@ -262,7 +262,9 @@ fn json_entries(field: Field, text: &[u8]) -> Result<Vec<(String, String)>, BadF
         .collect())
 }
 
-fn nullish(b: &[u8]) -> &[u8] {
+/// A text field's value with FOCUS's literal `NULL` read as empty (the one
+/// rule for text; numbers have `money::parse_money`'s).
+pub(crate) fn nullish(b: &[u8]) -> &[u8] {
     if b == b"NULL" {
         b""
     } else {

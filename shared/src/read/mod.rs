@@ -16,6 +16,7 @@ mod text;
 
 pub use decompress::{open_data, Compression, DataStream};
 pub use error::{escaped, quoted, Location, ReadError, ReadErrorKind, NAME_CHARS, QUOTED_CHARS};
+pub(crate) use items::nullish;
 pub use items::{BadField, Line, Normaliser, RowAccess, RowSink};
 pub use ranged::{
     coalesce, read_parquet_ranges, RangeSource, RangedError, COALESCE_GAP, MAX_REQUEST, TAIL_BYTES,
