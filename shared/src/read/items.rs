@@ -347,21 +347,12 @@ impl Normaliser {
             Some(v) => CurNumbers::Fixed(v),
             None => CurNumbers::Exact(self.cur_values(r, g.rule)?),
         };
-        self.dims.fill(r)?;
-        let mut key = g.key;
-        key.tags = &self.dims.tags;
-        key.cost_categories = &self.dims.cost_categories;
-        let slot = builder.slot(&key);
+        let slot = self.cur_slot(r, &g, builder)?;
         match numbers {
             CurNumbers::Fixed(v) => builder.add_fixed_to(slot, &cur_measures(g.rule, &v)),
             CurNumbers::Exact(v) => builder.add_to(slot, &cur_measures(g.rule, &v)),
         }
         builder.note_invoice(slot, nullish(r.text(Field::InvoiceId)));
-        if !g.known_type {
-            builder.note_unknown_type(key.period, key.line_item_type);
-        }
-        // CUR coverage follows from the groups at finish.
-        builder.note_cur_coverage(slot, key.payer);
         if commitments::feeds_utilization(g.rule) {
             if let Some(u) = commitments::cur_util_row(r, g.rule)? {
                 builder.add_utilization(slot, &u);
@@ -390,11 +381,26 @@ impl Normaliser {
         }
     }
 
-    /// The row's dimension values rendered as the key's `Tags` and
-    /// `x_CostCategories` (empty: none), as [`Normaliser::add_row`] groups them.
-    pub fn dimension_key<R: RowAccess>(&mut self, r: &R) -> Result<(&[u8], &[u8]), BadField> {
+    /// The slot of a CUR row's group `g` with the row's dimensions (`Tags`,
+    /// `x_CostCategories`), noted for coverage (derived from the groups at
+    /// finish) and, for a line item type curlew does not know, as such: the
+    /// row path and the Parquet fast path's first row of a combination alike.
+    pub fn cur_slot<R: RowAccess>(
+        &mut self,
+        r: &R,
+        g: &CurGroup<'_>,
+        builder: &mut RollupBuilder,
+    ) -> Result<Slot, BadField> {
         self.dims.fill(r)?;
-        Ok((&self.dims.tags, &self.dims.cost_categories))
+        let mut key = g.key;
+        key.tags = &self.dims.tags;
+        key.cost_categories = &self.dims.cost_categories;
+        let slot = builder.slot(&key);
+        builder.note_cur_coverage(slot, key.payer);
+        if !g.known_type {
+            builder.note_unknown_type(key.period, key.line_item_type);
+        }
+        Ok(slot)
     }
 
     /// The grouping part of a CUR row: everything but its numbers. Reads only the

@@ -68,6 +68,10 @@ type Key = (u128, u64);
 
 /// File-wide ids of one group column's values. Id 0 is `b""` (and null).
 struct Interner {
+    /// The column, and where its ids go in the packed key: `bits` from `shift`.
+    field: Field,
+    bits: u32,
+    shift: u32,
     /// Only whether the value is empty matters (`ReservationArn`): ids 0 and 1.
     presence: bool,
     ids: hashbrown::HashMap<Box<[u8]>, u32>,
@@ -80,10 +84,13 @@ struct Interner {
 }
 
 impl Interner {
-    fn new(field: Field) -> Self {
+    fn new(field: Field, bits: u32, shift: u32) -> Self {
         let mut ids = hashbrown::HashMap::new();
         ids.insert(Box::from(&b""[..]), 0);
         Interner {
+            field,
+            bits,
+            shift,
             presence: field == Field::ReservationArn,
             ids,
             table: Vec::new(),
@@ -202,10 +209,15 @@ impl CurGroups {
     /// The fast path of a file read with `dimensions` tag and cost category dimensions.
     pub(super) fn new(dimensions: usize) -> Self {
         CurGroups {
-            interners: CUR_GROUP_FIELDS.iter().map(|f| Interner::new(*f)).collect(),
+            interners: CUR_GROUP_FIELDS
+                .iter()
+                .enumerate()
+                .map(|(k, f)| Interner::new(*f, BITS[k], SHIFTS[k]))
+                .collect(),
             dim_interners: DIMS[..dimensions.min(DIMS.len())]
                 .iter()
-                .map(|f| Interner::new(*f))
+                .enumerate()
+                .map(|(k, f)| Interner::new(*f, DIM_BITS, DIM_BITS * k as u32))
                 .collect(),
             full: false,
             hasher: hashbrown::DefaultHashBuilder::default(),
@@ -229,19 +241,9 @@ impl CurGroups {
         if self.full {
             return false;
         }
-        for (k, f) in CUR_GROUP_FIELDS.iter().enumerate() {
-            match self.interners[k].prepare(&text[*f as usize]) {
-                Some(max) if max < 1 << BITS[k] => {}
-                Some(_) => {
-                    self.full = true;
-                    return false;
-                }
-                None => return false,
-            }
-        }
-        for (k, f) in DIMS.iter().enumerate().take(self.dim_interners.len()) {
-            match self.dim_interners[k].prepare(&text[*f as usize]) {
-                Some(max) if max < 1 << DIM_BITS => {}
+        for i in self.interners.iter_mut().chain(&mut self.dim_interners) {
+            match i.prepare(&text[i.field as usize]) {
+                Some(max) if max < 1 << i.bits => {}
                 Some(_) => {
                     self.full = true;
                     return false;
@@ -264,16 +266,23 @@ impl CurGroups {
     ) -> Result<(), (usize, BadField)> {
         self.row_keys.clear();
         self.row_keys.resize(n, 0);
-        for (k, f) in CUR_GROUP_FIELDS.iter().enumerate() {
-            let ids = &self.interners[k].table;
-            fill_keys(ids, &text[*f as usize], SHIFTS[k], &mut self.row_keys);
+        for i in &self.interners {
+            fill_keys(
+                &i.table,
+                &text[i.field as usize],
+                i.shift,
+                &mut self.row_keys,
+            );
         }
         self.row_dim_keys.clear();
         self.row_dim_keys.resize(n, 0);
-        for (k, f) in DIMS.iter().enumerate().take(self.dim_interners.len()) {
-            let ids = &self.dim_interners[k].table;
-            let shift = DIM_BITS * k as u32;
-            fill_keys(ids, &text[*f as usize], shift, &mut self.row_dim_keys);
+        for i in &self.dim_interners {
+            fill_keys(
+                &i.table,
+                &text[i.field as usize],
+                i.shift,
+                &mut self.row_dim_keys,
+            );
         }
         if self.nums.len() < n {
             self.nums.resize(n, [NULL; NUMS.len()]);
@@ -356,7 +365,7 @@ impl CurGroups {
 }
 
 /// The first row of a combination: normalised by [`Normaliser::cur_group`]
-/// (and its dimensions) into its slot and rule.
+/// into its slot ([`Normaliser::cur_slot`]) and rule.
 fn new_combo(
     norm: &mut Normaliser,
     builder: &mut RollupBuilder,
@@ -365,17 +374,8 @@ fn new_combo(
     row: usize,
 ) -> Result<(Slot, AmortizedInput), BadField> {
     let r = BatchRow { text, num, row };
-    let mut g = norm.cur_group(&r)?;
-    let (tags, cost_categories) = norm.dimension_key(&r)?;
-    g.key.tags = tags;
-    g.key.cost_categories = cost_categories;
-    let slot = builder.slot(&g.key);
-    // Coverage follows from the groups at finish.
-    builder.note_cur_coverage(slot, g.key.payer);
-    if !g.known_type {
-        builder.note_unknown_type(g.key.period, g.key.line_item_type);
-    }
-    Ok((slot, g.rule))
+    let g = norm.cur_group(&r)?;
+    Ok((norm.cur_slot(&r, &g, builder)?, g.rule))
 }
 
 /// OR a group column's ids, shifted into place, into each row's packed key
@@ -472,7 +472,7 @@ mod tests {
     use super::super::{FileReport, ReadOptions};
     use crate::dimensions::Dimensions;
     use crate::rollup::{PeriodRollup, RollupBuilder};
-    use crate::sample::{write_sample, SampleFormat, SampleSpec};
+    use crate::sample::{write_sample, SampleFormat, SampleOutput, SampleSpec};
     use arrow_array::builder::{Decimal128Builder, Float64Builder, Int64Builder, StringBuilder};
     use arrow_array::{ArrayRef, RecordBatch};
     use arrow_schema::{DataType, Field, Schema};
@@ -513,6 +513,18 @@ mod tests {
         read_with(file, path, accounts, false)
     }
 
+    /// A bare generated month of 30,000 rows in `dir`: its data file and what
+    /// the generator expects of it.
+    fn sample_file(
+        format: SampleFormat,
+        dir: &std::path::Path,
+    ) -> (std::path::PathBuf, SampleOutput) {
+        let mut spec = SampleSpec::new(format, 30_000);
+        spec.bare = true;
+        let out = write_sample(&spec, dir).unwrap();
+        (dir.join(&out.data_keys[0]), out)
+    }
+
     /// The same read but for which rows the fast path took.
     fn rows_alike(r: &Read) -> Result<(u64, &BTreeMap<String, PeriodRollup>), &String> {
         r.as_ref().map(|(f, p)| (f.rows, p))
@@ -533,10 +545,7 @@ mod tests {
     fn generated_cur_is_the_same_grouped_or_row_by_row() {
         for format in [SampleFormat::Cur1Parquet, SampleFormat::Cur2Parquet] {
             let dir = tempfile::tempdir().unwrap();
-            let mut spec = SampleSpec::new(format, 30_000);
-            spec.bare = true;
-            let out = write_sample(&spec, dir.path()).unwrap();
-            let file = dir.path().join(&out.data_keys[0]);
+            let (file, out) = sample_file(format, dir.path());
             let (report, periods) = both(&file, None).unwrap();
             assert_eq!(report.rows, 30_000);
             let p = &periods["2024-01"];
@@ -577,10 +586,7 @@ mod tests {
         .unwrap();
         for format in [SampleFormat::Cur1Parquet, SampleFormat::Cur2Parquet] {
             let dir = tempfile::tempdir().unwrap();
-            let mut spec = SampleSpec::new(format, 30_000);
-            spec.bare = true;
-            let out = write_sample(&spec, dir.path()).unwrap();
-            let file = dir.path().join(&out.data_keys[0]);
+            let (file, _) = sample_file(format, dir.path());
             let grouped = read_dims(&file, Path::Grouped, None, true, &dims);
             let by_row = read_dims(&file, Path::RowByRow, None, false, &dims);
             assert_eq!(rows_alike(&grouped), rows_alike(&by_row), "{format:?}");
