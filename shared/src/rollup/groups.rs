@@ -8,6 +8,7 @@
 //! spill and starts again. A group's value is always `units + spill`, never
 //! rounded.
 
+use super::key_index::{KeyIndex, Probe};
 use super::{Measure, Sums};
 use crate::charge::MeasuresOf;
 use crate::money::{
@@ -161,7 +162,7 @@ pub(crate) struct GroupTable {
     /// The id each key column had last (rows come in runs).
     last: Ids,
     hasher: hashbrown::DefaultHashBuilder,
-    index: hashbrown::HashTable<u32>,
+    index: KeyIndex,
     keys: Vec<Ids>,
     sums: Vec<GroupSums>,
     spill: hashbrown::HashMap<u32, Box<Spill>>,
@@ -209,15 +210,19 @@ impl GroupTable {
     fn group_of_ids(&mut self, ids: Ids) -> u32 {
         let hash = self.hasher.hash_one(ids);
         let keys = &self.keys;
-        if let Some(i) = self.index.find(hash, |i| same(&keys[*i as usize], &ids)) {
-            return *i;
-        }
-        let i = self.keys.len() as u32;
+        let vacant = match self.index.probe(hash, |i| same(&keys[i as usize], &ids)) {
+            Probe::Found(i) => return i,
+            Probe::Vacant(at) => at,
+        };
+        let i = u32::try_from(self.keys.len())
+            .ok()
+            .filter(|i| *i < u32::MAX)
+            .expect("a period of more than 2^32 - 1 groups");
         self.keys.push(ids);
         self.sums.push(GroupSums::default());
         let (keys, hasher) = (&self.keys, &self.hasher);
         self.index
-            .insert_unique(hash, i, |i| hasher.hash_one(keys[*i as usize]));
+            .insert_at(vacant, hash, i, |i| hasher.hash_one(keys[i as usize]));
         i
     }
 
@@ -356,9 +361,10 @@ impl GroupTable {
             mut keys,
             mut sums,
             spill,
+            index,
             ..
         } = self;
-        drop((strings.ids, strings.hashes));
+        drop((index, strings.ids, strings.hashes));
         // Ids renumbered in string order, so that sorting ids sorts strings.
         let mut order: Vec<u32> = (0..strings.values.len() as u32).collect();
         order
@@ -423,13 +429,11 @@ impl From<Groups> for GroupTable {
                 }
             }
         }
+        t.index = KeyIndex::with_capacity(t.keys.len());
         let (keys, hasher) = (&t.keys, &t.hasher);
-        t.index
-            .reserve(keys.len(), |i| hasher.hash_one(keys[*i as usize]));
-        for i in 0..keys.len() as u32 {
-            let h = hasher.hash_one(keys[i as usize]);
+        for (i, k) in keys.iter().enumerate() {
             t.index
-                .insert_unique(h, i, |i| hasher.hash_one(keys[*i as usize]));
+                .insert(hasher.hash_one(k), i as u32, |i| hasher.hash_one(keys[i as usize]));
         }
         t.spill = g.spill.into_iter().map(|(k, v)| (k, Box::new(v))).collect();
         t

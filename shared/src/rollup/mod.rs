@@ -3,6 +3,7 @@
 //! (plus currency, which money must never be summed across).
 
 mod groups;
+mod key_index;
 
 pub use groups::{Group, GroupSums, Groups, KEY_LEN};
 
