@@ -317,7 +317,7 @@ impl Normaliser {
                 item.group.tags = &self.dims.tags;
                 item.group.cost_categories = &self.dims.cost_categories;
                 let slot = builder.add(&item);
-                builder.note_invoice(slot, nullish(r.text(Field::InvoiceId)));
+                builder.note_invoice(slot.period(), nullish(r.text(Field::InvoiceId)));
                 if !known_type {
                     builder.note_unknown_type(item.group.period, item.group.line_item_type);
                 }
@@ -347,15 +347,20 @@ impl Normaliser {
             Some(v) => CurNumbers::Fixed(v),
             None => CurNumbers::Exact(self.cur_values(r, g.rule)?),
         };
-        let slot = self.cur_slot(r, &g, builder)?;
-        match numbers {
-            CurNumbers::Fixed(v) => builder.add_fixed_to(slot, &cur_measures(g.rule, &v)),
-            CurNumbers::Exact(v) => builder.add_to(slot, &cur_measures(g.rule, &v)),
-        }
-        builder.note_invoice(slot, nullish(r.text(Field::InvoiceId)));
+        let key = self.cur_key(r, &g)?;
+        let period = match numbers {
+            CurNumbers::Fixed(v) => builder.add_fixed_row(&key, &cur_measures(g.rule, &v)),
+            CurNumbers::Exact(v) => {
+                let slot = builder.slot(&key);
+                builder.add_to(slot, &cur_measures(g.rule, &v));
+                slot.period()
+            }
+        };
+        cur_notes(builder, period, &g);
+        builder.note_invoice(period, nullish(r.text(Field::InvoiceId)));
         if commitments::feeds_utilization(g.rule) {
             if let Some(u) = commitments::cur_util_row(r, g.rule)? {
-                builder.add_utilization(slot, &u);
+                builder.add_utilization(period, &u);
             }
         }
         Ok(())
@@ -381,26 +386,33 @@ impl Normaliser {
         }
     }
 
-    /// The slot of a CUR row's group `g` with the row's dimensions (`Tags`,
-    /// `x_CostCategories`), noted for coverage (derived from the groups at
-    /// finish) and, for a line item type curlew does not know, as such: the
-    /// row path and the Parquet fast path's first row of a combination alike.
+    /// The slot of a CUR row's group `g` with the row's dimensions
+    /// (`Tags`, `x_CostCategories`), with its period-wide notes
+    /// ([`cur_notes`]): the Parquet fast path's first row of a combination.
     pub fn cur_slot<R: RowAccess>(
         &mut self,
         r: &R,
         g: &CurGroup<'_>,
         builder: &mut RollupBuilder,
     ) -> Result<Slot, BadField> {
+        let key = self.cur_key(r, g)?;
+        let slot = builder.slot(&key);
+        cur_notes(builder, slot.period(), g);
+        Ok(slot)
+    }
+
+    /// The key of a CUR row's group `g` with the row's dimensions.
+    #[inline]
+    fn cur_key<'k, R: RowAccess>(
+        &'k mut self,
+        r: &R,
+        g: &CurGroup<'k>,
+    ) -> Result<GroupKey<'k>, BadField> {
         self.dims.fill(r)?;
         let mut key = g.key;
         key.tags = &self.dims.tags;
         key.cost_categories = &self.dims.cost_categories;
-        let slot = builder.slot(&key);
-        builder.note_cur_coverage(slot, key.payer);
-        if !g.known_type {
-            builder.note_unknown_type(key.period, key.line_item_type);
-        }
-        Ok(slot)
+        Ok(key)
     }
 
     /// The grouping part of a CUR row: everything but its numbers. Reads only the
@@ -562,6 +574,17 @@ enum CurNumbers {
     Exact(CurValues),
 }
 
+/// What every CUR row of group `g` notes for its period: its payer for
+/// coverage (derived from the groups at finish) and, for a line item type
+/// curlew does not know, the type. The row path and the Parquet fast path's
+/// first row of a combination alike.
+fn cur_notes(builder: &mut RollupBuilder, period: u32, g: &CurGroup<'_>) {
+    builder.note_cur_coverage(period, g.key.payer);
+    if !g.known_type {
+        builder.note_unknown_type(g.key.period, g.key.line_item_type);
+    }
+}
+
 /// A FOCUS row's share of commitment utilization and coverage
 /// ([`crate::commitments`]; a CUR row's is in [`Normaliser::add_cur_row`]).
 fn focus_commitments<R: RowAccess>(
@@ -575,7 +598,7 @@ fn focus_commitments<R: RowAccess>(
         builder.add_coverage(slot, c, item.measures.list);
     }
     if let Some(u) = commitments::focus_util_row(r)? {
-        builder.add_utilization(slot, &u);
+        builder.add_utilization(slot.period(), &u);
     }
     Ok(())
 }

@@ -318,7 +318,7 @@ impl CurGroups {
         }
         for row in 0..self.combo_of_row.len() {
             let (slot, rule) = self.combo_of_row[row];
-            builder.note_invoice(slot, text[Field::InvoiceId as usize].value(row));
+            builder.note_invoice(slot.period(), text[Field::InvoiceId as usize].value(row));
             if self.odd[row] {
                 let v = norm
                     .cur_values(&BatchRow { text, num, row }, rule)
@@ -332,7 +332,7 @@ impl CurGroups {
                 // does (after the row's own numbers, so a bad one is reported first).
                 let r = BatchRow { text, num, row };
                 if let Some(u) = commitments::cur_util_row(&r, rule).map_err(|e| (row, e))? {
-                    builder.add_utilization(slot, &u);
+                    builder.add_utilization(slot.period(), &u);
                 }
             }
         }

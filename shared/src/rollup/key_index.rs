@@ -80,6 +80,15 @@ impl KeyIndex {
         }
     }
 
+    /// The id in the first slot of `hash`'s run when its tag is `hash`'s:
+    /// most likely the key's, to load ahead (one load, no key check).
+    #[inline]
+    pub(super) fn likely(&self, hash: u64) -> Option<u32> {
+        let mask = self.slots.len().checked_sub(1)?;
+        let slot = self.slots[hash as usize & mask];
+        (slot != 0 && slot >> self.bits == self.tag(hash)).then(|| (slot & mask as u32) - 1)
+    }
+
     /// Store `id` under `hash` at `vacant` (what [`KeyIndex::probe`] of the
     /// same hash returned, with no insert between). Growing takes the hash
     /// of every id stored, from `hash_of`.
@@ -154,6 +163,7 @@ mod tests {
     #[test]
     fn finds_every_id_across_growth_and_collisions() {
         let mut index = KeyIndex::default();
+        assert_eq!(index.likely(7), None);
         // Keys k with the same k / 3 have the same hash: only the key check
         // tells them apart. Keys with k % 3 == 2 are left out (asked for at
         // the end: their probes pass two keys of their hash).
@@ -162,7 +172,9 @@ mod tests {
         for (id, k) in keys.iter().enumerate() {
             let h = hash_of(*k);
             match index.probe(h, |i| keys[i as usize] == *k) {
-                Probe::Vacant(at) => index.insert_at(at, h, id as u32, |i| hash_of(keys[i as usize])),
+                Probe::Vacant(at) => {
+                    index.insert_at(at, h, id as u32, |i| hash_of(keys[i as usize]))
+                }
                 Probe::Found(i) => panic!("key {k} found as {i} before it was added"),
             }
         }
@@ -170,6 +182,10 @@ mod tests {
             match index.probe(hash_of(*k), |i| keys[i as usize] == *k) {
                 Probe::Found(i) => assert_eq!(i as usize, id),
                 Probe::Vacant(_) => panic!("key {k} lost"),
+            }
+            // What `likely` names is a key of the same tag, or nothing.
+            if let Some(i) = index.likely(hash_of(*k)) {
+                assert_eq!(index.tag(hash_of(keys[i as usize])), index.tag(hash_of(*k)));
             }
         }
         for missing in [2, 5, 29_999] {
@@ -186,7 +202,11 @@ mod tests {
             for (id, k) in keys.iter().enumerate() {
                 r.insert(hash_of(*k), id as u32, |i| hash_of(keys[i as usize]));
             }
-            assert_eq!(r.slots.len(), before, "with_capacity holds n without growing");
+            assert_eq!(
+                r.slots.len(),
+                before,
+                "with_capacity holds n without growing"
+            );
             r
         };
         for (id, k) in keys.iter().enumerate() {
