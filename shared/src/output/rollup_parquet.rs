@@ -227,13 +227,33 @@ struct Context<'a> {
     period_days: (i32, i32),
 }
 
-/// Rows `rows` of one column as an Arrow array. `days` caches the day of each
-/// distinct day string (parsed once).
-fn column_array(
+/// What the derived columns make of each distinct key string, computed once
+/// per string (a rollup has far fewer strings than rows).
+struct PerString<'s> {
+    /// Days since the epoch of a `YYYY-MM-DD` day.
+    day: Vec<Option<i32>>,
+    /// FOCUS RegionName of a region code.
+    region_name: Vec<Option<Option<&'s str>>>,
+    /// FOCUS ServiceCategory of a service code.
+    category: Vec<Option<&'static str>>,
+}
+
+impl PerString<'_> {
+    fn new(strings: usize) -> Self {
+        PerString {
+            day: vec![None; strings],
+            region_name: vec![None; strings],
+            category: vec![None; strings],
+        }
+    }
+}
+
+/// Rows `rows` of one column as an Arrow array.
+fn column_array<'s>(
     col: Column,
-    cx: &Context<'_>,
+    cx: &Context<'s>,
     rows: std::ops::Range<usize>,
-    days: &mut [Option<i32>],
+    per: &mut PerString<'s>,
 ) -> Result<ArrayRef, OutputError> {
     let n = rows.len();
     let groups = cx.groups;
@@ -256,9 +276,9 @@ fn column_array(
             let mut v = Vec::with_capacity(n);
             for i in rows {
                 let d = groups.ids(i)[0] as usize;
-                let day = match days[d] {
+                let day = match per.day[d] {
                     Some(v) => v,
-                    None => *days[d].insert(days_of(&strings[d])?),
+                    None => *per.day[d].insert(days_of(&strings[d])?),
                 };
                 v.push(time(day + i32::from(end)));
             }
@@ -269,21 +289,39 @@ fn column_array(
             (!v.is_empty()).then_some(v)
         }),
         Column::Constant(_, value) => texts(rows, |_| Some(value)),
-        Column::ServiceCategory => texts(rows, |i| Some(focus::service_category(text_of(i, code)))),
-        Column::RegionName => texts(rows, |i| focus::region_name(text_of(i, region))),
+        Column::ServiceCategory => {
+            let category = &mut per.category;
+            let mut b = StringBuilder::with_capacity(n, n * 16);
+            for i in rows {
+                let id = groups.ids(i)[code] as usize;
+                b.append_value(
+                    *category[id].get_or_insert_with(|| focus::service_category(&strings[id])),
+                );
+            }
+            Arc::new(b.finish())
+        }
+        Column::RegionName => {
+            let name = &mut per.region_name;
+            let mut b = StringBuilder::with_capacity(n, n * 16);
+            for i in rows {
+                let id = groups.ids(i)[region] as usize;
+                b.append_option(*name[id].get_or_insert_with(|| focus::region_name(&strings[id])));
+            }
+            Arc::new(b.finish())
+        }
         Column::ChargeClass => texts(rows, |i| {
             focus::charge_class(text_of(i, line_item_type), text_of(i, 0), cx.period)
         }),
         Column::Money(m) => {
             let mut b = Decimal128Builder::with_capacity(n);
             for i in rows {
-                let g = groups.get(i);
+                let g = groups.values(i);
                 let units = |m: Measure| {
                     g.units(m).map_err(|v| {
                         OutputError::Write(format!(
                             "{} of the group {:?} is {v}: beyond DECIMAL(38,18), the rollup's type for money and quantities. What to do: check the input for a corrupt amount",
                             m.column(),
-                            g.key
+                            groups.get(i).key
                         ))
                     })
                 };
@@ -304,7 +342,7 @@ fn column_array(
         Column::Count => {
             let mut b = Int64Builder::with_capacity(n);
             for i in rows {
-                b.append_value(groups.get(i).rows() as i64);
+                b.append_value(groups.values(i).rows() as i64);
             }
             Arc::new(b.finish())
         }
@@ -371,12 +409,12 @@ fn write_rollup_in(
             shares[i % ENCODERS].push((i, w));
         }
         let encode = |share: Vec<(usize, ArrowColumnWriter)>| {
-            let mut days = vec![None; n_strings];
+            let mut per = PerString::new(n_strings);
             let mut done = Vec::with_capacity(share.len());
             for (i, mut w) in share {
                 for lo in rows.clone().step_by(batch) {
                     let hi = (lo + batch).min(rows.end);
-                    let a = column_array(cols[i], &cx, lo..hi, &mut days)?;
+                    let a = column_array(cols[i], &cx, lo..hi, &mut per)?;
                     for leaf in
                         compute_leaves(&schema.fields()[i], &a).map_err(|e| write_err(&e))?
                     {
@@ -567,9 +605,9 @@ mod tests {
                     day: days[i % 5].as_bytes(),
                     payer: b"999999999999",
                     account: accounts[(i / 5) % 5].as_bytes(),
-                    service_code: b"AmazonEC2",
+                    service_code: [&b"AmazonEC2"[..], b"AmazonS3", b"AWSNewThing"][i % 3],
                     service_name: b"Amazon Elastic Compute Cloud",
-                    region: b"us-east-1",
+                    region: [&b"us-east-1"[..], b"eu-west-1", b"", b"xx-north-9"][i % 4],
                     charge_category: b"Usage",
                     line_item_type: b"Usage",
                     usage_type: b"BoxUsage:t3.micro",
@@ -611,6 +649,54 @@ mod tests {
         assert_eq!(got, want);
         // Deterministic: the same groups, the same bytes.
         assert_eq!(write_rollup("2024-01", &r).expect("write"), one);
+    }
+
+    /// RegionName and ServiceCategory, derived once per distinct string, are
+    /// each row's own across batches and row groups (unknown region: its code;
+    /// no region: null; unknown service: Other).
+    #[test]
+    fn derived_columns_follow_each_row() {
+        let r = rollup();
+        let bytes = write_rollup_in("2024-01", &r, 4, 3).expect("write");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        let mut seen = std::collections::BTreeSet::new();
+        for batch in reader {
+            let batch = batch.expect("batch");
+            let text = |name: &str| {
+                let a = batch
+                    .column_by_name(name)
+                    .expect(name)
+                    .as_string::<i32>()
+                    .clone();
+                a.iter().map(|v| v.map(str::to_owned)).collect::<Vec<_>>()
+            };
+            let (region, name) = (text("RegionId"), text("RegionName"));
+            let (code, category) = (text("x_ServiceCode"), text("ServiceCategory"));
+            for i in 0..batch.num_rows() {
+                let id = region[i].clone().unwrap_or_default();
+                assert_eq!(name[i].as_deref(), focus::region_name(&id), "row {i}");
+                let c = code[i].clone().unwrap_or_default();
+                assert_eq!(category[i].as_deref(), Some(focus::service_category(&c)));
+                seen.insert((name[i].clone(), category[i].clone()));
+            }
+        }
+        let names: std::collections::BTreeSet<_> = seen.iter().map(|s| s.0.clone()).collect();
+        assert_eq!(
+            names,
+            [
+                None,
+                Some("Europe (Ireland)".to_owned()),
+                Some("US East (N. Virginia)".to_owned()),
+                Some("xx-north-9".to_owned())
+            ]
+            .into_iter()
+            .collect()
+        );
+        let categories: std::collections::BTreeSet<_> = seen.iter().map(|s| s.1.clone()).collect();
+        assert_eq!(categories.len(), 3, "{categories:?}");
     }
 
     /// A revision written before the periods were FOCUS Date/Time (DATE

@@ -596,16 +596,30 @@ pub struct Groups {
     spill: BTreeMap<u32, Spill>,
 }
 
-/// One finished group.
+/// One finished group: its key and (through `Deref`) its [`GroupValues`].
 #[derive(Debug, Clone, Copy)]
 pub struct Group<'a> {
     /// The [`super::KEY_COLUMNS`] values (`""` for none).
     pub key: [&'a str; KEY_LEN],
+    values: GroupValues<'a>,
+}
+
+impl<'a> std::ops::Deref for Group<'a> {
+    type Target = GroupValues<'a>;
+    fn deref(&self) -> &GroupValues<'a> {
+        &self.values
+    }
+}
+
+/// A finished group's sums, without its key ([`Groups::values`]: what a
+/// column of sums reads, without resolving twelve strings a row).
+#[derive(Debug, Clone, Copy)]
+pub struct GroupValues<'a> {
     sums: &'a GroupSums,
     spill: Option<&'a Spill>,
 }
 
-impl Group<'_> {
+impl GroupValues<'_> {
     pub fn rows(&self) -> u64 {
         self.sums.rows()
     }
@@ -665,9 +679,17 @@ impl Groups {
 
     /// Group `i` in key order (panics past [`Groups::len`]).
     pub fn get(&self, i: usize) -> Group<'_> {
-        let s = &self.sums[i];
         Group {
             key: self.keys[i].map(|x| self.strings[x as usize].as_str()),
+            values: self.values(i),
+        }
+    }
+
+    /// The sums of group `i`.
+    #[inline]
+    pub fn values(&self, i: usize) -> GroupValues<'_> {
+        let s = &self.sums[i];
+        GroupValues {
             sums: s,
             spill: if s.spilled() {
                 self.spill.get(&(i as u32))

@@ -5,7 +5,7 @@
 mod groups;
 mod key_index;
 
-pub use groups::{Group, GroupSums, Groups, KEY_LEN};
+pub use groups::{Group, GroupSums, GroupValues, Groups, KEY_LEN};
 
 use crate::charge::{Measures, MeasuresOf};
 use crate::commitments::{CommitmentSums, CommitmentsBuilder, CoverageSlot, Role, UtilRow};
