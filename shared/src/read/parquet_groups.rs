@@ -149,6 +149,10 @@ impl Interner {
     }
 }
 
+/// Rows whose groups' sums are loaded together before they are added
+/// ([`RollupBuilder::load_ahead`]).
+const LOAD_AHEAD: usize = 32;
+
 /// One combination of group-column ids: its packed key, where its rows go,
 /// and which amortized rule they follow.
 #[derive(Clone, Copy)]
@@ -317,6 +321,10 @@ impl CurGroups {
             }
         }
         for row in 0..self.combo_of_row.len() {
+            if row % LOAD_AHEAD == 0 {
+                let next = &self.combo_of_row[row..(row + LOAD_AHEAD).min(self.combo_of_row.len())];
+                builder.load_ahead(next.iter().map(|(slot, _)| *slot));
+            }
             let (slot, rule) = self.combo_of_row[row];
             builder.note_invoice(slot.period(), text[Field::InvoiceId as usize].value(row));
             if self.odd[row] {

@@ -90,8 +90,9 @@ impl KeyIndex {
     }
 
     /// Store `id` under `hash` at `vacant` (what [`KeyIndex::probe`] of the
-    /// same hash returned, with no insert between). Growing takes the hash
-    /// of every id stored, from `hash_of`.
+    /// same hash returned, with no insert between). Ids are stored in order
+    /// from 0 (a group's id is its place in the table's keys); growing takes
+    /// the hash of every id stored, from `hash_of`.
     #[inline]
     pub(super) fn insert_at(
         &mut self,
@@ -100,6 +101,7 @@ impl KeyIndex {
         id: u32,
         hash_of: impl Fn(u32) -> u64,
     ) {
+        debug_assert_eq!(id as usize, self.len, "ids are stored in order from 0");
         if (self.len + 1) * MAX_LOAD_DEN > self.slots.len() * MAX_LOAD_NUM {
             self.grow(hash_of);
             self.place(hash, id);
@@ -124,13 +126,13 @@ impl KeyIndex {
         self.tag(hash) << self.bits | (id + 1)
     }
 
+    /// Double the slots and place every id again, in id order: the keys
+    /// `hash_of` reads are then read in the order they are stored.
     #[cold]
     fn grow(&mut self, hash_of: impl Fn(u32) -> u64) {
-        let mask = self.slots.len().saturating_sub(1) as u32;
-        let old = std::mem::take(&mut self.slots);
+        drop(std::mem::take(&mut self.slots));
         self.resize(slots_for(self.len + 1));
-        for slot in old.into_iter().filter(|s| *s != 0) {
-            let id = (slot & mask) - 1;
+        for id in 0..self.len as u32 {
             self.place(hash_of(id), id);
         }
     }

@@ -679,6 +679,20 @@ impl RollupBuilder {
         }
     }
 
+    /// Load the sums of these slots' groups into the cache ahead of adding
+    /// to them: the loads do not depend on each other, so their cache misses
+    /// overlap (added one by one, each row would wait for its own).
+    #[inline]
+    pub fn load_ahead(&self, slots: impl Iterator<Item = Slot>) {
+        let mut loaded = 0;
+        for s in slots {
+            if let Slot::Group { period, group } = s {
+                loaded ^= self.periods[period as usize].table.load(group);
+            }
+        }
+        std::hint::black_box(loaded);
+    }
+
     /// A commitment row's share of utilization; `s`: where the row went.
     pub fn add_utilization(&mut self, period: u32, row: &UtilRow<'_>) {
         self.periods[period as usize]
