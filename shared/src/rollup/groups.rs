@@ -355,7 +355,7 @@ impl GroupTable {
     /// is loaded, then the key and sums that slot names, each pass's loads
     /// independent of each other; then the rows are added in order, from
     /// the caches.
-    pub(crate) fn flush(&mut self) {
+    fn flush(&mut self) {
         if self.pending.is_empty() {
             return;
         }
