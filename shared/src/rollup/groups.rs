@@ -936,14 +936,20 @@ mod tests {
 
     /// Rows added by `add_fixed_later` (in batches, the last one partial;
     /// keys repeated within a batch, new keys, sums that overflow `i64`)
-    /// give the same groups as the same rows added one by one.
+    /// give the same groups as the same rows added one by one; so do rows
+    /// of the same keys added partly at once and partly later (the CSV path
+    /// with some numbers not plain), and a merge into a table with rows
+    /// still waiting. `finish` and `rows_per_label` each take the waiting
+    /// rows themselves.
     #[test]
     fn rows_added_later_sum_as_rows_added_at_once() {
         let (mut now, mut later) = (GroupTable::default(), GroupTable::default());
+        let (mut mixed, mut merged) = (GroupTable::default(), GroupTable::default());
+        let mut first = None;
         let day = |i: u64| format!("2026-11-{:02}", i % 3 + 1);
         for i in 0..(PENDING as u64 * 5 + 7) {
             // Five keys in a row share one group, so a batch repeats keys;
-            // every fifth row of group 0 carries an amount near i64::MAX.
+            // every row of group 0 carries an amount near i64::MAX / 3.
             let group = (i / 5) % 23;
             let (d, acct) = (day(group), format!("{:012}", group));
             let parts: [&[u8]; KEY_LEN] = {
@@ -967,15 +973,47 @@ mod tests {
             now.add_fixed(g, &m);
             let ids = later.ids(parts);
             later.add_fixed_later(ids, &m);
+            if i % 3 == 0 {
+                let g = mixed.group(parts);
+                mixed.add_fixed(g, &m);
+            } else {
+                let ids = mixed.ids(parts);
+                mixed.add_fixed_later(ids, &m);
+            }
+            // The first 40 rows go through a finished table, merged in when
+            // 31 later rows are waiting.
+            let ids = merged.ids(parts);
+            merged.add_fixed_later(ids, &m);
+            if i == 39 {
+                first = Some(std::mem::take(&mut merged).finish());
+            }
+            if i == 70 {
+                assert_eq!(merged.pending.len(), 31);
+                merged.merge(&first.take().expect("finished at row 39"));
+            }
         }
-        assert_eq!(later.rows_per_label(), now.rows_per_label());
-        let (now, later) = (now.finish(), later.finish());
-        assert_eq!(later.len(), 23);
+        let labels = now
+            .rows_per_label()
+            .into_iter()
+            .map(|(l, n)| (l.to_vec(), n));
+        let labels: Vec<_> = labels.collect();
+        let later_labels = later
+            .rows_per_label()
+            .into_iter()
+            .map(|(l, n)| (l.to_vec(), n));
+        assert_eq!(later_labels.collect::<Vec<_>>(), labels);
+        let now = now.finish();
         assert!(!now.spill.is_empty(), "group 0's billed sum left i64");
-        for i in 0..now.len() {
-            assert_eq!(later.get(i).key, now.get(i).key);
-            assert_eq!(later.get(i).sums(), now.get(i).sums());
+        assert_eq!(now.len(), 23);
+        for table in [later, mixed, merged] {
+            // `later`: flushed by `rows_per_label`; the others by `finish`.
+            let got = table.finish();
+            assert_eq!(got.len(), now.len());
+            for i in 0..now.len() {
+                assert_eq!(got.get(i).key, now.get(i).key);
+                assert_eq!(got.get(i).sums(), now.get(i).sums());
+            }
+            assert_eq!(got.total(), now.total());
         }
-        assert_eq!(later.total(), now.total());
     }
 }

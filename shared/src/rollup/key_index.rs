@@ -179,6 +179,10 @@ mod tests {
                 }
                 Probe::Found(i) => panic!("key {k} found as {i} before it was added"),
             }
+            if id == 0 {
+                // Alone in the index: in the first slot of its run.
+                assert_eq!(index.likely(h), Some(0));
+            }
         }
         for (id, k) in keys.iter().enumerate() {
             match index.probe(hash_of(*k), |i| keys[i as usize] == *k) {

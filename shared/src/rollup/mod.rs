@@ -389,7 +389,7 @@ enum Attributed<'k> {
 }
 
 /// Builds [`PeriodRollup`]s from line items: each key column interned once,
-/// one hash lookup of ten ids per row, no allocation but for new strings and groups.
+/// one hash lookup of twelve ids per row, no allocation but for new strings and groups.
 pub struct RollupBuilder {
     accounts: Option<BTreeSet<Vec<u8>>>,
     periods: Vec<PeriodBuilder>,
@@ -553,7 +553,7 @@ impl RollupBuilder {
         s
     }
 
-    /// The invoice id of a row added to slot `s` (empty: none yet).
+    /// The invoice id of a row of billing period `period` (a [`Slot::period`]; empty: none yet).
     #[inline]
     pub fn note_invoice(&mut self, period: u32, id: &[u8]) {
         let p = &mut self.periods[period as usize];
@@ -693,7 +693,7 @@ impl RollupBuilder {
         std::hint::black_box(loaded);
     }
 
-    /// A commitment row's share of utilization; `s`: where the row went.
+    /// A commitment row's share of utilization; `period`: the row's billing period ([`Slot::period`]).
     pub fn add_utilization(&mut self, period: u32, row: &UtilRow<'_>) {
         self.periods[period as usize]
             .commitments
@@ -719,8 +719,8 @@ impl RollupBuilder {
             .add_coverage(c, on_demand);
     }
 
-    /// A CUR row went into slot `s`: its period's coverage is derived from
-    /// the groups (and unattributed spend) at finish.
+    /// A CUR row of billing period `period` ([`Slot::period`]): the period's
+    /// coverage is derived from the groups (and unattributed spend) at finish.
     #[inline]
     pub fn note_cur_coverage(&mut self, period: u32, payer: &[u8]) {
         let p = &mut self.periods[period as usize];
