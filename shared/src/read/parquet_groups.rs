@@ -268,26 +268,8 @@ impl CurGroups {
         num: &[NumCol],
         n: usize,
     ) -> Result<(), (usize, BadField)> {
-        self.row_keys.clear();
-        self.row_keys.resize(n, 0);
-        for i in &self.interners {
-            fill_keys(
-                &i.table,
-                &text[i.field as usize],
-                i.shift,
-                &mut self.row_keys,
-            );
-        }
-        self.row_dim_keys.clear();
-        self.row_dim_keys.resize(n, 0);
-        for i in &self.dim_interners {
-            fill_keys(
-                &i.table,
-                &text[i.field as usize],
-                i.shift,
-                &mut self.row_dim_keys,
-            );
-        }
+        pack_keys(&self.interners, text, n, &mut self.row_keys);
+        pack_keys(&self.dim_interners, text, n, &mut self.row_dim_keys);
         if self.nums.len() < n {
             self.nums.resize(n, [NULL; NUMS.len()]);
         }
@@ -384,6 +366,19 @@ fn new_combo(
     let r = BatchRow { text, num, row };
     let g = norm.cur_group(&r)?;
     Ok((norm.cur_slot(&r, &g, builder)?, g.rule))
+}
+
+/// Every row's packed key of `interners`' columns (rows `0..n`): each
+/// interner's ids at its shift.
+fn pack_keys<K>(interners: &[Interner], text: &[TextCol], n: usize, keys: &mut Vec<K>)
+where
+    K: Copy + Default + From<u32> + std::ops::Shl<u32, Output = K> + std::ops::BitOrAssign,
+{
+    keys.clear();
+    keys.resize(n, K::default());
+    for i in interners {
+        fill_keys(&i.table, &text[i.field as usize], i.shift, keys);
+    }
 }
 
 /// OR a group column's ids, shifted into place, into each row's packed key
