@@ -6,6 +6,7 @@
 //! [`RangeSource`] (Parquet by byte ranges: the reader says which ranges, the
 //! source fetches them).
 
+mod csv_split;
 mod decompress;
 mod error;
 mod items;

@@ -4,13 +4,13 @@
 //! record too large never gets buffered whole) and on each complete record
 //! (exact sizes, and the column).
 
+use super::csv_split::{raw_fields, unescaped, Record, Splitter};
 use super::decompress::DataStream;
 use super::error::{classify_io, escaped, quoted, Location, ReadError, ReadErrorKind};
 use super::items::{BadField, Normaliser, RowAccess, RowSink};
 use super::{CsvLimits, FileReport};
 use crate::fields::{display_name, Field};
 use crate::money::{parse_fixed, parse_money, BadNumber, Fixed, Money};
-use simd_csv::{ZeroCopyByteRecord, ZeroCopyReaderBuilder};
 use std::cell::Cell;
 use std::io::{self, Read};
 use std::rc::Rc;
@@ -169,7 +169,8 @@ fn exceeded(name: &str, what: Exceeded, line: u64, limits: &CsvLimits) -> ReadEr
 /// costs two comparisons.
 fn check_record(
     name: &str,
-    rec: &ZeroCopyByteRecord<'_>,
+    raw: &[u8],
+    fields: usize,
     line: u64,
     names: Option<&[String]>,
     limits: &CsvLimits,
@@ -183,22 +184,21 @@ fn check_record(
             TOO_LARGE_HINT,
         )
     };
-    let size = rec.as_slice().len();
-    if size <= limits.max_field_bytes && rec.len() <= limits.max_fields {
+    let size = raw.len();
+    if size <= limits.max_field_bytes && fields <= limits.max_fields {
         return Ok(());
     }
-    if rec.len() > limits.max_fields {
+    if fields > limits.max_fields {
         return Err(too_large(
             Location::Line(line),
             format!(
-                "the record has {} fields, more than the cap of {} for one CSV record",
-                rec.len(),
+                "the record has {fields} fields, more than the cap of {} for one CSV record",
                 limits.max_fields
             ),
         ));
     }
-    if let Some((i, f)) = rec
-        .iter()
+    if let Some((i, f)) = raw_fields(raw)
+        .into_iter()
         .enumerate()
         .find(|(_, f)| f.len() > limits.max_field_bytes)
     {
@@ -226,11 +226,12 @@ fn check_record(
     Ok(())
 }
 
-/// The current record, borrowed from the reader's buffer. Cells are unquoted
-/// in place; a record holding a doubled quote is unescaped into `owned` first.
+/// The current record, borrowed from the splitter's buffer. Cells are
+/// unquoted in place; a record holding a doubled quote is unescaped into
+/// `owned` first.
 struct CsvRow<'a> {
-    fast: Option<&'a ZeroCopyByteRecord<'a>>,
-    owned: &'a simd_csv::ByteRecord,
+    fast: Option<&'a Record<'a>>,
+    owned: &'a [Vec<u8>],
     idx: &'a [Option<usize>],
     /// Per field, the column a row falls back to when its own is empty.
     alt: &'a [Option<usize>],
@@ -259,9 +260,8 @@ impl CsvRow<'_> {
     fn cell(&self, i: usize) -> &[u8] {
         match self.fast {
             Some(r) => r.unquote(i),
-            None => self.owned.get(i),
+            None => self.owned.get(i).map_or(b"", Vec::as_slice),
         }
-        .unwrap_or(b"")
     }
 }
 
@@ -318,31 +318,29 @@ pub fn read_csv<S: RowSink>(
         commas: 0,
         counted_for: u64::MAX,
     };
-    let mut rdr = ZeroCopyReaderBuilder::new()
-        .has_headers(false)
-        .flexible(false)
-        .buffer_capacity(READ_BUFFER)
-        .from_reader(guard);
+    let mut split = Splitter::new(guard, READ_BUFFER);
     // Line of the next record's first byte (1-based), counted from record bytes.
     let mut line: u64 = 1;
-    let header = match rdr
-        .read_byte_record()
-        .map_err(|e| csv_error(name, &e, line, None, limits))?
-    {
-        Some(h) if !(h.len() == 1 && h.as_slice().is_empty()) => {
-            check_record(name, &h, line, None, limits)?;
-            line += newlines(h.as_slice()) + 1;
-            h.to_byte_record()
-        }
-        _ => {
+    let header: Vec<Vec<u8>> = loop {
+        let this_line = line;
+        let next = split
+            .next_record()
+            .map_err(|e| io_error(name, &e, this_line, limits))?;
+        let Some(h) = next else {
             return Err(ReadError::new(
                 name,
                 ReadErrorKind::Empty,
                 Location::File,
                 "the file is empty: no header row",
                 "AWS never delivers an empty billing file; re-download it, or remove it from the directory",
-            ))
+            ));
+        };
+        line += h.newlines + 1;
+        if h.raw.is_empty() || h.raw == b"\r" {
+            continue; // a blank line before the header
         }
+        check_record(name, h.raw, h.fields, this_line, None, limits)?;
+        break raw_fields(h.raw).into_iter().map(unescaped).collect();
     };
     let names: Vec<String> = header
         .iter()
@@ -369,7 +367,7 @@ pub fn read_csv<S: RowSink>(
                 header
                     .iter()
                     .take(4)
-                    .map(quoted)
+                    .map(|f| quoted(f))
                     .collect::<Vec<_>>()
                     .join(", ")
             )
@@ -383,33 +381,44 @@ pub fn read_csv<S: RowSink>(
     } else {
         Vec::new()
     };
-    let mut owned = simd_csv::ByteRecord::new();
+    split.want(
+        idx.iter()
+            .chain(&alt)
+            .flatten()
+            .copied()
+            .chain(tags.iter().map(|(_, i)| *i)),
+    );
+    let mut owned: Vec<Vec<u8>> = Vec::new();
     let mut rows = 0u64;
     let focus = dialect.is_focus();
     loop {
-        record_start.set(rdr.position());
-        let rec = match rdr.read_byte_record() {
+        record_start.set(split.position());
+        let this_line = line;
+        let rec = match split.next_record() {
             Ok(Some(r)) => r,
             Ok(None) => break,
-            Err(e) => return Err(csv_error(name, &e, line, Some(&names), limits)),
+            Err(e) => return Err(io_error(name, &e, this_line, limits)),
         };
-        let raw = rec.as_slice();
-        let this_line = line;
-        // Only a quoted field can hold a line break or a doubled quote: one
-        // scan for `"` finds both (AWS quotes a field on every row).
-        let quotes = quoted_fields(raw);
-        line += quotes.newlines + 1;
-        if raw.is_empty() || raw == b"\r" {
+        line += rec.newlines + 1;
+        if rec.raw.is_empty() || rec.raw == b"\r" {
             continue; // a blank line
         }
-        check_record(name, &rec, this_line, Some(&names), limits)?;
+        if rec.fields != names.len() {
+            return Err(unequal_lengths(
+                name,
+                this_line,
+                names.len(),
+                rec.fields,
+                &names,
+            ));
+        }
+        check_record(name, rec.raw, rec.fields, this_line, Some(&names), limits)?;
         // Doubled quotes need unescaping: take the slow path for that record only.
-        let needs_unescape = quotes.escaped;
-        if needs_unescape {
-            owned = rec.to_byte_record();
+        if rec.escaped {
+            owned = raw_fields(rec.raw).into_iter().map(unescaped).collect();
         }
         let row = CsvRow {
-            fast: (!needs_unescape).then_some(&rec),
+            fast: (!rec.escaped).then_some(&rec),
             owned: &owned,
             idx: &idx,
             alt: &alt,
@@ -438,107 +447,41 @@ pub fn read_csv<S: RowSink>(
     })
 }
 
-/// What a record's quoted fields hold that the fast path cannot take.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Quoted {
-    /// Line breaks inside quoted fields (a record's only line breaks).
-    newlines: u64,
-    /// A doubled quote `""` inside a quoted field (needs unescaping).
-    escaped: bool,
-}
-
-/// One scan for `"` over a record: line breaks are counted only inside the
-/// quoted fields it finds, and a quote followed at once by another inside a
-/// field is an escaped one (`""` that opens and closes an empty field is not).
-fn quoted_fields(raw: &[u8]) -> Quoted {
-    let mut q = Quoted::default();
-    let mut quotes = memchr::memchr_iter(b'"', raw).peekable();
-    while let Some(open) = quotes.next() {
-        // Inside a quoted field: until a quote not followed by another.
-        let mut close = raw.len();
-        while let Some(at) = quotes.next() {
-            if quotes.peek() == Some(&(at + 1)) {
-                quotes.next();
-                q.escaped = true;
-            } else {
-                close = at;
-                break;
-            }
-        }
-        q.newlines += newlines(&raw[open..close]);
-    }
-    q
-}
-
-fn newlines(raw: &[u8]) -> u64 {
-    memchr::memchr_iter(b'\n', raw).count() as u64
-}
-
-fn csv_error(
+/// A record whose field count is not the header's.
+fn unequal_lengths(
     name: &str,
-    e: &simd_csv::Error,
     line: u64,
-    names: Option<&[String]>,
-    limits: &CsvLimits,
+    expected: usize,
+    found: usize,
+    names: &[String],
 ) -> ReadError {
-    match e.kind() {
-        simd_csv::ErrorKind::Io(io) => {
-            if let Some(what) = io.get_ref().and_then(|e| e.downcast_ref::<Exceeded>()) {
-                return exceeded(name, *what, line, limits);
-            }
-            let (kind, hint) = classify_io(io);
-            let problem = match kind {
-                ReadErrorKind::Corrupt => format!("decompression failed: {io}"),
-                _ => io.to_string(),
-            };
-            ReadError::new(name, kind, Location::Line(line), problem, hint)
-        }
-        simd_csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => ReadError::new(
-            name,
-            ReadErrorKind::BadData,
-            Location::Line(line),
-            format!(
-                "the row has {len} fields but the header has {expected_len}{}",
-                names.map_or(String::new(), |n| format!(
-                    " (last header column: {})",
-                    n.last().map_or_else(Default::default, |c| escaped(c))
-                ))
-            ),
-            "the row is cut or has an unquoted comma; fix the row or re-download the file",
+    ReadError::new(
+        name,
+        ReadErrorKind::BadData,
+        Location::Line(line),
+        format!(
+            "the row has {found} fields but the header has {expected} (last header column: {})",
+            names.last().map_or_else(Default::default, |c| escaped(c))
         ),
-        _ => ReadError::new(
-            name,
-            ReadErrorKind::BadData,
-            Location::Line(line),
-            e.to_string(),
-            "check the file is CSV",
-        ),
+        "the row is cut or has an unquoted comma; fix the row or re-download the file",
+    )
+}
+
+/// A read that failed: a cap the [`Guard`] saw exceeded, or the stream's own error.
+fn io_error(name: &str, io: &io::Error, line: u64, limits: &CsvLimits) -> ReadError {
+    if let Some(what) = io.get_ref().and_then(|e| e.downcast_ref::<Exceeded>()) {
+        return exceeded(name, *what, line, limits);
     }
+    let (kind, hint) = classify_io(io);
+    let problem = match kind {
+        ReadErrorKind::Corrupt => format!("decompression failed: {io}"),
+        _ => io.to_string(),
+    };
+    ReadError::new(name, kind, Location::Line(line), problem, hint)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    #[test]
-    fn quoted_fields_find_line_breaks_and_escapes_in_one_scan() {
-        let q = |r: &[u8]| {
-            let got = quoted_fields(r);
-            (got.newlines, got.escaped)
-        };
-        assert_eq!(q(b"a,b,c"), (0, false));
-        assert_eq!(q(b"a,\"Amazon Web Services, Inc.\",c"), (0, false));
-        assert_eq!(q(b"a,\"\",c"), (0, false), "an empty quoted field");
-        assert_eq!(q(b"a,\"x\"\"y\",c"), (0, true));
-        assert_eq!(q(b"\"\"\"\""), (0, true), "a field of one quote");
-        assert_eq!(q(b"a,\"l1\nl2\nl3\",\"\n\""), (3, false));
-        assert_eq!(q(b"a,\"x\"\"\n\"\"y\",b"), (1, true));
-        // Unterminated (the reader reports it): counts to the end.
-        assert_eq!(q(b"a,\"x\ny"), (1, false));
-    }
-
     /// A CUR CSV's numbers go to fixed point when plain and through exact
     /// decimals otherwise (scientific, more than 12 decimals, too large, in
     /// the same group as plain ones): the rollup equals the one where every
