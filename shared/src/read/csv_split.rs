@@ -14,7 +14,8 @@
 //! A record that holds a doubled quote is flagged ([`Record::escaped`]) for
 //! the caller to unescape; its bounds are still the raw ones.
 
-use std::io::{self, Read};
+use super::decompress::{ChunkRead, HEADROOM};
+use std::io;
 
 /// Bytes looked at together.
 const BLOCK: usize = 64;
@@ -122,13 +123,22 @@ pub(super) fn unescaped(cell: &[u8]) -> Vec<u8> {
 }
 
 /// Splits a byte stream into records, with the bounds of wanted fields.
+///
+/// It scans the stream's chunks where they are: a record that a chunk cuts
+/// is finished by copying its start into the next chunk's headroom, just
+/// before the new bytes (a record longer than the headroom is joined in a
+/// buffer of its own).
 pub(super) struct Splitter<R> {
     inner: R,
+    /// The chunk being scanned: bytes `..len` (the first bytes, before the
+    /// unfinished record carried over, are not read).
     buf: Vec<u8>,
-    /// Valid bytes in `buf`.
+    /// The chunk before, handed back to the stream for reuse.
+    spare: Vec<u8>,
     len: usize,
     eof: bool,
-    /// Stream offset of `buf[0]`.
+    /// Stream offset of `buf[0]` (wrapping: the headroom of the first chunk
+    /// lies before the stream's start).
     offset: u64,
     /// Where the next record starts in `buf`.
     start: usize,
@@ -163,14 +173,13 @@ enum Scanned {
     Done,
 }
 
-impl<R: Read> Splitter<R> {
-    /// A splitter reading `inner` through a buffer of `capacity` bytes (it
-    /// grows only for a record larger than that). No column is wanted until
-    /// [`Self::want`].
-    pub fn new(inner: R, capacity: usize) -> Self {
+impl<R: ChunkRead> Splitter<R> {
+    /// A splitter over `inner`'s chunks. No column is wanted until [`Self::want`].
+    pub fn new(inner: R) -> Self {
         Splitter {
             inner,
-            buf: vec![0; capacity.max(BLOCK)],
+            buf: Vec::new(),
+            spare: Vec::new(),
             len: 0,
             eof: false,
             offset: 0,
@@ -206,7 +215,7 @@ impl<R: Read> Splitter<R> {
 
     /// Stream offset where the next record starts.
     pub fn position(&self) -> u64 {
-        self.offset + self.start as u64
+        self.offset.wrapping_add(self.start as u64)
     }
 
     /// The next record, or `None` at the end of the stream. A blank line is a
@@ -241,32 +250,42 @@ impl<R: Read> Splitter<R> {
         }
     }
 
-    /// Moves the unfinished record to the front of the buffer (growing it if
-    /// the record fills it) and reads until the buffer is full or the stream ends.
+    /// Takes the stream's next chunk, with the unfinished record (bytes
+    /// `start..len`) carried over in front of it.
     fn refill(&mut self) -> io::Result<()> {
-        self.buf.copy_within(self.start..self.len, 0);
-        self.offset += self.start as u64;
-        self.len -= self.start;
-        self.start = 0;
-        self.next_base = 0;
+        let Some(chunk) = self.inner.next_chunk(std::mem::take(&mut self.spare))? else {
+            // The unfinished record is the last: scanned again to the end.
+            self.eof = true;
+            self.rescan_from(self.start);
+            return Ok(());
+        };
+        let carried = &self.buf[self.start..self.len];
+        let record_at = self.position();
+        let (chunk, start) = if carried.len() <= HEADROOM {
+            let mut chunk = chunk;
+            let at = HEADROOM - carried.len();
+            chunk[at..HEADROOM].copy_from_slice(carried);
+            (chunk, at)
+        } else {
+            let mut joined = Vec::with_capacity(carried.len() + chunk.len() - HEADROOM);
+            joined.extend_from_slice(carried);
+            joined.extend_from_slice(&chunk[HEADROOM..]);
+            (joined, 0)
+        };
+        self.spare = std::mem::replace(&mut self.buf, chunk);
+        self.len = self.buf.len();
+        self.start = start;
+        self.offset = record_at.wrapping_sub(start as u64);
+        self.rescan_from(start);
+        Ok(())
+    }
+
+    /// Blocks are loaded again from `start`, a record's start (outside quotes).
+    fn rescan_from(&mut self, start: usize) {
+        self.next_base = start;
         self.block = None;
         self.inside_carry = 0;
         self.quote_carry = 0;
-        if self.len == self.buf.len() {
-            self.buf.resize(self.buf.len() * 2, 0);
-        }
-        while self.len < self.buf.len() {
-            match self.inner.read(&mut self.buf[self.len..]) {
-                Ok(0) => {
-                    self.eof = true;
-                    break;
-                }
-                Ok(n) => self.len += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
     }
 
     /// The masks of the block at `base` (zero past `len`).
@@ -428,7 +447,9 @@ fn prefix_xor(mut x: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::decompress::Plain;
     use super::*;
+    use std::io::Read;
 
     /// Hands out at most `step` bytes a read, so records span refills.
     struct Trickle<'a> {
@@ -448,8 +469,14 @@ mod tests {
     /// (raw, fields, newlines, escaped, wanted cells unquoted) per record.
     type Split = Vec<(Vec<u8>, usize, u64, bool, Vec<Vec<u8>>)>;
 
-    fn split(data: &[u8], wanted: &[usize], capacity: usize, step: usize) -> Split {
-        let mut s = Splitter::new(Trickle { data, step }, capacity);
+    fn split(data: &[u8], wanted: &[usize], step: usize) -> Split {
+        let mut s = Splitter::new(Plain::with_chunk(
+            Trickle {
+                data,
+                step: step.min(13),
+            },
+            step,
+        ));
         s.want(wanted.iter().copied());
         let mut out = Vec::new();
         while let Some(r) = s.next_record().unwrap() {
@@ -502,17 +529,13 @@ mod tests {
         for seed in 0..6 {
             let data = sample(300, columns, seed);
             let expected = reference(&data);
-            for (capacity, step) in [(64, 1), (100, 7), (4096, 333), (1 << 20, 1 << 20)] {
-                let got = split(&data, &wanted, capacity, step);
-                assert_eq!(
-                    got.len(),
-                    expected.len(),
-                    "seed {seed}, capacity {capacity}"
-                );
+            for step in [5, 64, 333, 1 << 20] {
+                let got = split(&data, &wanted, step);
+                assert_eq!(got.len(), expected.len(), "seed {seed}, step {step}");
                 for (n, ((raw, fields, newlines, escaped, cells), want)) in
                     got.iter().zip(&expected).enumerate()
                 {
-                    let at = format!("seed {seed}, capacity {capacity}, step {step}, record {n}");
+                    let at = format!("seed {seed}, step {step}, record {n}");
                     assert_eq!(*fields, want.len(), "{at}");
                     let all = raw_fields(raw);
                     assert_eq!(all.len(), want.len(), "{at}");
@@ -539,14 +562,14 @@ mod tests {
     #[test]
     fn blank_lines_last_record_without_break_and_positions() {
         let data = b"a,b\n\n\r\n\"x,\"\"y\",z\nlast,one";
-        let got = split(data, &[0, 1], 64, 3);
+        let got = split(data, &[0, 1], 3);
         let raws: Vec<&[u8]> = got.iter().map(|r| r.0.as_slice()).collect();
         assert_eq!(raws, [&b"a,b"[..], b"", b"", b"\"x,\"\"y\",z", b"last,one"]);
         assert!(got[3].3, "a doubled quote is flagged");
         assert_eq!(got[3].4, [b"x,\"\"y".to_vec(), b"z".to_vec()]);
         assert_eq!(got[4].4, [b"last".to_vec(), b"one".to_vec()]);
 
-        let mut s = Splitter::new(&data[..], 64);
+        let mut s = Splitter::new(Plain::with_chunk(&data[..], 5));
         s.want([1]);
         assert_eq!(s.position(), 0);
         s.next_record().unwrap();
@@ -557,15 +580,22 @@ mod tests {
         assert_eq!(s.position(), 17, "the start of the last record");
         assert_eq!(s.next_record().unwrap().unwrap().unquote(1), b"one");
         assert!(s.next_record().unwrap().is_none());
-        assert!(Splitter::new(&b""[..], 64).next_record().unwrap().is_none());
+        assert!(Splitter::new(Plain::new(&b""[..]))
+            .next_record()
+            .unwrap()
+            .is_none());
     }
 
+    /// A record longer than a chunk's headroom is joined in a buffer of its
+    /// own, over as many chunks as it spans.
     #[test]
-    fn a_record_larger_than_the_buffer_grows_it() {
-        let long = "y".repeat(5000);
+    fn a_record_longer_than_the_headroom_is_joined() {
+        let long = "y".repeat(HEADROOM * 3 + 5);
         let data = format!("a,\"{long}\",c\nd,e,f\n");
-        let got = split(data.as_bytes(), &[1, 2], 64, 100);
-        assert_eq!(got[0].4, [long.as_bytes().to_vec(), b"c".to_vec()]);
-        assert_eq!(got[1].4, [b"e".to_vec(), b"f".to_vec()]);
+        for step in [1000, HEADROOM, 1 << 20] {
+            let got = split(data.as_bytes(), &[1, 2], step);
+            assert_eq!(got[0].4, [long.as_bytes().to_vec(), b"c".to_vec()]);
+            assert_eq!(got[1].4, [b"e".to_vec(), b"f".to_vec()]);
+        }
     }
 }

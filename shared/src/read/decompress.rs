@@ -20,10 +20,81 @@ pub enum Compression {
 /// A decompressed byte stream plus what it was.
 pub struct DataStream {
     pub compression: Compression,
-    pub reader: Box<dyn Read + Send>,
+    pub reader: Box<dyn ChunkRead + Send>,
 }
 
+/// Bytes of data in one chunk of a [`ChunkRead`].
 const CHUNK: usize = 1 << 20;
+
+/// Bytes free at the front of every chunk a [`ChunkRead`] hands out: room
+/// for a reader to put the unfinished end of the previous chunk before the
+/// new bytes, so that a record spanning two chunks is contiguous without
+/// copying the chunk itself.
+pub const HEADROOM: usize = 64 << 10;
+
+/// A byte stream that can also hand out its bytes a chunk at a time, each in
+/// a buffer of its own (bytes `HEADROOM..` of it). The decompression thread's
+/// chunks come as they are, without the copy a `read` into the caller's
+/// buffer makes.
+pub trait ChunkRead: Read {
+    /// The next chunk, `None` at the end of the stream. `spare` is a buffer
+    /// the caller is done with; its allocation may be reused.
+    fn next_chunk(&mut self, spare: Vec<u8>) -> io::Result<Option<Vec<u8>>>;
+}
+
+/// Any reader, chunked by reading into a buffer until it holds a chunk.
+pub struct Plain<R> {
+    inner: R,
+    chunk: usize,
+}
+
+impl<R: Read> Plain<R> {
+    pub fn new(inner: R) -> Self {
+        Self::with_chunk(inner, CHUNK)
+    }
+
+    /// Chunks of `chunk` bytes (the last may be shorter).
+    pub fn with_chunk(inner: R, chunk: usize) -> Self {
+        Plain {
+            inner,
+            chunk: chunk.max(1),
+        }
+    }
+}
+
+impl<R: Read> Read for Plain<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+impl<R: Read> ChunkRead for Plain<R> {
+    fn next_chunk(&mut self, mut spare: Vec<u8>) -> io::Result<Option<Vec<u8>>> {
+        let full = HEADROOM + self.chunk;
+        // Only bytes a previous chunk did not reach are zeroed.
+        spare.resize(full, 0);
+        let mut filled = HEADROOM;
+        while filled < full {
+            match self.inner.read(&mut spare[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if filled == HEADROOM {
+            return Ok(None);
+        }
+        spare.truncate(filled);
+        Ok(Some(spare))
+    }
+}
+
+impl<C: ChunkRead + ?Sized> ChunkRead for Box<C> {
+    fn next_chunk(&mut self, spare: Vec<u8>) -> io::Result<Option<Vec<u8>>> {
+        (**self).next_chunk(spare)
+    }
+}
 
 /// Counts bytes read from the underlying (compressed) input for progress.
 struct Counting<R> {
@@ -65,9 +136,9 @@ pub fn open_data(
         Compression::Zip => Box::new(open_zip(name, buf)?),
     };
     let reader = if opts.threaded_decompression && compression != Compression::None {
-        Box::new(ThreadedReader::spawn(reader)) as Box<dyn Read + Send>
+        Box::new(ThreadedReader::spawn(reader)) as Box<dyn ChunkRead + Send>
     } else {
-        reader
+        Box::new(Plain::new(reader))
     };
     Ok(DataStream {
         compression,
@@ -125,7 +196,8 @@ impl Read for ZipStored {
     }
 }
 
-/// A reader whose bytes are produced by a decompression thread.
+/// A reader whose bytes are produced by a decompression thread, in chunks
+/// of [`CHUNK`] bytes after [`HEADROOM`].
 struct ThreadedReader {
     rx: Receiver<io::Result<Vec<u8>>>,
     recycle: SyncSender<Vec<u8>>,
@@ -143,11 +215,11 @@ impl ThreadedReader {
             .spawn(move || loop {
                 let mut chunk = spare
                     .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
-                chunk.resize(CHUNK, 0);
+                    .unwrap_or_else(|_| Vec::with_capacity(HEADROOM + CHUNK));
+                chunk.resize(HEADROOM + CHUNK, 0);
                 let mut filled = 0;
                 let res = loop {
-                    match inner.read(&mut chunk[filled..]) {
+                    match inner.read(&mut chunk[HEADROOM + filled..]) {
                         Ok(0) => break Ok(()),
                         Ok(n) => {
                             filled += n;
@@ -159,7 +231,7 @@ impl ThreadedReader {
                         Err(e) => break Err(e),
                     }
                 };
-                chunk.truncate(filled);
+                chunk.truncate(HEADROOM + filled);
                 let eof = filled == 0;
                 let stop = match res {
                     Err(e) => {
@@ -187,26 +259,52 @@ impl ThreadedReader {
     }
 }
 
+impl ThreadedReader {
+    /// The decompression thread's next chunk (bytes `HEADROOM..`).
+    fn receive(&mut self) -> io::Result<Option<Vec<u8>>> {
+        if self.done {
+            return Ok(None);
+        }
+        match self.rx.recv() {
+            Ok(Ok(chunk)) => Ok(Some(chunk)),
+            Ok(Err(e)) => {
+                self.done = true;
+                Err(e)
+            }
+            Err(_) => {
+                self.done = true;
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl ChunkRead for ThreadedReader {
+    fn next_chunk(&mut self, spare: Vec<u8>) -> io::Result<Option<Vec<u8>>> {
+        if spare.capacity() > 0 {
+            let _ = self.recycle.try_send(spare);
+        }
+        // Bytes a `read` left in the current chunk come first.
+        if self.pos < self.current.len() {
+            let mut rest = std::mem::take(&mut self.current);
+            rest.drain(HEADROOM..self.pos);
+            self.pos = 0;
+            return Ok(Some(rest));
+        }
+        self.receive()
+    }
+}
+
 impl Read for ThreadedReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.pos == self.current.len() {
-            if self.done {
-                return Ok(0);
-            }
-            match self.rx.recv() {
-                Ok(Ok(chunk)) => {
+            match self.receive()? {
+                Some(chunk) => {
                     let old = std::mem::replace(&mut self.current, chunk);
                     let _ = self.recycle.try_send(old);
-                    self.pos = 0;
+                    self.pos = HEADROOM;
                 }
-                Ok(Err(e)) => {
-                    self.done = true;
-                    return Err(e);
-                }
-                Err(_) => {
-                    self.done = true;
-                    return Ok(0);
-                }
+                None => return Ok(0),
             }
         }
         let n = buf.len().min(self.current.len() - self.pos);

@@ -15,7 +15,7 @@ mod parquet_groups;
 mod ranged;
 mod text;
 
-pub use decompress::{open_data, Compression, DataStream};
+pub use decompress::{open_data, ChunkRead, Compression, DataStream};
 pub use error::{escaped, quoted, Location, ReadError, ReadErrorKind, NAME_CHARS, QUOTED_CHARS};
 pub(crate) use items::nullish;
 pub use items::{BadField, Line, Normaliser, RowAccess, RowSink};

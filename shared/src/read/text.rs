@@ -5,7 +5,7 @@
 //! (exact sizes, and the column).
 
 use super::csv_split::{raw_fields, unescaped, Record, Splitter};
-use super::decompress::DataStream;
+use super::decompress::{ChunkRead, DataStream, HEADROOM};
 use super::error::{classify_io, escaped, quoted, Location, ReadError, ReadErrorKind};
 use super::items::{BadField, Normaliser, RowAccess, RowSink};
 use super::{CsvLimits, FileReport};
@@ -15,7 +15,7 @@ use std::cell::Cell;
 use std::io::{self, Read};
 use std::rc::Rc;
 
-/// The CSV reader's buffer: it reads ahead of the record it parses by at most this.
+/// The most the CSV reader reads ahead of the record it parses: one chunk.
 const READ_BUFFER: usize = 1 << 20;
 
 /// Which cap the [`Guard`] saw exceeded in the record being parsed.
@@ -109,6 +109,18 @@ impl<R: Read> Read for Guard<R> {
         self.delivered += n as u64;
         self.check(&buf[..n]).map_err(io::Error::other)?;
         Ok(n)
+    }
+}
+
+impl<R: ChunkRead> ChunkRead for Guard<R> {
+    fn next_chunk(&mut self, spare: Vec<u8>) -> io::Result<Option<Vec<u8>>> {
+        let chunk = self.inner.next_chunk(spare)?;
+        if let Some(c) = &chunk {
+            let bytes = &c[HEADROOM..];
+            self.delivered += bytes.len() as u64;
+            self.check(bytes).map_err(io::Error::other)?;
+        }
+        Ok(chunk)
     }
 }
 
@@ -318,7 +330,7 @@ pub fn read_csv<S: RowSink>(
         commas: 0,
         counted_for: u64::MAX,
     };
-    let mut split = Splitter::new(guard, READ_BUFFER);
+    let mut split = Splitter::new(guard);
     // Line of the next record's first byte (1-based), counted from record bytes.
     let mut line: u64 = 1;
     let header: Vec<Vec<u8>> = loop {
